@@ -1,0 +1,41 @@
+// Creating and opening recordings (.tmdb): the SQLite file's identity (application_id), its schema
+// version (user_version), the embedded migrations, and typed errors for files that are not ours,
+// are damaged, or come from a newer tidemark.
+#pragma once
+
+#include "trace/result.h"
+#include "trace/sqlite.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tidemark::trace {
+
+constexpr int32_t kApplicationId = 0x544D444B; // "TMDK"
+
+// The schema version this build writes and reads (the number of the last migration).
+int currentSchemaVersion();
+
+// Creates a new recording at path (replacing any file there when overwrite is true), applies every
+// migration and fills the `apis` table. The connection is tuned for bulk loading.
+Result<Db> createRecording(const std::string& path, bool overwrite = true);
+
+enum class OpenMode { ReadOnly, ReadWrite };
+
+// Opens an existing recording. Errors: Io (missing/unreadable), NotARecording (not SQLite, or a
+// foreign SQLite file), Corrupt (truncated or damaged), NewerSchema (names both versions).
+// ReadWrite upgrades an older schema in place.
+Result<Db> openRecording(const std::string& path, OpenMode mode = OpenMode::ReadOnly);
+
+// Builds the indexes in schema/indexes.sql (idempotent); called after a recording is loaded.
+Status createIndexes(Db& db);
+
+// Reads and writes rows of the `meta` table.
+Status setMeta(Db& db, std::string_view key, std::string_view value);
+Result<std::string> getMeta(Db& db, std::string_view key); // NotFound when absent
+
+// Interns a string in the `strings` table and returns its id.
+Result<int64_t> internString(Db& db, std::string_view value);
+
+} // namespace tidemark::trace
