@@ -1,0 +1,87 @@
+// Entry point of the `tidemark` CLI: dispatches to the registered subcommands.
+#include "cli/command.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+namespace tidemark::cli {
+
+namespace {
+std::vector<Command>& registry()
+{
+    static std::vector<Command> all;
+    return all;
+}
+} // namespace
+
+Registration::Registration(const Command& command) { registry().push_back(command); }
+
+const std::vector<Command>& commands()
+{
+    auto& all = registry();
+    std::sort(all.begin(), all.end(), [](const Command& a, const Command& b) { return a.order < b.order; });
+    return all;
+}
+
+int fail(const Error& error)
+{
+    std::fprintf(stderr, "tidemark: error: %s\n", error.message.c_str());
+    if (!error.hint.empty())
+        std::fprintf(stderr, "hint: %s\n", error.hint.c_str());
+    return kExitUsage;
+}
+
+int fail(const std::string& message, const std::string& hint) { return fail(Error { ErrorCode::Usage, message, hint }); }
+
+bool wantsHelp(const std::vector<std::string>& args)
+{
+    for (const auto& a : args) {
+        if (a == "--")
+            return false;
+        if (a == "-h" || a == "--help")
+            return true;
+    }
+    return false;
+}
+
+} // namespace tidemark::cli
+
+namespace {
+void printUsage(FILE* out)
+{
+    std::fprintf(out,
+        "usage: tidemark <command> [options]\n\n"
+        "tidemark records the host and GPU memory of an unmodified program (usually a training run)\n"
+        "into one SQLite file and answers: what made my peak, what leaks or grows, and why did I run\n"
+        "out of memory while memory looked free.\n\ncommands:\n");
+    for (const auto& c : tidemark::cli::commands())
+        std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+    std::fprintf(out,
+        "\nRun 'tidemark <command> --help' for a command's options.\n"
+        "Exit codes: 0 ok, 1 a check failed, 2 usage error or unreadable input;\n"
+        "'record' exits with the profiled program's own status.\n");
+}
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 2) {
+        printUsage(stderr);
+        return tidemark::cli::kExitUsage;
+    }
+    std::string name = argv[1];
+    if (name == "-h" || name == "--help" || name == "help") {
+        printUsage(stdout);
+        return 0;
+    }
+    if (name == "--version") {
+        std::printf("tidemark %s\n", TIDEMARK_VERSION);
+        return 0;
+    }
+    for (const auto& c : tidemark::cli::commands()) {
+        if (name == c.name)
+            return c.run(std::vector<std::string>(argv + 2, argv + argc));
+    }
+    return tidemark::cli::fail("unknown command '" + name + "'", "run 'tidemark --help' for the list of commands");
+}
