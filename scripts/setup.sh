@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libsqlite3-dev sqlite3 libdw-dev libelf-dev libzstd-dev zlib1g-dev
-    libgtest-dev libgmock-dev
+    libgtest-dev libgmock-dev nlohmann-json3-dev
     libopenblas-dev
     qt6-base-dev libgl-dev libxkbcommon-dev xvfb xauth
     libopenmpi-dev openmpi-bin
