@@ -3,7 +3,7 @@
 # $CUDA_HOME or /usr/local/cuda and is not installed here). Safe to run again.
 set -euo pipefail
 packages=(
-    build-essential cmake pkg-config
+    build-essential cmake ninja-build pkg-config
     libsqlite3-dev sqlite3 libdw-dev libelf-dev libzstd-dev zlib1g-dev
     libgtest-dev libgmock-dev nlohmann-json3-dev
     libopenblas-dev
