@@ -1,0 +1,90 @@
+// tidemark-train: the reference training workload that tidemark users profile first. Picks the
+// backend, runs the training, prints the loss and a memory summary, and writes --truth.
+#include "backend.h"
+#include "options.h"
+#include "trainer.h"
+
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+using namespace tidemark::train;
+
+namespace {
+
+int fail(int code, const std::string& message)
+{
+    std::fprintf(stderr, "tidemark-train: error: %s\n", message.c_str());
+    return code;
+}
+
+std::unique_ptr<Backend> pickBackend(const std::string& device, std::string& error)
+{
+    if (device == "cpu")
+        return makeCpuBackend();
+    if (device == "cuda") {
+        if (!cudaBackendBuilt()) {
+            error = "this tidemark-train was built without CUDA (no nvcc at build time); use --device cpu";
+            return nullptr;
+        }
+        return makeCudaBackend(&error);
+    }
+    std::string note;
+    if (cudaDeviceCount(&note) > 0)
+        return makeCudaBackend(&error);
+    std::fprintf(stderr, "tidemark-train: note: no CUDA device (%s); using the CPU backend\n", note.c_str());
+    return makeCpuBackend();
+}
+
+double mib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Options options;
+    if (const std::string error = parseOptions(argc, argv, options); !error.empty())
+        return fail(2, error);
+    if (options.help) {
+        std::fputs(usageText(), stdout);
+        return 0;
+    }
+    if (options.distributed)
+        return fail(2, "--distributed is not available in this build (needs MPI at build time)");
+    // Open the truth file first so a bad path fails before a long run, not after it.
+    std::FILE* truth = nullptr;
+    if (!options.truthPath.empty()) {
+        truth = std::fopen(options.truthPath.c_str(), "w");
+        if (!truth)
+            return fail(2, "cannot write --truth file '" + options.truthPath + "'");
+    }
+    std::string error;
+    std::unique_ptr<Backend> backend = pickBackend(options.train.device, error);
+    if (!backend)
+        return fail(2, error);
+    const TrainConfig& c = options.train;
+    std::printf("tidemark-train: %s backend, %d residual layers x %d wide, batch %d, %d steps, %s activations%s\n",
+        backend->name(), c.model.layers, c.model.hidden, c.model.batch, c.steps, dtypeName(c.model.precision),
+        c.caching ? "" : ", no caching allocator");
+    TrainResult result;
+    try {
+        result = runTraining(c, *backend, stdout);
+    } catch (const std::exception& e) {
+        return fail(1, e.what());
+    }
+    const AllocatorStats& s = result.stats;
+    std::printf("done: loss %.6f -> %.6f; peak allocated %.2f MiB, peak reserved %.2f MiB, %llu segments",
+        result.losses.empty() ? 0.0 : result.losses.front(), result.losses.empty() ? 0.0 : result.losses.back(),
+        mib(s.peakAllocatedBytes), mib(s.peakReservedBytes), static_cast<unsigned long long>(s.segmentsCreated));
+    if (result.leakCount)
+        std::printf("; leaked %llu x %zu bytes", static_cast<unsigned long long>(result.leakCount), result.leakBlockBytes);
+    std::printf("\n");
+    if (truth) {
+        const std::string text = truthJson(c, result);
+        const bool ok = std::fwrite(text.data(), 1, text.size(), truth) == text.size();
+        if (std::fclose(truth) != 0 || !ok)
+            return fail(1, "writing --truth file '" + options.truthPath + "' failed");
+    }
+    return 0;
+}

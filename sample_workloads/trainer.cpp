@@ -1,0 +1,184 @@
+// One training step is: fetch a batch (host → device), forward, backward, Adam, each in its NVTX
+// range inside "step N"; optionally the planted leak and the fragmentation pattern. Everything on
+// the device goes through one CachingAllocator so its counters are the ground truth.
+#include "trainer.h"
+
+#include "nvtx_annotate.h"
+#include "synthetic_task.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <stdexcept>
+
+extern "C" __attribute__((noinline)) void* tidemark_train_planted_leak(
+    tidemark::train::CachingAllocator* allocator, size_t bytes)
+{
+    void* lost = allocator->allocate(bytes, tidemark::train::Tag::Leak);
+    // Keep the call (and this frame) from being folded into the caller.
+    asm volatile("" : : "r"(lost) : "memory");
+    return lost;
+}
+
+namespace tidemark::train {
+
+namespace {
+
+// --fragment: eight 2.5 MiB blocks fill one 20 MiB large-pool segment; the odd ones are freed and
+// the even ones kept until the next step, leaving four 2.5 MiB holes. A 5 MiB request that lives
+// until the end of the step cannot use them and takes a new segment: 10 MiB stranded per step.
+class FragmentPattern {
+public:
+    static constexpr size_t kPinBytes = 2621440;
+    static constexpr int kPins = 8;
+    static constexpr size_t kWideBytes = 2 * kPinBytes;
+
+    explicit FragmentPattern(CachingAllocator& alloc)
+        : m_alloc(alloc)
+    {
+    }
+    void beginStep(FragmentSnapshot& snapshot)
+    {
+        ScopedRange range("fragment");
+        m_pins.clear();
+        std::vector<DeviceBuffer> all;
+        for (int i = 0; i < kPins; ++i)
+            all.emplace_back(m_alloc, kPinBytes, Tag::Fragment);
+        for (int i = 0; i < kPins; ++i)
+            if (i % 2 == 0)
+                m_pins.push_back(std::move(all[i]));
+        all.clear();
+        m_wide = DeviceBuffer(m_alloc, kWideBytes, Tag::Fragment);
+        snapshot = takeSnapshot();
+    }
+    void endStep() { m_wide.reset(); }
+
+private:
+    // Stranded: free blocks too small for the wide request, inside segments a pinned block keeps alive.
+    FragmentSnapshot takeSnapshot() const
+    {
+        FragmentSnapshot s;
+        s.taken = true;
+        std::set<uintptr_t> pinnedSegments;
+        const std::vector<BlockInfo> blocks = m_alloc.blocks();
+        for (const BlockInfo& b : blocks)
+            if (b.allocated && b.tag == Tag::Fragment && b.sizeBytes == kPinBytes)
+                pinnedSegments.insert(b.segment);
+        for (const BlockInfo& b : blocks) {
+            if (b.allocated || !pinnedSegments.count(b.segment))
+                continue;
+            if (b.sizeBytes < kWideBytes)
+                s.strandedBytes += b.sizeBytes;
+            s.largestFreeBlockBytes = std::max(s.largestFreeBlockBytes, b.sizeBytes);
+        }
+        s.reservedBytes = m_alloc.stats().reservedBytes;
+        s.allocatedBytes = m_alloc.stats().allocatedBytes;
+        return s;
+    }
+
+    CachingAllocator& m_alloc;
+    std::vector<DeviceBuffer> m_pins;
+    DeviceBuffer m_wide;
+};
+
+} // namespace
+
+TrainResult runTraining(const TrainConfig& config, Backend& backend, std::FILE* log)
+{
+    TrainResult result;
+    result.backend = backend.name();
+    const ModelConfig& mc = config.model;
+    CachingAllocator alloc(backend, config.caching);
+    {
+        Mlp model(backend, alloc, mc, config.seed);
+        TeacherTask task(mc.inputDim, mc.outputDim, config.seed);
+        std::unique_ptr<FragmentPattern> fragment;
+        if (config.fragment)
+            fragment = std::make_unique<FragmentPattern>(alloc);
+        std::vector<float> hostX, hostT;
+        for (int step = 1; step <= config.steps; ++step) {
+            ScopedRange range("step", step);
+            if (fragment)
+                fragment->beginStep(result.fragment);
+            task.batch(step, mc.batch, hostX, hostT);
+            DeviceBuffer x(alloc, hostX.size() * sizeof(float), Tag::Input);
+            DeviceBuffer t(alloc, hostT.size() * sizeof(float), Tag::Input);
+            backend.copyToDevice(x.get(), hostX.data(), x.bytes());
+            backend.copyToDevice(t.get(), hostT.data(), t.bytes());
+            const float loss = model.forwardBackward(x.f32(), t.f32());
+            model.optimizerStep(config.learningRate);
+            if (config.leakEvery > 0 && step % config.leakEvery == 0) {
+                if (!tidemark_train_planted_leak(&alloc, config.leakBytes))
+                    throw std::runtime_error("out of device memory in the planted leak");
+                ++result.leakCount;
+            }
+            if (fragment)
+                fragment->endStep();
+            result.losses.push_back(loss);
+            if (log && config.printEvery > 0 && step % config.printEvery == 0)
+                std::fprintf(log, "step %d loss %.6f\n", step, static_cast<double>(loss));
+        }
+        backend.synchronize();
+        result.parameterBytes = model.parameterBytes();
+        result.statsBeforeTeardown = alloc.stats();
+    }
+    alloc.emptyCache();
+    result.stats = alloc.stats();
+    result.activationPeakBytes = result.stats.tagPeakBytes[static_cast<size_t>(Tag::Activation)];
+    result.leakBlockBytes = config.caching ? CachingAllocator::roundSize(config.leakBytes) : config.leakBytes;
+    return result;
+}
+
+std::string truthJson(const TrainConfig& config, const TrainResult& r)
+{
+    using nlohmann::json;
+    const ModelConfig& mc = config.model;
+    const AllocatorStats& s = r.stats;
+    json tags = json::object();
+    for (size_t i = 0; i < kTagCount; ++i)
+        tags[tagName(static_cast<Tag>(i))] = { { "peak_bytes", s.tagPeakBytes[i] }, { "final_bytes", s.tagBytes[i] } };
+    const size_t leakTotal = r.leakCount * r.leakBlockBytes;
+    json doc = {
+        { "program", "tidemark-train" },
+        { "config",
+            { { "device", r.backend }, { "batch_size", mc.batch }, { "layers", mc.layers }, { "hidden", mc.hidden },
+                { "input_dim", mc.inputDim }, { "output_dim", mc.outputDim }, { "steps", config.steps },
+                { "checkpoint", mc.checkpoint }, { "precision", dtypeName(mc.precision) }, { "seed", config.seed },
+                { "caching", config.caching }, { "leak_every", config.leakEvery }, { "leak_bytes", config.leakBytes },
+                { "fragment", config.fragment }, { "learning_rate", config.learningRate } } },
+        { "allocator",
+            { { "peak_allocated_bytes", s.peakAllocatedBytes }, { "peak_reserved_bytes", s.peakReservedBytes },
+                { "segments_created", s.segmentsCreated }, { "segments_freed", s.segmentsFreed },
+                { "segment_bytes_created", s.segmentBytesCreated }, { "alloc_calls", s.allocCalls },
+                { "free_calls", s.freeCalls }, { "final_allocated_bytes", s.allocatedBytes },
+                { "final_reserved_bytes", s.reservedBytes },
+                { "reserved_bytes_before_teardown", r.statsBeforeTeardown.reservedBytes },
+                { "round_bytes", CachingAllocator::kMinBlockSize }, { "by_tag", tags } } },
+        { "model",
+            { { "parameter_bytes", r.parameterBytes }, { "gradient_bytes", r.parameterBytes },
+                { "optimizer_state_bytes", 2 * r.parameterBytes }, { "activation_peak_bytes", r.activationPeakBytes },
+                { "activation_bytes_per_sample",
+                    static_cast<double>(r.activationPeakBytes) / static_cast<double>(mc.batch) } } },
+        { "leak",
+            { { "function", "tidemark_train_planted_leak" }, { "every_steps", config.leakEvery },
+                { "request_bytes", config.leakEvery > 0 ? config.leakBytes : 0 }, { "block_bytes", r.leakBlockBytes },
+                { "count", r.leakCount }, { "total_bytes", leakTotal },
+                { "per_step_bytes",
+                    config.steps > 0 ? static_cast<double>(leakTotal) / static_cast<double>(config.steps) : 0.0 } } },
+        { "loss",
+            { { "first", r.losses.empty() ? 0.0f : r.losses.front() },
+                { "final", r.losses.empty() ? 0.0f : r.losses.back() }, { "per_step", r.losses } } },
+    };
+    if (r.fragment.taken) {
+        const auto& f = r.fragment;
+        doc["fragment"] = { { "pattern", "8 x 2.5 MiB, odd ones freed, then a 5 MiB request; every step" },
+            { "stranded_bytes", f.strandedBytes }, { "largest_free_block_bytes", f.largestFreeBlockBytes },
+            { "request_bytes", FragmentPattern::kWideBytes }, { "reserved_bytes", f.reservedBytes },
+            { "allocated_bytes", f.allocatedBytes } };
+    }
+    return doc.dump(2) + "\n";
+}
+
+} // namespace tidemark::train
