@@ -1,0 +1,118 @@
+// The end of a spool file: what is still live or open stays so (NULL end), and the process, its
+// threads, its capture counters and the collector's own counters are written.
+#include "collector/file_ingest.h"
+
+namespace tidemark::collector {
+
+namespace {
+std::optional<int64_t> tsOrNull(uint64_t ts)
+{
+    return ts == 0 || ts == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(ts));
+}
+
+const char* statSourceName(uint16_t source)
+{
+    switch (static_cast<wire::StatSource>(source)) {
+    case wire::StatSource::Preload: return "preload";
+    case wire::StatSource::Cupti: return "cupti";
+    case wire::StatSource::Nvtx: return "nvtx";
+    case wire::StatSource::Cuda: return "cuda";
+    case wire::StatSource::Collector: return "collector";
+    }
+    return "unknown";
+}
+
+const char* exitReasonName(uint32_t reason)
+{
+    switch (static_cast<wire::ExitReason>(reason)) {
+    case wire::ExitReason::Exit: return "exit";
+    case wire::ExitReason::Exec: return "exec";
+    case wire::ExitReason::ForkChildStop: return "not_followed";
+    case wire::ExitReason::TrackingOff: return "tracking_off";
+    }
+    return "exit";
+}
+} // namespace
+
+void FileIngest::finishMemory()
+{
+    // Allocations never freed keep free_ts_ns NULL: they were live when the process ended.
+    for (const auto& [address, live] : m_hostLive)
+        writeAllocation(live, std::nullopt, std::nullopt);
+    for (const auto& [key, live] : m_otherLive)
+        writeAllocation(live, std::nullopt, std::nullopt);
+    m_count.still_live = m_hostLive.size() + m_otherLive.size();
+    m_hostLive.clear();
+    m_otherLive.clear();
+    for (const auto& [id, heap] : m_heaps)
+        writeHeap(heap, std::nullopt);
+    m_heaps.clear();
+}
+
+bool FileIngest::cutShort() const { return !m_exited || m_file.scan().truncated_bytes > 0; }
+
+std::string FileIngest::cutShortDetail() const
+{
+    std::string who = "process " + std::to_string(m_file.header().pid);
+    if (!m_exe.empty())
+        who += " (" + m_exe + ")";
+    if (m_file.scan().truncated_bytes > 0)
+        return who + ": its spool ended mid-chunk (" + std::to_string(m_file.scan().truncated_bytes)
+            + " bytes lost)";
+    if (!m_exited)
+        return who + ": its spool ended without an exit record";
+    return {};
+}
+
+void FileIngest::finishProcess()
+{
+    RowWriter& out = m_ctx.out;
+    for (const auto& [id, range] : m_openRanges)
+        writeRange(range, std::nullopt);
+    m_count.open_ranges = m_openRanges.size();
+    m_count.orphan_range_ends = m_earlyRangeEnds.size();
+    m_openRanges.clear();
+
+    for (const auto& [tid, t] : m_threads)
+        out.row(out.threads, t.id, m_plan.id, tid, idOrNull(t.name), tsOrNull(t.first_ts), tsOrNull(t.last_ts));
+
+    for (const auto& [key, value] : m_stats) {
+        out.row(out.stats, m_plan.id, statSourceName(key.first), key.second, value.first,
+            value.second.empty() ? std::nullopt : std::optional<std::string>(value.second));
+    }
+    const SpoolFileScan& scan = m_file.scan();
+    const std::pair<const char*, uint64_t> counters[] = {
+        { "records", scan.records },
+        { "bad_records", scan.bad_records },
+        { "truncated_bytes", scan.truncated_bytes },
+        { "allocations", m_count.allocations },
+        { "frees", m_count.frees },
+        { "unmatched_frees", m_count.unmatched_frees },
+        { "still_live", m_count.still_live },
+        { "merged_allocations", m_count.merged_allocations },
+        { "duplicate_frees", m_count.duplicate_frees },
+        { "replaced_live", m_count.replaced_live },
+        { "failed_allocations", m_count.failed },
+        { "regions_closed_by_heap", m_count.regions_closed_by_heap },
+        { "unknown_heaps", m_count.unknown_heaps },
+        { "unknown_regions", m_count.unknown_regions },
+        { "unknown_stacks", m_count.unknown_stacks },
+        { "open_ranges", m_count.open_ranges },
+        { "orphan_range_ends", m_count.orphan_range_ends },
+    };
+    for (const auto& [name, value] : counters)
+        out.row(out.stats, m_plan.id, "collector", name, value, nullptr);
+
+    const auto& h = m_file.header();
+    const char* reason = m_exited ? exitReasonName(m_exitReason) : "cut_short";
+    if (m_exited && scan.truncated_bytes > 0)
+        reason = "cut_short";
+    uint64_t end = m_exited ? std::max(m_exitTs, m_lastTs) : m_lastTs;
+    out.row(out.processes, m_plan.id, h.pid, h.ppid, idOrNull(m_plan.parent_id),
+        m_exe.empty() ? std::nullopt : std::optional<std::string>(m_exe),
+        m_cmdline.empty() ? std::nullopt : std::optional<std::string>(m_cmdline), m_ctx.options.rank,
+        m_ctx.options.host.empty() ? std::nullopt : std::optional<std::string>(m_ctx.options.host),
+        tsOrNull(h.start_ts_ns), tsOrNull(end), reason);
+}
+
+} // namespace tidemark::collector

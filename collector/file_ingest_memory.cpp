@@ -1,0 +1,213 @@
+// Pass 2 of a spool file, in time order: allocation lifetimes (pairing frees with the live
+// allocation of the same space and address), the same allocation reported by two sources stored
+// once, failed allocations with what was live, and NVTX memory-extension heaps and regions.
+#include "collector/file_ingest.h"
+
+namespace tidemark::collector {
+
+using wire::Kind;
+
+namespace {
+
+template<typename T>
+const T& as(const wire::RecordHeader& r)
+{
+    return reinterpret_cast<const T&>(r);
+}
+
+std::optional<std::string> errorName(uint16_t api, int32_t code)
+{
+    // Only the out-of-memory codes are named; others keep their number.
+    if (api >= 32 && api < 64 && code == 2)
+        return "cudaErrorMemoryAllocation";
+    if (api >= 64 && api < 96 && code == 2)
+        return "CUDA_ERROR_OUT_OF_MEMORY";
+    if (api >= 1 && api < 32 && code == 12)
+        return "ENOMEM";
+    return std::nullopt;
+}
+
+std::optional<int64_t> known(uint64_t v)
+{
+    return v == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(v));
+}
+
+} // namespace
+
+void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
+{
+    switch (static_cast<Kind>(r.kind)) {
+    case Kind::HostAlloc: {
+        const auto& a = as<wire::HostAllocRecord>(r);
+        onAlloc(tid,
+            Live { 0, m_hostSpace, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
+                rangeOf(a.range_id), 0, 0, 0, kSourcePreload, a.api },
+            kSourcePreload, a.ts_ns);
+        break;
+    }
+    case Kind::HostFree: {
+        const auto& f = as<wire::HostFreeRecord>(r);
+        if (f.address)
+            onFree(m_hostSpace, f.address, f.api, kSourcePreload, f.ts_ns);
+        break;
+    }
+    case Kind::Alloc: {
+        const auto& a = as<wire::AllocRecord>(r);
+        int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(a.space_kind), a.device);
+        onAlloc(tid,
+            Live { 0, space, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
+                rangeOf(a.range_id), 0, 0, a.stream, a.source, a.api },
+            a.source, a.ts_ns);
+        break;
+    }
+    case Kind::Free: {
+        const auto& f = as<wire::FreeRecord>(r);
+        if (f.address)
+            onFree(m_ctx.spaces.get(static_cast<SpaceKind>(f.space_kind), f.device), f.address, f.api, f.source,
+                f.ts_ns);
+        break;
+    }
+    case Kind::AllocFailed: onAllocFailed(tid, as<wire::AllocFailedRecord>(r)); break;
+    case Kind::HeapRegister: onHeapRegister(as<wire::HeapRegisterRecord>(r)); break;
+    case Kind::HeapUnregister: onHeapEvent(as<wire::HeapEventRecord>(r), true); break;
+    case Kind::HeapReset: onHeapEvent(as<wire::HeapEventRecord>(r), false); break;
+    case Kind::RegionRegister: onRegionRegister(tid, as<wire::RegionRegisterRecord>(r)); break;
+    case Kind::RegionUnregister:
+    case Kind::RegionResize:
+    case Kind::RegionName: onRegionEvent(tid, as<wire::RegionEventRecord>(r), static_cast<Kind>(r.kind)); break;
+    default: break;
+    }
+}
+
+FileIngest::Live* FileIngest::findLive(int64_t space, uint64_t address)
+{
+    if (space == m_hostSpace) {
+        auto it = m_hostLive.find(address);
+        return it == m_hostLive.end() ? nullptr : &it->second;
+    }
+    auto it = m_otherLive.find({ space, address });
+    return it == m_otherLive.end() ? nullptr : &it->second;
+}
+
+void FileIngest::eraseLive(int64_t space, uint64_t address)
+{
+    if (space == m_hostSpace)
+        m_hostLive.erase(address);
+    else
+        m_otherLive.erase({ space, address });
+}
+
+void FileIngest::addLiveBytes(int64_t space, int64_t delta)
+{
+    if (static_cast<size_t>(space) >= m_liveBytes.size())
+        m_liveBytes.resize(space + 1, 0);
+    m_liveBytes[space] += delta;
+}
+
+void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
+{
+    (void)tid;
+    if (Live* cur = findLive(live.space, live.address)) {
+        if ((cur->mask & source) == 0) {
+            // A second source reporting an allocation that is already live: one row, both bits.
+            cur->mask |= source;
+            cur->ts = std::min(cur->ts, ts);
+            cur->callsite = cur->callsite ? cur->callsite : live.callsite;
+            cur->range = cur->range ? cur->range : live.range;
+            cur->stream = cur->stream ? cur->stream : live.stream;
+            ++m_count.merged_allocations;
+            return;
+        }
+        // The same source allocating a live address means its free was lost; end the old row here.
+        ++m_count.replaced_live;
+        closeLive(*cur, ts, 0, 0);
+    } else if (live.space != m_hostSpace) {
+        auto rc = m_recentlyClosed.find({ live.space, live.address });
+        if (rc != m_recentlyClosed.end() && (rc->second.mask & source) == 0 && ts <= rc->second.free_ts) {
+            // Reported late (e.g. a CUPTI activity buffer) for an allocation another source already closed.
+            rc->second.mask |= source;
+            m_ctx.out.row(m_ctx.out.addSourceMask, static_cast<int64_t>(source), rc->second.id);
+            ++m_count.merged_allocations;
+            return;
+        }
+    }
+    live.id = m_ctx.next_alloc++;
+    live.mask = source;
+    addLiveBytes(live.space, static_cast<int64_t>(live.size));
+    ++m_count.allocations;
+    m_count.allocation_bytes += live.size;
+    if (live.space != m_hostSpace && !m_ctx.spaces.isPool(live.space))
+        m_extents[live.address] = { live.space, live.size };
+    if (live.space == m_hostSpace)
+        m_hostLive.emplace(live.address, live);
+    else
+        m_otherLive.emplace(std::make_pair(live.space, live.address), live);
+}
+
+void FileIngest::writeAllocation(const Live& l, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi)
+{
+    m_ctx.out.row(m_ctx.out.allocations, l.id, l.space, m_plan.id, idOrNull(l.thread), l.api, l.address, l.size, l.ts,
+        freeTs, freeApi, idOrNull(l.callsite), idOrNull(l.range), idOrNull(l.heap),
+        l.stream ? std::optional<int64_t>(static_cast<int64_t>(l.stream)) : std::nullopt, l.mask, idOrNull(l.name));
+}
+
+void FileIngest::closeLive(Live& live, uint64_t ts, uint16_t api, uint32_t source)
+{
+    writeAllocation(live, static_cast<int64_t>(ts), api ? std::optional<int64_t>(api) : std::nullopt);
+    addLiveBytes(live.space, -static_cast<int64_t>(live.size));
+    ++m_count.frees;
+    int64_t space = live.space;
+    uint64_t address = live.address;
+    if (space != m_hostSpace) {
+        m_recentlyClosed[{ space, address }] = { live.id, live.ts, ts, live.mask, source };
+        if (auto e = m_extents.find(address); e != m_extents.end() && e->second.first == space)
+            m_extents.erase(e);
+    }
+    eraseLive(space, address); // invalidates `live`
+}
+
+void FileIngest::onFree(int64_t space, uint64_t address, uint16_t api, uint32_t source, uint64_t ts)
+{
+    if (Live* live = findLive(space, address)) {
+        closeLive(*live, ts, api, source);
+        return;
+    }
+    if (space != m_hostSpace) {
+        auto rc = m_recentlyClosed.find({ space, address });
+        if (rc != m_recentlyClosed.end() && (rc->second.mask & source) && !(rc->second.freed_mask & source)) {
+            rc->second.freed_mask |= source; // the second source's view of a free already applied
+            ++m_count.duplicate_frees;
+            return;
+        }
+    }
+    ++m_count.unmatched_frees;
+}
+
+void FileIngest::onAllocFailed(uint32_t tid, const wire::AllocFailedRecord& r)
+{
+    int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(r.space_kind), r.device);
+    m_ctx.spaces.noteCapacity(space, r.device_total_bytes);
+    int64_t live = static_cast<size_t>(space) < m_liveBytes.size() ? m_liveBytes[space] : 0;
+    m_ctx.out.row(m_ctx.out.failed, space, m_plan.id, threadOf(tid), r.api, r.size, r.ts_ns,
+        idOrNull(callsiteOf(r.stack_id, r.ts_ns)), idOrNull(rangeOf(r.range_id)),
+        r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt, r.error_code,
+        errorName(r.api, r.error_code), known(r.device_free_bytes), known(r.device_total_bytes), live,
+        static_cast<int64_t>(r.source));
+    ++m_count.failed;
+}
+
+int64_t FileIngest::parentSpaceOf(uint64_t address) const
+{
+    auto it = m_extents.upper_bound(address);
+    if (it != m_extents.begin()) {
+        --it;
+        if (address - it->first < it->second.second)
+            return it->second.first;
+    }
+    // Host sub-allocators register the block they got from malloc.
+    if (m_hostLive.count(address))
+        return m_hostSpace;
+    return 0;
+}
+
+} // namespace tidemark::collector

@@ -1,0 +1,287 @@
+// Pass 1 of a spool file, in file order: process identity, threads, modules, strings, stacks,
+// capture counters, NVTX ranges and marks, and GPU activity. Also writes the process row at the end.
+#include "collector/file_ingest.h"
+
+#include <cstring>
+
+namespace tidemark::collector {
+
+using wire::Kind;
+
+namespace {
+
+template<typename T>
+const T& as(const wire::RecordHeader& r)
+{
+    return reinterpret_cast<const T&>(r);
+}
+
+std::string_view tail(const void* record, size_t fixedBytes, size_t len)
+{
+    return { reinterpret_cast<const char*>(record) + fixedBytes, len };
+}
+
+bool fits(const wire::RecordHeader& r, size_t fixedBytes, uint64_t len) { return fixedBytes + len <= r.size_bytes; }
+
+const char* memcpyKindName(uint8_t kind)
+{
+    // CUpti_ActivityMemcpyKind values of cupti_activity.h.
+    static const char* const kNames[] = { "unknown", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA", "AtoD", "DtoA", "DtoD",
+        "HtoH", "PtoP" };
+    return kind < sizeof(kNames) / sizeof(kNames[0]) ? kNames[kind] : "unknown";
+}
+
+std::string hex(const uint8_t* bytes, size_t n)
+{
+    static const char kDigits[] = "0123456789abcdef";
+    std::string s;
+    for (size_t i = 0; i < n; ++i) {
+        s += kDigits[bytes[i] >> 4];
+        s += kDigits[bytes[i] & 15];
+    }
+    return s;
+}
+
+} // namespace
+
+FileIngest::FileIngest(IngestContext& ctx, SpoolFile& file, const ProcessPlan& plan)
+    : m_ctx(ctx)
+    , m_file(file)
+    , m_plan(plan)
+{
+    m_hostSpace = m_ctx.spaces.get(SpaceKind::Host, 0);
+}
+
+void FileIngest::run(const std::function<void(double)>& progress)
+{
+    m_lastTs = m_file.header().start_ts_ns;
+    m_file.forEachInFileOrder([this](uint32_t tid, const wire::RecordHeader& r) { onFileOrder(tid, r); });
+    finishMetadata();
+    if (progress)
+        progress(0.3);
+    auto memoryKind = [](Kind k) {
+        return k == Kind::HostAlloc || k == Kind::HostFree || k == Kind::Alloc || k == Kind::Free
+            || k == Kind::AllocFailed || (k >= Kind::HeapRegister && k <= Kind::RegionName);
+    };
+    m_file.forEachByTime(+memoryKind, [this](uint32_t tid, const wire::RecordHeader& r) { onTimeOrder(tid, r); });
+    finishMemory();
+    finishProcess();
+    if (progress)
+        progress(1.0);
+}
+
+void FileIngest::seen(uint32_t tid, uint64_t ts)
+{
+    if (ts == 0)
+        return;
+    threadOf(tid);
+    Thread& t = m_threads.find(tid)->second;
+    t.first_ts = std::min(t.first_ts, ts);
+    t.last_ts = std::max(t.last_ts, ts);
+    m_lastTs = std::max(m_lastTs, ts);
+}
+
+int64_t FileIngest::threadOf(uint32_t tid)
+{
+    auto [it, inserted] = m_threads.try_emplace(tid, Thread { m_ctx.next_thread });
+    if (inserted)
+        ++m_ctx.next_thread;
+    return it->second.id;
+}
+
+int64_t FileIngest::stringOf(uint32_t id) const
+{
+    auto it = m_stringIds.find(id);
+    return it == m_stringIds.end() ? 0 : it->second;
+}
+
+int64_t FileIngest::rangeOf(uint32_t id) const
+{
+    auto it = m_rangeIds.find(id);
+    return it == m_rangeIds.end() ? 0 : it->second.first;
+}
+
+void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
+{
+    threadOf(tid);
+    seen(tid, SpoolFile::timestampOf(r));
+    switch (static_cast<Kind>(r.kind)) {
+    case Kind::ProcessInfo: onProcessInfo(as<wire::ProcessInfoRecord>(r)); break;
+    case Kind::ProcessExit:
+        m_exited = true;
+        m_exitReason = as<wire::ProcessExitRecord>(r).reason;
+        m_exitTs = as<wire::ProcessExitRecord>(r).ts_ns;
+        break;
+    case Kind::ThreadName: {
+        const auto& t = as<wire::ThreadNameRecord>(r);
+        if (fits(r, sizeof(t), t.name_len)) {
+            threadOf(t.tid);
+            m_threads[t.tid].name = m_ctx.strings.intern(tail(&t, sizeof(t), t.name_len), m_ctx.out);
+        }
+        break;
+    }
+    case Kind::Module: onModule(as<wire::ModuleRecord>(r)); break;
+    case Kind::ModuleUnload:
+        m_modules.unload(as<wire::ModuleUnloadRecord>(r).load_bias, as<wire::ModuleUnloadRecord>(r).ts_ns);
+        break;
+    case Kind::String: {
+        const auto& s = as<wire::StringRecord>(r);
+        if (fits(r, sizeof(s), s.len))
+            m_stringIds[s.id] = m_ctx.strings.intern(tail(&s, sizeof(s), s.len), m_ctx.out);
+        break;
+    }
+    case Kind::Stack: {
+        const auto& s = as<wire::StackRecord>(r);
+        if (!fits(r, sizeof(s), uint64_t(s.depth) * 8))
+            break;
+        m_stacks[s.id] = { m_stackIps.size(), s.depth, -1 };
+        const auto* ips = reinterpret_cast<const uint64_t*>(&s + 1);
+        m_stackIps.insert(m_stackIps.end(), ips, ips + s.depth);
+        break;
+    }
+    case Kind::Stat: onStat(as<wire::StatRecord>(r)); break;
+    case Kind::RangeBegin: onRangeBegin(tid, as<wire::RangeBeginRecord>(r)); break;
+    case Kind::RangeEnd: onRangeEnd(as<wire::RangeEndRecord>(r)); break;
+    case Kind::Mark: {
+        const auto& m = as<wire::MarkRecord>(r);
+        m_ctx.out.row(m_ctx.out.marks, m_ctx.next_mark++, m_plan.id, threadOf(tid), m.ts_ns,
+            idOrNull(stringOf(m.domain_id)), idOrNull(stringOf(m.name_id)));
+        break;
+    }
+    default: onActivity(r); break;
+    }
+}
+
+void FileIngest::onProcessInfo(const wire::ProcessInfoRecord& r)
+{
+    if (!fits(r.h, sizeof(r), uint64_t(r.exe_len) + r.cmdline_len))
+        return;
+    m_exe = std::string(tail(&r, sizeof(r), r.exe_len));
+    std::string cmd(tail(&r, sizeof(r) + r.exe_len, r.cmdline_len));
+    while (!cmd.empty() && cmd.back() == '\0')
+        cmd.pop_back();
+    for (char& c : cmd)
+        if (c == '\0')
+            c = ' ';
+    m_cmdline = std::move(cmd);
+}
+
+void FileIngest::onModule(const wire::ModuleRecord& r)
+{
+    if (!fits(r.h, sizeof(r), r.path_len))
+        return;
+    std::string path(tail(&r, sizeof(r), r.path_len));
+    ModuleInfo m;
+    m.id = m_ctx.next_module++;
+    m.bias = r.load_bias;
+    m.start = r.vaddr_start;
+    m.end = r.vaddr_end;
+    m.load_ts = r.ts_ns;
+    size_t slash = path.rfind('/');
+    std::string_view base = slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
+    m.drop_frames = m_ctx.options.drop_capture_frames && base == "libtidemark.so";
+    m_modules.add(m);
+    m_moduleRows.push_back({ m, { std::move(path), hex(r.build_id, std::min<size_t>(r.build_id_len, 32)) } });
+}
+
+void FileIngest::onStat(const wire::StatRecord& r)
+{
+    if (!fits(r.h, sizeof(r), uint64_t(r.name_len) + r.detail_len))
+        return;
+    // Counters are cumulative, so the last value reported wins.
+    m_stats[{ r.source, std::string(tail(&r, sizeof(r), r.name_len)) }]
+        = { r.value, std::string(tail(&r, sizeof(r) + r.name_len, r.detail_len)) };
+}
+
+void FileIngest::onRangeBegin(uint32_t tid, const wire::RangeBeginRecord& r)
+{
+    OpenRange o {};
+    o.id = m_ctx.next_range++;
+    o.thread = threadOf(tid);
+    auto parent = m_rangeIds.find(r.parent_id);
+    o.parent = r.parent_id && parent != m_rangeIds.end() ? parent->second.first : 0;
+    o.depth = o.parent ? parent->second.second + 1 : 0;
+    o.domain = stringOf(r.domain_id);
+    o.name = stringOf(r.name_id);
+    o.category = r.category;
+    o.color = r.color;
+    o.kind = r.range_kind;
+    o.start_ts = r.ts_ns;
+    m_rangeIds[r.range_id] = { o.id, o.depth };
+    if (auto early = m_earlyRangeEnds.find(r.range_id); early != m_earlyRangeEnds.end()) {
+        writeRange(o, static_cast<int64_t>(early->second));
+        m_earlyRangeEnds.erase(early);
+    } else {
+        m_openRanges[r.range_id] = o;
+    }
+}
+
+void FileIngest::onRangeEnd(const wire::RangeEndRecord& r)
+{
+    auto it = m_openRanges.find(r.range_id);
+    if (it == m_openRanges.end()) {
+        m_earlyRangeEnds[r.range_id] = r.ts_ns; // a start/end range ended on a thread flushed earlier
+        return;
+    }
+    writeRange(it->second, static_cast<int64_t>(r.ts_ns));
+    m_openRanges.erase(it);
+}
+
+void FileIngest::writeRange(const OpenRange& o, std::optional<int64_t> end)
+{
+    const char* kind = o.kind == static_cast<uint8_t>(wire::RangeKind::Push) ? "push" : "startend";
+    m_ctx.out.row(m_ctx.out.ranges, o.id, m_plan.id, idOrNull(o.thread), idOrNull(o.parent), o.depth, kind,
+        idOrNull(o.domain), idOrNull(o.name), o.category, o.color, o.start_ts, end);
+}
+
+void FileIngest::onActivity(const wire::RecordHeader& r)
+{
+    RowWriter& out = m_ctx.out;
+    const auto source = static_cast<int64_t>(kSourceCuptiActivity);
+    switch (static_cast<Kind>(r.kind)) {
+    case Kind::Kernel: {
+        const auto& k = as<wire::KernelRecord>(r);
+        out.row(out.kernels, m_plan.id, k.device, k.context, k.stream, k.start_ts_ns, k.end_ts_ns,
+            idOrNull(stringOf(k.name_id)), k.correlation_id, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1],
+            k.block[2], k.registers_per_thread, k.static_shared_bytes, k.dynamic_shared_bytes, source);
+        break;
+    }
+    case Kind::Memcpy: {
+        const auto& m = as<wire::MemcpyRecord>(r);
+        out.row(out.memcpys, m_plan.id, m.device, m.context, m.stream, m.start_ts_ns, m.end_ts_ns, m.bytes,
+            memcpyKindName(m.copy_kind), m.correlation_id, source);
+        break;
+    }
+    case Kind::Memset: {
+        const auto& m = as<wire::MemsetRecord>(r);
+        out.row(out.memsets, m_plan.id, m.device, m.context, m.stream, m.start_ts_ns, m.end_ts_ns, m.bytes, m.value,
+            m.correlation_id, source);
+        break;
+    }
+    case Kind::Sample: {
+        const auto& s = as<wire::SampleRecord>(r);
+        int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(s.space_kind), s.device);
+        m_ctx.spaces.noteCapacity(space, s.total_bytes);
+        out.row(out.samples, m_plan.id, space, s.ts_ns, s.free_bytes, s.total_bytes, nullptr, nullptr);
+        break;
+    }
+    default: break; // memory records: pass 2
+    }
+}
+
+void FileIngest::finishMetadata()
+{
+    for (auto& [info, text] : m_moduleRows) {
+        // Unload times were learnt after the module record; take them from the map.
+        for (const auto& m : m_modules.all())
+            if (m.id == info.id)
+                info.unload_ts = m.unload_ts;
+        m_ctx.out.row(m_ctx.out.modules, info.id, m_plan.id, text.first,
+            text.second.empty() ? std::nullopt : std::optional<std::string>(text.second), info.bias, info.start,
+            info.end, info.load_ts,
+            info.unload_ts == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(info.unload_ts)));
+    }
+    m_moduleRows.clear();
+}
+
+} // namespace tidemark::collector

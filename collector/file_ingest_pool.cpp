@@ -1,0 +1,177 @@
+// Pass 2, continued: NVTX memory-extension heaps (pool segments) and regions (sub-allocations inside
+// them, stored as allocation rows in the pool space), and the resolution of stacks into callsites.
+#include "collector/file_ingest.h"
+
+namespace tidemark::collector {
+
+namespace {
+const char* heapUsageName(uint16_t usage)
+{
+    // NVTX_MEM_HEAP_USAGE_TYPE_* of nvToolsExtMem.h.
+    switch (usage) {
+    case 1: return "sub_allocator";
+    case 2: return "layout";
+    default: return "unknown";
+    }
+}
+} // namespace
+
+void FileIngest::onHeapRegister(const wire::HeapRegisterRecord& r)
+{
+    Heap h {};
+    h.id = m_ctx.next_heap++;
+    h.pool_space = m_ctx.spaces.pool(parentSpaceOf(r.address));
+    h.name = stringOf(r.name_id);
+    h.callsite = callsiteOf(r.stack_id, r.ts_ns);
+    h.range = rangeOf(r.range_id);
+    h.address = r.address;
+    h.size = r.size;
+    h.ts = r.ts_ns;
+    h.usage = r.usage;
+    m_heaps[r.heap_id] = std::move(h);
+    m_heapsByAddress[r.address] = r.heap_id;
+}
+
+void FileIngest::writeHeap(const Heap& h, std::optional<int64_t> unregisterTs)
+{
+    m_ctx.out.row(m_ctx.out.heaps, h.id, h.pool_space, m_plan.id, h.address, h.size, heapUsageName(h.usage),
+        idOrNull(h.name), h.ts, unregisterTs, idOrNull(h.callsite), idOrNull(h.range));
+}
+
+void FileIngest::onHeapEvent(const wire::HeapEventRecord& r, bool unregister)
+{
+    auto it = m_heaps.find(r.heap_id);
+    if (it == m_heaps.end()) {
+        ++m_count.unknown_heaps;
+        return;
+    }
+    Heap& h = it->second;
+    // Resetting or unregistering a heap ends every region still registered inside it.
+    for (uint64_t address : h.regions) {
+        if (Live* live = findLive(h.pool_space, address)) {
+            closeLive(*live, r.ts_ns, static_cast<uint16_t>(Api::NvtxMemHeap), kSourceNvtx);
+            ++m_count.regions_closed_by_heap;
+        }
+    }
+    h.regions.clear();
+    if (unregister) {
+        writeHeap(h, static_cast<int64_t>(r.ts_ns));
+        m_heapsByAddress.erase(h.address);
+        m_heaps.erase(it);
+    }
+}
+
+FileIngest::Heap* FileIngest::heapFor(uint32_t heapFileId, uint64_t address)
+{
+    if (heapFileId) {
+        if (auto it = m_heaps.find(heapFileId); it != m_heaps.end())
+            return &it->second;
+    }
+    // Process-wide regions (or an unknown handle): the heap whose extent holds the address.
+    auto it = m_heapsByAddress.upper_bound(address);
+    if (it == m_heapsByAddress.begin())
+        return nullptr;
+    --it;
+    auto heap = m_heaps.find(it->second);
+    if (heap == m_heaps.end() || address - heap->second.address >= heap->second.size)
+        return nullptr;
+    return &heap->second;
+}
+
+int64_t FileIngest::regionSpace(Heap* heap, uint64_t address, bool create)
+{
+    if (heap)
+        return heap->pool_space;
+    if (auto it = m_looseRegions.find(address); it != m_looseRegions.end())
+        return it->second;
+    if (!create)
+        return 0;
+    int64_t space = m_ctx.spaces.pool(parentSpaceOf(address));
+    m_looseRegions[address] = space;
+    return space;
+}
+
+void FileIngest::onRegionRegister(uint32_t tid, const wire::RegionRegisterRecord& r)
+{
+    Heap* heap = heapFor(r.heap_id, r.address);
+    int64_t space = regionSpace(heap, r.address, true);
+    onAlloc(tid,
+        Live { 0, space, threadOf(tid), r.address, r.size, r.ts_ns, callsiteOf(r.stack_id, r.ts_ns),
+            rangeOf(r.range_id), heap ? heap->id : 0, 0, 0, kSourceNvtx, static_cast<uint16_t>(Api::NvtxMemRegion) },
+        kSourceNvtx, r.ts_ns);
+    if (heap)
+        heap->regions.insert(r.address);
+}
+
+void FileIngest::onRegionEvent(uint32_t tid, const wire::RegionEventRecord& r, wire::Kind kind)
+{
+    Heap* heap = heapFor(r.heap_id, r.address);
+    int64_t space = regionSpace(heap, r.address, false);
+    Live* live = space ? findLive(space, r.address) : nullptr;
+    const auto api = static_cast<uint16_t>(Api::NvtxMemRegion);
+    switch (kind) {
+    case wire::Kind::RegionUnregister:
+        if (!live) {
+            ++m_count.unmatched_frees;
+            return;
+        }
+        closeLive(*live, r.ts_ns, api, kSourceNvtx);
+        if (heap)
+            heap->regions.erase(r.address);
+        m_looseRegions.erase(r.address);
+        break;
+    case wire::Kind::RegionResize: {
+        if (!live) {
+            ++m_count.unknown_regions;
+            return;
+        }
+        // A lifetime row has one size: end the old extent and start the resized one at this moment.
+        Live next = *live;
+        closeLive(*live, r.ts_ns, api, kSourceNvtx);
+        next.size = r.size;
+        next.ts = r.ts_ns;
+        onAlloc(tid, next, kSourceNvtx, r.ts_ns);
+        break;
+    }
+    case wire::Kind::RegionName:
+        if (live)
+            live->name = stringOf(r.name_id);
+        else
+            ++m_count.unknown_regions;
+        break;
+    default: break;
+    }
+}
+
+int64_t FileIngest::callsiteOf(uint32_t stackId, uint64_t ts)
+{
+    if (stackId == 0)
+        return 0;
+    auto it = m_stacks.find(stackId);
+    if (it == m_stacks.end()) {
+        ++m_count.unknown_stacks;
+        return 0;
+    }
+    StackRef& s = it->second;
+    if (s.callsite >= 0)
+        return s.callsite;
+    // Instruction pointers are innermost first; the trie grows from the outermost frame.
+    int64_t parent = 0;
+    for (size_t i = s.depth; i-- > 0;) {
+        uint64_t ip = m_stackIps[s.offset + i];
+        auto& cached = m_ipFrames[ip];
+        const ModuleInfo* module = cached.first;
+        if (!cached.second || (module && (ts < module->load_ts || ts >= module->unload_ts))) {
+            module = m_modules.find(ip, ts);
+            if (module != cached.first || !cached.second)
+                cached = { module, m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
+        }
+        if (module && module->drop_frames)
+            continue;
+        parent = m_ctx.trie.child(parent, cached.second, m_ctx.out);
+    }
+    s.callsite = parent;
+    return parent;
+}
+
+} // namespace tidemark::collector

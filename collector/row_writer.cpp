@@ -1,0 +1,128 @@
+// Prepared INSERTs for every table the collector fills, and the batched transactions around them.
+#include "collector/row_writer.h"
+
+namespace tidemark::collector {
+
+namespace {
+// Big enough that commits cost nothing, small enough that WAL growth stays bounded.
+constexpr uint64_t kRowsPerTransaction = 200000;
+} // namespace
+
+RowWriter::RowWriter(trace::Db& db)
+    : m_db(db)
+{
+}
+
+RowWriter::~RowWriter()
+{
+    if (m_inTransaction)
+        (void)m_db.exec("ROLLBACK");
+}
+
+Status RowWriter::prepareAll()
+{
+    struct Entry {
+        trace::Stmt* stmt;
+        const char* sql;
+    };
+    const Entry entries[] = {
+        { &processes,
+            "INSERT INTO processes(id, pid, ppid, parent_id, exe, command_line, rank, host, start_ts_ns, end_ts_ns, "
+            "end_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)" },
+        { &threads, "INSERT INTO threads(id, process_id, tid, name, start_ts_ns, end_ts_ns) VALUES (?,?,?,?,?,?)" },
+        { &modules,
+            "INSERT INTO modules(id, process_id, path, build_id, load_bias, vaddr_start, vaddr_end, load_ts_ns, "
+            "unload_ts_ns) VALUES (?,?,?,?,?,?,?,?,?)" },
+        { &strings, "INSERT INTO strings(id, value) VALUES (?,?)" },
+        { &frames, "INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?,?,?,?)" },
+        { &callsites, "INSERT INTO callsites(id, parent_id, frame_id, depth) VALUES (?,?,?,?)" },
+        { &spaces,
+            "INSERT INTO spaces(id, kind, device, name, capacity_bytes, parent_space_id) VALUES (?,?,?,?,?,?)" },
+        { &ranges,
+            "INSERT INTO ranges(id, process_id, thread_id, parent_id, depth, kind, domain_id, name_id, category, color, "
+            "start_ts_ns, end_ts_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)" },
+        { &marks, "INSERT INTO marks(id, process_id, thread_id, ts_ns, domain_id, name_id) VALUES (?,?,?,?,?,?)" },
+        { &heaps,
+            "INSERT INTO pool_heaps(id, space_id, process_id, address, size_bytes, usage, name_id, register_ts_ns, "
+            "unregister_ts_ns, callsite_id, range_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)" },
+        { &allocations,
+            "INSERT INTO allocations(id, space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, "
+            "free_ts_ns, free_api, callsite_id, range_id, heap_id, stream, source_mask, name_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+        { &failed,
+            "INSERT INTO failed_allocations(space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id, "
+            "range_id, stream, error_code, error_name, device_free_bytes, device_total_bytes, live_bytes, "
+            "source_mask) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+        { &kernels,
+            "INSERT INTO kernels(process_id, device, context, stream, start_ts_ns, end_ts_ns, name_id, "
+            "correlation_id, grid_x, grid_y, grid_z, block_x, block_y, block_z, registers_per_thread, "
+            "static_shared_bytes, dynamic_shared_bytes, source_mask) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+        { &memcpys,
+            "INSERT INTO memcpys(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes, copy_kind, "
+            "correlation_id, source_mask) VALUES (?,?,?,?,?,?,?,?,?,?)" },
+        { &memsets,
+            "INSERT INTO memsets(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes, value, "
+            "correlation_id, source_mask) VALUES (?,?,?,?,?,?,?,?,?,?)" },
+        { &samples,
+            "INSERT INTO samples(process_id, space_id, ts_ns, free_bytes, total_bytes, used_bytes, reserved_bytes) "
+            "VALUES (?,?,?,?,?,?,?)" },
+        { &stats, "INSERT OR REPLACE INTO capture_stats(process_id, source, name, value, detail) VALUES (?,?,?,?,?)" },
+        { &symbols, "INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?,?,?,?,?)" },
+        { &addSourceMask, "UPDATE allocations SET source_mask = source_mask | ? WHERE id = ?" },
+    };
+    for (const Entry& e : entries) {
+        auto stmt = m_db.prepare(e.sql);
+        if (!stmt)
+            return stmt.error();
+        *e.stmt = std::move(*stmt);
+    }
+    return okStatus();
+}
+
+Status RowWriter::begin()
+{
+    if (auto s = prepareAll(); !s)
+        return m_status = s;
+    if (auto s = m_db.exec("BEGIN"); !s)
+        return m_status = s;
+    m_inTransaction = true;
+    return okStatus();
+}
+
+void RowWriter::finishRow(trace::Stmt& stmt)
+{
+    if (auto s = stmt.run(); !s) {
+        m_status = s;
+        return;
+    }
+    ++m_rows;
+    if (++m_rowsInTransaction >= kRowsPerTransaction) {
+        m_rowsInTransaction = 0;
+        if (auto s = m_db.exec("COMMIT"); !s) {
+            m_inTransaction = false;
+            m_status = s;
+            return;
+        }
+        if (auto s = m_db.exec("BEGIN"); !s) {
+            m_inTransaction = false;
+            m_status = s;
+        }
+    }
+}
+
+Status RowWriter::finish()
+{
+    if (m_inTransaction) {
+        m_inTransaction = false;
+        if (m_status.ok()) {
+            if (auto s = m_db.exec("COMMIT"); !s)
+                m_status = s;
+        } else {
+            (void)m_db.exec("ROLLBACK");
+        }
+    }
+    m_finished = true;
+    return m_status;
+}
+
+} // namespace tidemark::collector

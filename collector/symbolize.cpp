@@ -1,0 +1,216 @@
+// Symbolization with libdwfl: one Dwfl session per distinct module file, each distinct relative pc
+// resolved once, the inline chain taken from the DWARF scopes at the pc.
+#include "collector/symbolize.h"
+
+#include "collector/interning.h"
+#include "collector/row_writer.h"
+
+#include <cstdlib>
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <unistd.h>
+#include <vector>
+
+namespace tidemark::collector {
+
+namespace {
+
+struct FrameRow {
+    int64_t id;
+    uint64_t rel_pc;
+    std::string path, build_id;
+};
+
+struct SymbolRow {
+    std::string function, file;
+    int line = 0;
+};
+
+std::string demangle(const char* name)
+{
+    if (!name)
+        return {};
+    int status = 0;
+    char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    if (status != 0 || !out)
+        return name;
+    std::string s(out);
+    std::free(out);
+    return s;
+}
+
+std::string dieName(Dwarf_Die* die)
+{
+    Dwarf_Attribute attr;
+    for (int at : { DW_AT_linkage_name, DW_AT_MIPS_linkage_name }) {
+        if (dwarf_attr_integrate(die, at, &attr))
+            if (const char* linkage = dwarf_formstring(&attr))
+                return demangle(linkage);
+    }
+    const char* name = dwarf_diename(die);
+    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
+        name = dwarf_formstring(&attr);
+    return name ? name : "";
+}
+
+// The call site of an inlined function: the file and line in the function it was inlined into.
+std::pair<std::string, int> callSite(Dwarf_Die* cu, Dwarf_Die* inlined)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word file = 0, line = 0;
+    std::string path;
+    if (dwarf_attr(inlined, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &file) == 0) {
+        Dwarf_Files* files = nullptr;
+        size_t count = 0;
+        if (dwarf_getsrcfiles(cu, &files, &count) == 0 && file < count)
+            if (const char* p = dwarf_filesrc(files, file, nullptr, nullptr))
+                path = p;
+    }
+    if (dwarf_attr(inlined, DW_AT_call_line, &attr))
+        dwarf_formudata(&attr, &line);
+    return { path, static_cast<int>(line) };
+}
+
+// Outermost function first (inline_depth 0), then each function inlined into the previous one.
+std::vector<SymbolRow> resolve(Dwfl_Module* mod, Dwarf_Addr pc)
+{
+    std::vector<SymbolRow> rows;
+    std::string pcFile;
+    int pcLine = 0;
+    if (Dwfl_Line* line = dwfl_module_getsrc(mod, pc)) {
+        if (const char* f = dwfl_lineinfo(line, nullptr, &pcLine, nullptr, nullptr, nullptr))
+            pcFile = f;
+    }
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
+    Dwarf_Die* scopes = nullptr;
+    int n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+    std::vector<Dwarf_Die*> chain; // innermost first
+    for (int i = 0; i < n; ++i) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram)
+            chain.push_back(&scopes[i]);
+        if (tag == DW_TAG_subprogram)
+            break;
+    }
+    if (chain.empty()) {
+        const char* sym = dwfl_module_addrname(mod, pc);
+        if (sym || !pcFile.empty())
+            rows.push_back({ demangle(sym), pcFile, pcLine });
+    } else {
+        for (size_t k = chain.size(); k-- > 0;) {
+            SymbolRow row { dieName(chain[k]), pcFile, pcLine };
+            if (k > 0) // the next inner function was inlined here: its call site is this one's location
+                std::tie(row.file, row.line) = callSite(cu, chain[k - 1]);
+            rows.push_back(std::move(row));
+        }
+        if (rows[0].function.empty())
+            rows[0].function = demangle(dwfl_module_addrname(mod, pc));
+    }
+    free(scopes);
+    return rows;
+}
+
+std::string buildIdHex(Dwfl_Module* mod)
+{
+    const unsigned char* bits = nullptr;
+    GElf_Addr vaddr = 0;
+    int len = dwfl_module_build_id(mod, &bits, &vaddr);
+    static const char kDigits[] = "0123456789abcdef";
+    std::string s;
+    for (int i = 0; i < len; ++i) {
+        s += kDigits[bits[i] >> 4];
+        s += kDigits[bits[i] & 15];
+    }
+    return s;
+}
+
+Result<std::vector<FrameRow>> loadFrames(trace::Db& db)
+{
+    auto stmt = db.prepare("SELECT f.id, f.rel_pc, m.path, coalesce(m.build_id, '') FROM frames f "
+                           "JOIN modules m ON m.id = f.module_id WHERE f.rel_pc IS NOT NULL "
+                           "AND f.id NOT IN (SELECT frame_id FROM symbols) ORDER BY m.path, m.build_id, f.rel_pc");
+    if (!stmt)
+        return stmt.error();
+    std::vector<FrameRow> frames;
+    while (stmt->step())
+        frames.push_back({ stmt->int64(0), static_cast<uint64_t>(stmt->int64(1)), stmt->text(2), stmt->text(3) });
+    if (!stmt->status())
+        return stmt->status().error();
+    return frames;
+}
+
+} // namespace
+
+Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
+{
+    auto frames = loadFrames(db);
+    if (!frames)
+        return frames.error();
+    RowWriter out(db);
+    if (auto s = out.begin(); !s)
+        return s.error();
+    StringTable strings;
+    if (auto s = strings.load(db); !s)
+        return s.error();
+    static char* debuginfoPath = nullptr;
+    static const Dwfl_Callbacks kCallbacks
+        = { dwfl_build_id_find_elf, dwfl_standard_find_debuginfo, dwfl_offline_section_address, &debuginfoPath };
+
+    SymbolizeReport report;
+    report.frames = frames->size();
+    size_t i = 0;
+    while (i < frames->size()) {
+        size_t groupEnd = i;
+        while (groupEnd < frames->size() && (*frames)[groupEnd].path == (*frames)[i].path
+            && (*frames)[groupEnd].build_id == (*frames)[i].build_id)
+            ++groupEnd;
+        const FrameRow& first = (*frames)[i];
+        ++report.module_files;
+        Dwfl* dwfl = dwfl_begin(&kCallbacks);
+        Dwfl_Module* mod = nullptr;
+        // Pseudo modules ([vdso], linux-vdso.so.1) have no file to read.
+        if (dwfl && !first.path.empty() && first.path[0] == '/' && ::access(first.path.c_str(), R_OK) == 0) {
+            dwfl_report_begin(dwfl);
+            // base 0 with p_vaddr added: dwfl addresses are the file's own vaddrs, which is what rel_pc is.
+            mod = dwfl_report_elf(dwfl, first.path.c_str(), first.path.c_str(), -1, 0, true);
+            dwfl_report_end(dwfl, nullptr, nullptr);
+        }
+        if (!mod) {
+            ++report.missing_modules;
+        } else if (!first.build_id.empty() && buildIdHex(mod) != first.build_id) {
+            ++report.build_id_mismatch; // the file was replaced after the run: its symbols would lie
+            mod = nullptr;
+        }
+        std::vector<SymbolRow> rows;
+        for (size_t j = i; mod && j < groupEnd; ++j) {
+            const FrameRow& f = (*frames)[j];
+            // Frames are return addresses: look up the call instruction, one byte before.
+            if (j == i || f.rel_pc != (*frames)[j - 1].rel_pc)
+                rows = resolve(mod, f.rel_pc ? f.rel_pc - 1 : 0);
+            if (!rows.empty() && !rows[0].function.empty())
+                ++report.resolved;
+            if (!rows.empty() && !rows.back().file.empty())
+                ++report.with_line;
+            for (size_t d = 0; d < rows.size(); ++d) {
+                const SymbolRow& r = rows[d];
+                out.row(out.symbols, f.id, static_cast<int64_t>(d),
+                    idOrNull(r.function.empty() ? 0 : strings.intern(r.function, out)),
+                    idOrNull(r.file.empty() ? 0 : strings.intern(r.file, out)),
+                    r.line > 0 ? std::optional<int64_t>(r.line) : std::nullopt);
+            }
+        }
+        if (dwfl)
+            dwfl_end(dwfl);
+        i = groupEnd;
+        if (progress)
+            progress("symbolizing", static_cast<double>(i) / static_cast<double>(frames->size()));
+    }
+    if (auto s = out.finish(); !s)
+        return s.error();
+    return report;
+}
+
+} // namespace tidemark::collector
