@@ -26,7 +26,9 @@ void emit(const void* record, size_t bytes) noexcept;
 
 // Captures the calling thread's stack, skipping `skip` innermost frames (the hooks themselves),
 // and returns its id in this spool file, emitting a Stack record the first time the stack is seen.
-// Returns 0 when stacks are off or nothing could be captured.
+// Returns 0 when stacks are off or nothing could be captured. Frames inside libtidemark.so are always
+// dropped whatever `skip` says; `skip` counts from the calling hook (frame 0, one of ours), so 0 or 1
+// keep the hook's caller as the innermost frame and 2 drops one foreign wrapper frame as well.
 uint32_t captureStack(unsigned skip) noexcept;
 
 // Interns text (truncated to wire::kMaxStringBytes) and returns its id (> 0), emitting a String

@@ -1,0 +1,180 @@
+// Internal state of the capture core shared by its .cpp files (not part of the emit.h contract):
+// configuration, the per-thread state with its ring buffer, the spool file, and the counters.
+// Everything here lives in static storage or mmap'd memory, never on the hooked heap.
+#pragma once
+
+#include "interposer/emit.h"
+#include "trace/wire.h"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#define TIDEMARK_EXPORT __attribute__((visibility("default")))
+#define TIDEMARK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TIDEMARK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace tidemark::interposer {
+
+enum class Unwinder : uint8_t { FramePointer = 0, Dwarf = 1 };
+
+// Parsed once from the environment by the constructor (see docs/capture.md).
+struct Config {
+    char spoolDir[1024] = {};
+    unsigned stackDepth = 64;
+    Unwinder unwinder = Unwinder::FramePointer;
+    bool host = true;
+    bool followFork = true;
+    unsigned flushMs = 5;
+    size_t ringBytes = size_t(4) << 20;
+};
+extern Config g_config;
+void loadConfig() noexcept;
+
+// Process-wide lifecycle: Inert (no spool dir, unfollowed fork child, fatal error), Active, Finished.
+enum class Phase : uint32_t { Inert = 0, Active = 1, Finished = 2 };
+extern std::atomic<uint32_t> g_phase;
+extern std::atomic<bool> g_hostActive; // Active and TIDEMARK_HOST != 0
+inline bool active() noexcept { return g_phase.load(std::memory_order_relaxed) == uint32_t(Phase::Active); }
+
+// Per-thread dedupe table for stacks: open addressing in mmap'd memory.
+struct StackSlot {
+    uint64_t hash; // 0 = empty
+    uint32_t id;
+    uint32_t depth;
+};
+struct StackTable {
+    StackSlot* slots = nullptr;
+    uint32_t mask = 0;
+    uint32_t used = 0;
+};
+
+enum class SlotStatus : uint32_t { Free = 0, Live = 1, Exited = 2 };
+
+// One per thread that emitted anything; nodes are never unmapped while the process runs (a dead
+// thread's node is reused by a new thread), so a stale pointer can never touch unmapped memory.
+struct ThreadState {
+    ThreadState* next = nullptr; // registry list, immutable once published
+    std::atomic<uint32_t> status { 0 };
+    uint32_t tid = 0;
+    uint8_t* ring = nullptr;
+    uint64_t ringMask = 0;
+    alignas(64) std::atomic<uint64_t> head { 0 }; // producer: bytes ever written
+    uint64_t cachedTail = 0;
+    alignas(64) std::atomic<uint64_t> tail { 0 }; // consumer: bytes ever drained
+    std::atomic<uint32_t> drainLock { 0 };
+    uint32_t dtorRounds = 0;
+    alignas(64) uintptr_t stackHi = 0; // highest address of this thread's stack (for the FP walk)
+    StackTable stacks;
+    char name[16] = {};
+    // counters, written by the owning thread only; summed at exit
+    uint64_t events = 0;
+    uint64_t dropped = 0;
+    uint64_t ringWaits = 0;
+    uint64_t selfDrains = 0;
+    uint64_t stackCaptures = 0;
+    uint64_t stacksNew = 0;
+    uint64_t stacksTruncated = 0;
+    uint64_t stacksEmpty = 0;
+    // Scratch for stack capture: two words for the Stack record header, then the frames, so a new
+    // stack goes into the ring in one copy.
+    uint64_t stackBuf[2 + wire::kMaxStackDepth + 16];
+    uint64_t* frames() noexcept { return stackBuf + 2; }
+};
+
+// Initial-exec TLS, plain data only (glibc requires initial-exec for anything malloc touches).
+struct Tls {
+    ThreadState* state;
+    uint32_t inside;  // re-entrancy depth flag: hooks record nothing while set
+    uint32_t rangeId; // innermost NVTX range (emit.h currentRangeId)
+};
+extern thread_local Tls t_tls;
+
+// Threads and buffers (writer.cpp).
+ThreadState* attachThread() noexcept; // creates this thread's state; nullptr when inactive
+inline ThreadState* currentThread() noexcept
+{
+    ThreadState* t = t_tls.state;
+    return TIDEMARK_LIKELY(t != nullptr) ? t : attachThread();
+}
+void ringPut(ThreadState* t, const void* record, uint32_t bytes) noexcept;
+void drainAll(bool wait) noexcept;       // writes every buffer's pending records now
+void drainPass(bool* busy) noexcept;     // one pass of the drain thread
+void resetThreadsAfterFork() noexcept;   // child: forget the parent's buffers
+void retireDeadThreads() noexcept;       // drain thread: recycle nodes of threads that are gone
+void emitThreadNameIfChanged(ThreadState* t, uint32_t tid) noexcept;
+void foldAllThreadCounters() noexcept;
+void threadKeyInit() noexcept;
+
+// Spool file (spool_file.cpp).
+bool openSpoolFile(uint32_t ppid) noexcept; // O_EXCL on <pid>.<seq>.tmspool, writes the header
+bool writeChunk(uint32_t tid, const void* a, size_t aBytes, const void* b, size_t bBytes) noexcept;
+void closeSpoolFileInChild() noexcept;
+void fatal(const char* what) noexcept; // warn once, count, turn tracking off
+
+// Clock (clock.cpp).
+void clockInit() noexcept;
+void clockRecalibrate() noexcept; // drain thread: refine the TSC-to-ns slope
+
+// Stacks (stacks.cpp).
+bool stacksInit() noexcept;
+uint32_t captureStackFor(ThreadState* t, unsigned skip) noexcept;
+void resetStackIds() noexcept;
+bool addressIsOurs(uintptr_t ip) noexcept;
+
+// Modules (modules.cpp).
+void modulesScan(bool force) noexcept; // emits Module / ModuleUnload records for changes
+void modulesResetAfterFork() noexcept;
+
+// Strings (strings.cpp).
+void stringsReset() noexcept;
+
+// Drain thread (drain.cpp).
+bool drainThreadStart() noexcept;
+void drainThreadWake() noexcept;
+void drainThreadStop() noexcept;
+
+// Process-wide counters (not per thread) reported as Stat records at exit.
+struct GlobalCounters {
+    std::atomic<uint64_t> chunks { 0 };
+    std::atomic<uint64_t> bytesWritten { 0 };
+    std::atomic<uint64_t> writeErrors { 0 };
+    std::atomic<uint64_t> threads { 0 };
+    std::atomic<uint64_t> bootstrapAllocs { 0 };
+    std::atomic<uint64_t> moduleRecords { 0 };
+    std::atomic<uint64_t> moduleUnloads { 0 };
+    std::atomic<uint64_t> execCalls { 0 };
+    std::atomic<uint64_t> execFailed { 0 };
+    std::atomic<uint64_t> forks { 0 };
+    std::atomic<uint64_t> strings { 0 };
+    std::atomic<uint64_t> drainPasses { 0 };
+    // counters of recycled thread nodes
+    std::atomic<uint64_t> events { 0 };
+    std::atomic<uint64_t> dropped { 0 };
+    std::atomic<uint64_t> ringWaits { 0 };
+    std::atomic<uint64_t> selfDrains { 0 };
+    std::atomic<uint64_t> stackCaptures { 0 };
+    std::atomic<uint64_t> stacksNew { 0 };
+    std::atomic<uint64_t> stacksTruncated { 0 };
+    std::atomic<uint64_t> stacksEmpty { 0 };
+};
+extern GlobalCounters g_counters;
+void resetCounters() noexcept;
+void foldThreadCounters(ThreadState* t) noexcept; // adds t's counters to g_counters, zeroes them
+void emitExitStats() noexcept;                     // Stat records: counters and hook coverage
+void finishImage(wire::ExitReason reason) noexcept; // last records of this image, then flush
+
+// Hook coverage (host_hooks.cpp): which real functions were resolved.
+bool hostHooksResolve() noexcept;
+void emitHookCoverage() noexcept;
+
+// The pid and ppid this image records as (refreshed in a fork child).
+extern uint32_t g_pid;
+extern uint32_t g_ppid;
+extern uint64_t g_startNs;
+
+// mmap-based allocation for our own structures (never the hooked heap).
+void* rawAlloc(size_t bytes) noexcept;
+void rawFree(void* p, size_t bytes) noexcept;
+
+} // namespace tidemark::interposer

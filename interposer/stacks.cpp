@@ -1,0 +1,243 @@
+// Call-stack capture for allocation events: a bounds-checked frame-pointer walk (default) or
+// libunwind (TIDEMARK_UNWIND=dwarf, dlopen'ed with RTLD_LOCAL so its exported `backtrace` never
+// replaces glibc's in the target), then per-thread dedupe so a Stack record is emitted once.
+#include "interposer/runtime.h"
+
+#include <cstring>
+#include <dlfcn.h>
+#include <link.h>
+
+namespace tidemark::interposer {
+
+namespace {
+
+std::atomic<uint32_t> g_nextStackId { 1 };
+uintptr_t g_selfLo = 0;
+uintptr_t g_selfHi = 0;
+
+using UnwBacktraceFn = int (*)(void**, int);
+UnwBacktraceFn g_unwBacktrace = nullptr;
+
+constexpr uint64_t kMulA = 0x9E3779B97F4A7C15ull;
+constexpr uint64_t kMulB = 0xC2B2AE3D27D4EB4Full;
+
+// Our own text range, so the walkers can drop the hook frames whatever the inlining did.
+int findSelf(dl_phdr_info* info, size_t, void* data) noexcept
+{
+    auto probe = reinterpret_cast<uintptr_t>(data);
+    uintptr_t lo = ~uintptr_t(0), hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        if (ph.p_type != PT_LOAD)
+            continue;
+        uintptr_t s = info->dlpi_addr + ph.p_vaddr;
+        lo = s < lo ? s : lo;
+        hi = s + ph.p_memsz > hi ? s + ph.p_memsz : hi;
+    }
+    if (probe >= lo && probe < hi) {
+        g_selfLo = lo;
+        g_selfHi = hi;
+        return 1;
+    }
+    return 0;
+}
+
+bool loadLibunwind() noexcept
+{
+    ReentryGuard guard;
+    void* h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        log(LogLevel::Warn, "TIDEMARK_UNWIND=dwarf: libunwind.so.8 not found; using frame pointers");
+        return false;
+    }
+    // UNW_CACHE_PER_THREAD (2): the global cache serialises threads (perf-anchors.md).
+    using SetPolicyFn = int (*)(void*, int);
+    using SetCacheSizeFn = int (*)(void*, size_t, int);
+    auto space = static_cast<void**>(dlsym(h, "_ULx86_64_local_addr_space"));
+    auto setPolicy = reinterpret_cast<SetPolicyFn>(dlsym(h, "_ULx86_64_set_caching_policy"));
+    auto setSize = reinterpret_cast<SetCacheSizeFn>(dlsym(h, "_ULx86_64_set_cache_size"));
+    g_unwBacktrace = reinterpret_cast<UnwBacktraceFn>(dlsym(h, "unw_backtrace"));
+    if (!space || !setPolicy || !g_unwBacktrace) {
+        log(LogLevel::Warn, "TIDEMARK_UNWIND=dwarf: libunwind lacks unw_backtrace; using frame pointers");
+        g_unwBacktrace = nullptr;
+        return false;
+    }
+    setPolicy(*space, 2);
+    if (setSize)
+        setSize(*space, 1024, 0);
+    return true;
+}
+
+// Walks the rbp chain from our own frame. Every step is checked: the frame must lie between the
+// current stack pointer and the top of this thread's stack, be 8-aligned, and move strictly up;
+// the return address must be canonical user space. Frames in our library are skipped.
+unsigned walkFramePointers(ThreadState* t, unsigned skip, unsigned depth, bool* truncated) noexcept
+{
+    auto fp = reinterpret_cast<const uintptr_t*>(__builtin_frame_address(0));
+    uintptr_t lo = reinterpret_cast<uintptr_t>(fp);
+    uintptr_t hi = t->stackHi ? t->stackHi : lo + (uintptr_t(8) << 20);
+    unsigned n = 0;
+    bool leading = true;
+    while (true) {
+        auto f = reinterpret_cast<uintptr_t>(fp);
+        if (f < lo || f + 16 > hi || (f & 7u) != 0)
+            break;
+        uintptr_t ip = fp[1];
+        auto next = reinterpret_cast<const uintptr_t*>(fp[0]);
+        if (ip < 4096 || ip >= (uintptr_t(1) << 47))
+            break;
+        if (leading && ip >= g_selfLo && ip < g_selfHi) {
+            // one of our frames
+        } else if (skip) {
+            leading = false;
+            --skip;
+        } else {
+            leading = false;
+            if (n == depth) {
+                *truncated = true;
+                break;
+            }
+            t->frames()[n++] = ip;
+        }
+        if (reinterpret_cast<uintptr_t>(next) <= f)
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* truncated) noexcept
+{
+    void* raw[wire::kMaxStackDepth + 16];
+    int want = int(depth + skip + 12);
+    if (want > int(sizeof(raw) / sizeof(raw[0])))
+        want = int(sizeof(raw) / sizeof(raw[0]));
+    int got = g_unwBacktrace(raw, want);
+    int i = 0;
+    while (i < got && reinterpret_cast<uintptr_t>(raw[i]) >= g_selfLo && reinterpret_cast<uintptr_t>(raw[i]) < g_selfHi)
+        ++i;
+    i += int(skip);
+    unsigned n = 0;
+    for (; i < got && n < depth; ++i)
+        t->frames()[n++] = reinterpret_cast<uintptr_t>(raw[i]);
+    *truncated = got == want && i < got;
+    return n;
+}
+
+// Two independent multiply-xor lanes: the dependency chain is half as long as with one lane.
+uint64_t hashFrames(const uint64_t* frames, unsigned n) noexcept
+{
+    uint64_t a = 0x243F6A8885A308D3ull ^ n, b = 0x13198A2E03707344ull;
+    unsigned i = 0;
+    for (; i + 1 < n; i += 2) {
+        a = (a ^ frames[i]) * kMulA;
+        b = (b ^ frames[i + 1]) * kMulB;
+        a ^= a >> 29;
+        b ^= b >> 31;
+    }
+    if (i < n)
+        a = (a ^ frames[i]) * kMulA;
+    uint64_t h = (a ^ (b >> 7) ^ (b << 13)) * kMulB;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+bool growTable(StackTable& table) noexcept
+{
+    uint32_t capacity = table.slots ? (table.mask + 1) * 2 : 4096;
+    auto* slots = static_cast<StackSlot*>(rawAlloc(size_t(capacity) * sizeof(StackSlot)));
+    if (!slots)
+        return false;
+    if (table.slots) {
+        for (uint32_t i = 0; i <= table.mask; ++i) {
+            const StackSlot& s = table.slots[i];
+            if (!s.hash)
+                continue;
+            uint32_t j = uint32_t(s.hash) & (capacity - 1);
+            while (slots[j].hash)
+                j = (j + 1) & (capacity - 1);
+            slots[j] = s;
+        }
+        rawFree(table.slots, (size_t(table.mask) + 1) * sizeof(StackSlot));
+    }
+    table.slots = slots;
+    table.mask = capacity - 1;
+    return true;
+}
+
+void emitStackRecord(ThreadState* t, uint32_t id, unsigned n) noexcept
+{
+    wire::StackRecord r {};
+    r.h.kind = uint16_t(wire::Kind::Stack);
+    r.h.size_bytes = uint16_t(sizeof(r) + n * sizeof(uint64_t));
+    r.depth = uint16_t(n);
+    r.id = id;
+    static_assert(sizeof(wire::StackRecord) == 2 * sizeof(uint64_t));
+    std::memcpy(t->stackBuf, &r, sizeof(r));
+    ringPut(t, t->stackBuf, r.h.size_bytes);
+}
+
+} // namespace
+
+bool addressIsOurs(uintptr_t ip) noexcept { return ip >= g_selfLo && ip < g_selfHi; }
+
+bool stacksInit() noexcept
+{
+    if (!g_selfHi)
+        dl_iterate_phdr(findSelf, reinterpret_cast<void*>(&findSelf));
+    if (g_config.stackDepth && g_config.unwinder == Unwinder::Dwarf && !g_unwBacktrace && !loadLibunwind())
+        g_config.unwinder = Unwinder::FramePointer;
+    return true;
+}
+
+void resetStackIds() noexcept { g_nextStackId.store(1); }
+
+__attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip) noexcept
+{
+    unsigned depth = g_config.stackDepth;
+    if (!depth)
+        return 0;
+    ++t->stackCaptures;
+    bool truncated = false;
+    unsigned n = g_config.unwinder == Unwinder::Dwarf ? walkLibunwind(t, skip, depth, &truncated)
+                                                       : walkFramePointers(t, skip, depth, &truncated);
+    if (truncated)
+        ++t->stacksTruncated;
+    if (n == 0) {
+        ++t->stacksEmpty;
+        return 0;
+    }
+    uint64_t h = hashFrames(t->frames(), n);
+    StackTable& table = t->stacks;
+    if (TIDEMARK_UNLIKELY(!table.slots || table.used * 2 >= table.mask + 1) && !growTable(table))
+        return 0;
+    uint32_t i = uint32_t(h) & table.mask;
+    while (true) {
+        StackSlot& s = table.slots[i];
+        if (s.hash == h && s.depth == n)
+            return s.id;
+        if (!s.hash)
+            break;
+        i = (i + 1) & table.mask;
+    }
+    uint32_t id = g_nextStackId.fetch_add(1, std::memory_order_relaxed);
+    table.slots[i] = StackSlot { h, id, n };
+    ++table.used;
+    ++t->stacksNew;
+    emitStackRecord(t, id, n);
+    return id;
+}
+
+uint32_t captureStack(unsigned skip) noexcept
+{
+    if (!active())
+        return 0;
+    ThreadState* t = currentThread();
+    if (!t)
+        return 0;
+    // Leading libtidemark frames (the calling hook among them) are always dropped; `skip` counts
+    // from that hook, so skip - 1 further frames of the target go too.
+    return captureStackFor(t, skip ? skip - 1 : 0);
+}
+
+} // namespace tidemark::interposer

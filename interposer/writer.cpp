@@ -1,0 +1,302 @@
+// Per-thread ring buffers and their registry: the producer side (emit, ringPut) that hooks call on
+// every event without a lock or a syscall, and the consumer side that turns pending bytes into
+// spool-file chunks (called by the drain thread, at exit, and by a producer whose ring is full).
+#include "interposer/runtime.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace tidemark::interposer {
+
+thread_local Tls t_tls = { nullptr, 0, 0 };
+
+namespace {
+
+std::atomic<ThreadState*> g_registry { nullptr };
+pthread_key_t g_key;
+bool g_keyCreated = false;
+
+uint32_t gettidNow() noexcept { return static_cast<uint32_t>(::syscall(SYS_gettid)); }
+
+bool drainTryLock(ThreadState* t) noexcept
+{
+    uint32_t expected = 0;
+    return t->drainLock.compare_exchange_strong(expected, 1, std::memory_order_acquire);
+}
+
+void drainUnlock(ThreadState* t) noexcept { t->drainLock.store(0, std::memory_order_release); }
+
+// Writes [tail, head) of t's ring as one chunk (two pieces when it wraps). Caller holds drainLock.
+void drainLocked(ThreadState* t) noexcept
+{
+    uint64_t tail = t->tail.load(std::memory_order_relaxed);
+    uint64_t head = t->head.load(std::memory_order_acquire);
+    if (head == tail)
+        return;
+    uint64_t size = t->ringMask + 1;
+    uint64_t start = tail & t->ringMask;
+    uint64_t bytes = head - tail;
+    uint64_t first = bytes < size - start ? bytes : size - start;
+    if (!writeChunk(t->tid, t->ring + start, first, t->ring, bytes - first))
+        return; // tracking is off now; the producer drops from here on
+    t->tail.store(head, std::memory_order_release);
+}
+
+// The key destructor runs when a thread exits: re-armed for the later destructor rounds (other
+// keys' destructors may still free), then the node is marked Exited; the drain thread drains it
+// and recycles it once the kernel says the thread is gone.
+void onThreadExit(void* p) noexcept
+{
+    auto* t = static_cast<ThreadState*>(p);
+    if (++t->dtorRounds < 3) {
+        pthread_setspecific(g_key, t);
+        return;
+    }
+    if (active()) {
+        uint32_t saved = t_tls.inside;
+        t_tls.inside = 1;
+        emitThreadNameIfChanged(t, t->tid);
+        t_tls.inside = saved;
+    }
+    t->status.store(uint32_t(SlotStatus::Exited), std::memory_order_release);
+    drainThreadWake();
+}
+
+ThreadState* takeNode() noexcept
+{
+    for (ThreadState* t = g_registry.load(std::memory_order_acquire); t; t = t->next) {
+        uint32_t expected = uint32_t(SlotStatus::Free);
+        if (t->status.compare_exchange_strong(expected, uint32_t(SlotStatus::Live)))
+            return t;
+    }
+    void* mem = rawAlloc(sizeof(ThreadState));
+    uint8_t* ring = static_cast<uint8_t*>(rawAlloc(g_config.ringBytes));
+    if (!mem || !ring) {
+        rawFree(mem, sizeof(ThreadState));
+        rawFree(ring, g_config.ringBytes);
+        return nullptr;
+    }
+    auto* t = new (mem) ThreadState();
+    t->ring = ring;
+    t->ringMask = g_config.ringBytes - 1;
+    t->status.store(uint32_t(SlotStatus::Live));
+    ThreadState* head = g_registry.load();
+    do {
+        t->next = head;
+    } while (!g_registry.compare_exchange_weak(head, t, std::memory_order_release));
+    return t;
+}
+
+uintptr_t threadStackTop() noexcept
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    void* addr = nullptr;
+    size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    return reinterpret_cast<uintptr_t>(addr) + size;
+}
+
+} // namespace
+
+ThreadState* attachThread() noexcept
+{
+    if (!active())
+        return nullptr;
+    int savedErrno = errno;
+    uint32_t savedInside = t_tls.inside;
+    t_tls.inside = 1; // pthread_getattr_np and pthread_setspecific may allocate
+    ThreadState* t = takeNode();
+    if (t) {
+        t->tid = gettidNow();
+        t->dtorRounds = 0;
+        t->name[0] = '\0';
+        t->stackHi = threadStackTop();
+        t_tls.state = t;
+        if (g_keyCreated)
+            pthread_setspecific(g_key, t);
+        g_counters.threads.fetch_add(1, std::memory_order_relaxed);
+        emitThreadNameIfChanged(t, t->tid);
+    }
+    t_tls.inside = savedInside;
+    errno = savedErrno;
+    return t;
+}
+
+// Slow path of ringPut: the ring is full. Drain it ourselves (the drain thread may be gone, e.g.
+// during exit), or wait for the drain thread that is writing it right now.
+static bool makeRoom(ThreadState* t, uint32_t bytes) noexcept
+{
+    ++t->ringWaits;
+    int savedErrno = errno;
+    for (unsigned spins = 0; active(); ++spins) {
+        if (drainTryLock(t)) {
+            ++t->selfDrains;
+            drainLocked(t);
+            drainUnlock(t);
+        } else {
+            sched_yield();
+        }
+        t->cachedTail = t->tail.load(std::memory_order_acquire);
+        if (t->ringMask + 1 - (t->head.load(std::memory_order_relaxed) - t->cachedTail) >= bytes) {
+            errno = savedErrno;
+            return true;
+        }
+    }
+    errno = savedErrno;
+    return false;
+}
+
+void ringPut(ThreadState* t, const void* record, uint32_t bytes) noexcept
+{
+    uint64_t size = t->ringMask + 1;
+    uint64_t head = t->head.load(std::memory_order_relaxed);
+    if (TIDEMARK_UNLIKELY(size - (head - t->cachedTail) < bytes)) {
+        t->cachedTail = t->tail.load(std::memory_order_acquire);
+        if (size - (head - t->cachedTail) < bytes && (bytes > size || !makeRoom(t, bytes))) {
+            ++t->dropped;
+            return;
+        }
+    }
+    uint64_t pos = head & t->ringMask;
+    if (TIDEMARK_LIKELY(pos + bytes <= size)) {
+        std::memcpy(t->ring + pos, record, bytes);
+    } else {
+        uint64_t first = size - pos;
+        std::memcpy(t->ring + pos, record, first);
+        std::memcpy(t->ring, static_cast<const uint8_t*>(record) + first, bytes - first);
+    }
+    ++t->events;
+    t->head.store(head + bytes, std::memory_order_release);
+    // Past half full: make sure the drain thread is awake (one atomic exchange, rarely a futex).
+    if (TIDEMARK_UNLIKELY(head + bytes - t->cachedTail > size / 2)) {
+        t->cachedTail = t->tail.load(std::memory_order_acquire);
+        if (head + bytes - t->cachedTail > size / 2)
+            drainThreadWake();
+    }
+}
+
+void emit(const void* record, size_t bytes) noexcept
+{
+    if (!active() || bytes < sizeof(wire::RecordHeader) || (bytes & 7u) != 0)
+        return;
+    ThreadState* t = currentThread();
+    if (!t)
+        return;
+    if (bytes > 0xFFF8u) {
+        ++t->dropped;
+        return;
+    }
+    ringPut(t, record, static_cast<uint32_t>(bytes));
+}
+
+void drainPass(bool* busy) noexcept
+{
+    g_counters.drainPasses.fetch_add(1, std::memory_order_relaxed);
+    for (ThreadState* t = g_registry.load(std::memory_order_acquire); t; t = t->next) {
+        if (t->status.load(std::memory_order_acquire) == uint32_t(SlotStatus::Free))
+            continue;
+        uint64_t pending = t->head.load(std::memory_order_acquire) - t->tail.load(std::memory_order_relaxed);
+        if (pending == 0 || !drainTryLock(t))
+            continue;
+        if (busy && pending > (t->ringMask + 1) / 4)
+            *busy = true;
+        drainLocked(t);
+        drainUnlock(t);
+    }
+}
+
+void drainAll(bool wait) noexcept
+{
+    for (ThreadState* t = g_registry.load(std::memory_order_acquire); t; t = t->next) {
+        if (t->status.load(std::memory_order_acquire) == uint32_t(SlotStatus::Free))
+            continue;
+        bool locked = drainTryLock(t);
+        for (unsigned i = 0; !locked && wait && i < 100000; ++i) {
+            sched_yield();
+            locked = drainTryLock(t);
+        }
+        if (!locked)
+            continue;
+        drainLocked(t);
+        drainUnlock(t);
+    }
+}
+
+void retireDeadThreads() noexcept
+{
+    for (ThreadState* t = g_registry.load(std::memory_order_acquire); t; t = t->next) {
+        if (t->status.load(std::memory_order_acquire) != uint32_t(SlotStatus::Exited))
+            continue;
+        if (::syscall(SYS_tgkill, g_pid, t->tid, 0) == 0 || errno != ESRCH)
+            continue; // still exiting
+        if (!drainTryLock(t))
+            continue;
+        drainLocked(t);
+        if (t->head.load() == t->tail.load()) {
+            foldThreadCounters(t);
+            t->stacks.used = 0;
+            if (t->stacks.slots)
+                std::memset(t->stacks.slots, 0, (size_t(t->stacks.mask) + 1) * sizeof(StackSlot));
+            t->status.store(uint32_t(SlotStatus::Free), std::memory_order_release);
+        }
+        drainUnlock(t);
+    }
+}
+
+void foldThreadCounters(ThreadState* t) noexcept
+{
+    auto fold = [](std::atomic<uint64_t>& global, uint64_t& local) {
+        global.fetch_add(local, std::memory_order_relaxed);
+        local = 0;
+    };
+    fold(g_counters.events, t->events);
+    fold(g_counters.dropped, t->dropped);
+    fold(g_counters.ringWaits, t->ringWaits);
+    fold(g_counters.selfDrains, t->selfDrains);
+    fold(g_counters.stackCaptures, t->stackCaptures);
+    fold(g_counters.stacksNew, t->stacksNew);
+    fold(g_counters.stacksTruncated, t->stacksTruncated);
+    fold(g_counters.stacksEmpty, t->stacksEmpty);
+}
+
+// Sums every node's counters into g_counters (at exit, so later reads see the totals).
+void foldAllThreadCounters() noexcept
+{
+    for (ThreadState* t = g_registry.load(std::memory_order_acquire); t; t = t->next)
+        foldThreadCounters(t);
+}
+
+void threadKeyInit() noexcept
+{
+    if (!g_keyCreated)
+        g_keyCreated = pthread_key_create(&g_key, onThreadExit) == 0;
+}
+
+// Fork child: the parent's nodes hold the parent's records (the parent writes them); the child
+// forgets them without writing a byte, and unmaps them since nothing of the child refers to them.
+void resetThreadsAfterFork() noexcept
+{
+    ThreadState* t = g_registry.exchange(nullptr);
+    while (t) {
+        ThreadState* next = t->next;
+        rawFree(t->ring, t->ringMask + 1);
+        if (t->stacks.slots)
+            rawFree(t->stacks.slots, (size_t(t->stacks.mask) + 1) * sizeof(StackSlot));
+        rawFree(t, sizeof(ThreadState));
+        t = next;
+    }
+    t_tls.state = nullptr;
+    if (g_keyCreated)
+        pthread_setspecific(g_key, nullptr);
+}
+
+} // namespace tidemark::interposer
