@@ -1,0 +1,137 @@
+// Churn: temporary allocations — freed before the allocating thread's next allocation in the same
+// space, or living no longer than a short window — and allocation rates per site. One pass over the
+// space in allocation order; memory bounded by threads and distinct callsites.
+#include "analysis/internal.h"
+#include "analysis/queries.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <unordered_map>
+
+namespace tidemark::analysis {
+
+namespace {
+
+constexpr size_t kLifetimeSamples = 512; // per callsite, for the median lifetime
+
+struct CallsiteAcc {
+    int64_t allocations = 0;
+    int64_t temporaries = 0;
+    int64_t temporaryBytes = 0;
+    int64_t seen = 0;
+    std::vector<int64_t> lifetimes; // reservoir sample
+};
+
+struct Pending {
+    bool valid = false;
+    bool counted = false;
+    std::optional<TimeNs> freeNs;
+    int64_t size = 0;
+    int64_t callsite = 0;
+};
+
+void sampleLifetime(CallsiteAcc& acc, TimeNs lifetime, std::mt19937_64& rng)
+{
+    ++acc.seen;
+    if (acc.lifetimes.size() < kLifetimeSamples) {
+        acc.lifetimes.push_back(lifetime);
+        return;
+    }
+    auto k = std::uniform_int_distribution<int64_t>(0, acc.seen - 1)(rng);
+    if (k < static_cast<int64_t>(kLifetimeSamples))
+        acc.lifetimes[k] = lifetime;
+}
+
+} // namespace
+
+Result<Churn> churn(Recording& rec, int64_t spaceId, const Filter& filter, int top, TimeNs windowNs)
+{
+    const SpaceInfo* space = rec.space(spaceId);
+    if (!space)
+        return makeError(ErrorCode::NotFound, "no space with id " + std::to_string(spaceId));
+    Churn out;
+    out.spaceId = spaceId;
+    out.spaceName = space->name;
+    out.windowNs = windowNs;
+    auto st = rec.db().prepare("SELECT alloc_ts_ns, free_ts_ns, size_bytes, coalesce(thread_id, 0), coalesce(callsite_id, 0), "
+                               "coalesce(range_id, 0) FROM allocations WHERE space_id = ? ORDER BY alloc_ts_ns");
+    if (!st)
+        return st.error();
+    st->bind(1, spaceId);
+    std::unordered_map<int64_t, Pending> pending; // per thread: its previous allocation
+    std::unordered_map<int64_t, CallsiteAcc> sites;
+    std::mt19937_64 rng(42);
+    auto markTemporary = [&](Pending& p) {
+        if (p.counted)
+            return;
+        p.counted = true;
+        auto& acc = sites[p.callsite];
+        acc.temporaries += 1;
+        acc.temporaryBytes += p.size;
+        out.temporaries += 1;
+        out.temporaryBytes += p.size;
+    };
+    int64_t polled = 0;
+    while (st->step()) {
+        if (pollCancel(rec, polled))
+            return cancelledError();
+        if (!filter.phase.empty() && !phaseMatches(rec.phaseOf(st->int64(5)), filter.phase))
+            continue;
+        TimeNs a = st->int64(0);
+        std::optional<TimeNs> f;
+        if (!st->isNull(1))
+            f = st->int64(1);
+        int64_t cs = st->int64(4);
+        auto& p = pending[st->int64(3)];
+        if (p.valid && p.freeNs && *p.freeNs <= a)
+            markTemporary(p);
+        p = Pending { true, false, f, st->int64(2), cs };
+        auto& acc = sites[cs];
+        acc.allocations += 1;
+        out.allocations += 1;
+        if (f) {
+            TimeNs life = std::max<TimeNs>(0, *f - a);
+            sampleLifetime(acc, life, rng);
+            if (life <= windowNs)
+                markTemporary(p);
+        }
+    }
+    if (!st->status())
+        return st->status().error();
+    for (auto& [tid, p] : pending)
+        if (p.valid && p.freeNs) // freed with no later allocation on its thread
+            markTemporary(p);
+    double seconds = std::max(1e-9, static_cast<double>(rec.endNs() - rec.startNs()) / 1e9);
+    out.allocationsPerSecond = static_cast<double>(out.allocations) / seconds;
+    // Merge callsites into sites (several stacks can reach the same code location).
+    std::map<std::string, ChurnSite> bySite;
+    std::map<std::string, std::vector<int64_t>> lifetimes;
+    for (auto& [cs, acc] : sites) {
+        const Site& site = rec.siteOf(cs);
+        auto& row = bySite[site.key];
+        row.site = site;
+        row.allocations += acc.allocations;
+        row.temporaries += acc.temporaries;
+        row.temporaryBytes += acc.temporaryBytes;
+        auto& l = lifetimes[site.key];
+        l.insert(l.end(), acc.lifetimes.begin(), acc.lifetimes.end());
+    }
+    for (auto& [key, row] : bySite) {
+        row.allocationsPerSecond = static_cast<double>(row.allocations) / seconds;
+        row.medianLifetimeNs = percentileOf(lifetimes[key], 0.5);
+        out.sites.push_back(std::move(row));
+    }
+    std::sort(out.sites.begin(), out.sites.end(), [](const ChurnSite& a, const ChurnSite& b) {
+        if (a.temporaries != b.temporaries)
+            return a.temporaries > b.temporaries;
+        if (a.allocations != b.allocations)
+            return a.allocations > b.allocations;
+        return a.site.key < b.site.key;
+    });
+    if (top > 0 && out.sites.size() > static_cast<size_t>(top))
+        out.sites.resize(top);
+    return out;
+}
+
+} // namespace tidemark::analysis

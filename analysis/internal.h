@@ -1,0 +1,145 @@
+// Internals shared by the analysis sources (not part of the public API): the caches a Recording
+// owns, the time-ordered allocation event stream, series parameters, and small helpers.
+#pragma once
+
+#include "analysis/recording.h"
+#include "analysis/types.h"
+#include "trace/sqlite.h"
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tidemark::analysis {
+
+// Level-of-detail parameters, stored in meta by finalize (series_origin_ns, series_base_ns,
+// series_levels): bucket b of level L covers [origin + b*base*2^L, origin + (b+1)*base*2^L).
+struct SeriesParams {
+    TimeNs originNs = 0;
+    TimeNs baseNs = 1;
+    int levels = 0; // 0 = no series
+    TimeNs width(int level) const { return baseNs << level; }
+    int64_t bucketOf(TimeNs t, int level) const { return t < originNs ? -1 : (t - originNs) / width(level); }
+    TimeNs bucketStart(int64_t b, int level) const { return originNs + b * width(level); }
+};
+
+struct RangeRow {
+    int64_t parentId = 0;
+    int64_t processId = 0;
+    int64_t threadId = 0;
+    int64_t depth = 0;
+    int64_t nameId = 0;
+    int64_t domainId = 0;
+    TimeNs startNs = 0;
+    TimeNs endNs = 0; // -1 = open
+    std::optional<int64_t> color;
+};
+
+struct RecordingCaches {
+    std::vector<SpaceInfo> spaces;
+    TimeNs startNs = 0;
+    TimeNs endNs = 0;
+    SeriesParams series;
+    std::vector<std::string> apiNames;
+
+    bool rangesLoaded = false;
+    std::unordered_map<int64_t, RangeRow> ranges;
+    std::unordered_map<int64_t, std::string> phasePaths;
+
+    bool callsitesLoaded = false;
+    std::unordered_map<int64_t, std::pair<int64_t, int64_t>> callsites; // id -> (parent, frame)
+    std::unordered_map<int64_t, Site> sites;                              // leaf callsite -> site
+    std::unordered_map<int64_t, std::vector<Location>> frames;            // frame -> chain, innermost first
+    std::unordered_map<int64_t, std::string> strings;
+    std::unordered_map<int64_t, std::string> modules; // module id -> basename
+
+    // Longest kernel / copy / memset, so window queries can bound their index range (-1 = unknown).
+    TimeNs maxKernelNs = -1;
+    TimeNs maxMemcpyNs = -1;
+    TimeNs maxMemsetNs = -1;
+};
+
+// One change of live bytes: +size at an allocation, -size at its free. Zero-lifetime rows (free at
+// or before alloc) contribute 0, so live bytes never go negative and liveAt() stays consistent.
+struct LiveEvent {
+    TimeNs ts = 0;
+    int64_t delta = 0;
+    bool isAlloc = true;
+};
+
+// The allocations of one space as events in time order within [from, to), frees before allocs at
+// equal timestamps. Two index-ordered scans merged: bounded memory on any recording size.
+class EventStream {
+public:
+    static Result<EventStream> open(trace::Db& db, int64_t spaceId, TimeNs from, TimeNs to);
+    bool next(LiveEvent& ev);
+    Status status() const;
+
+private:
+    void pullAlloc();
+    void pullFree();
+    trace::Stmt m_alloc;
+    trace::Stmt m_free;
+    bool m_hasAlloc = false;
+    bool m_hasFree = false;
+    LiveEvent m_a;
+    LiveEvent m_f;
+};
+
+// Fails with ErrorCode::Cancelled when the recording's cancel flag is set (polled every 64k rows).
+inline bool pollCancel(Recording& rec, int64_t& counter)
+{
+    return ((++counter & 0xffff) == 0) && rec.cancelled();
+}
+Error cancelledError();
+
+// Sorts rows by bytes (then key), fills share against total, keeps the first top (top <= 0: all).
+void finishBreakdown(std::vector<BreakdownRow>& rows, int64_t total, int top);
+
+// Accumulates rows keyed by a string.
+class BreakdownBuilder {
+public:
+    void add(const std::string& key, const std::string& label, int64_t bytes, int64_t callsiteId);
+    std::vector<BreakdownRow> take(int64_t total, int top);
+
+private:
+    std::unordered_map<std::string, BreakdownRow> m_rows;
+};
+
+// Steps of the run: ranges named "step N" / "iteration N" / "epoch N" (the finer kind when several).
+struct StepRange {
+    int64_t index = 0;
+    TimeNs startNs = 0;
+    TimeNs endNs = 0;
+};
+std::vector<StepRange> findSteps(Recording& rec, std::string* stepName);
+
+// Live-at-end allocations of a space that back a registered pool heap (reserved, not leaked).
+bool isPoolBacking(Recording& rec, int64_t spaceId, int64_t address, int64_t size);
+
+int64_t percentileOf(std::vector<int64_t>& values, double q);
+
+// The highest live bytes of a space and the first time they were reached (series + one bucket of
+// events when finalized, a full event replay otherwise).
+struct PeakPoint {
+    int64_t bytes = 0;
+    TimeNs ts = 0;
+};
+Result<PeakPoint> locatePeak(Recording& rec, int64_t spaceId);
+
+// Heaps registered in a pool space: reserved bytes over time.
+struct HeapSpan {
+    int64_t id = 0;
+    int64_t address = 0;
+    int64_t sizeBytes = 0;
+    TimeNs registerNs = 0;
+    TimeNs unregisterNs = 0; // INT64_MAX when never unregistered
+    std::string usage;
+    int64_t nameId = 0;
+};
+Result<std::vector<HeapSpan>> loadHeaps(Recording& rec, int64_t poolSpaceId);
+int64_t reservedAt(const std::vector<HeapSpan>& heaps, TimeNs t);
+PeakPoint reservedPeak(const std::vector<HeapSpan>& heaps);
+
+} // namespace tidemark::analysis

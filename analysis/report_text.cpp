@@ -1,0 +1,237 @@
+// Text and Markdown renderings of the report: the same sections, as aligned columns with human sizes
+// for a terminal, or as headings and pipe tables for a pull request.
+#include "analysis/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace tidemark::analysis {
+
+namespace {
+
+std::string pct(double share)
+{
+    char b[16];
+    std::snprintf(b, sizeof b, "%.1f%%", share * 100.0);
+    return b;
+}
+
+std::string num(int64_t v)
+{
+    std::string s = std::to_string(v < 0 ? -v : v);
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
+        s.insert(static_cast<size_t>(i), ",");
+    return (v < 0 ? "-" : "") + s;
+}
+
+std::string fixed(double v, int digits)
+{
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", digits, v);
+    return b;
+}
+
+class Writer {
+public:
+    explicit Writer(bool markdown)
+        : m_md(markdown)
+    {
+    }
+    void heading(int level, const std::string& text)
+    {
+        if (m_md)
+            m_out << "\n" << std::string(static_cast<size_t>(level + 1), '#') << " " << text << "\n\n";
+        else if (level == 1)
+            m_out << "\n== " << text << " ==\n";
+        else
+            m_out << "\n" << text << "\n";
+    }
+    void line(const std::string& text) { m_out << (m_md ? "" : "  ") << text << (m_md ? "  \n" : "\n"); }
+    void bullet(const std::string& text) { m_out << (m_md ? "- " : "  * ") << text << "\n"; }
+    void blank() { m_out << "\n"; }
+    // First column left-aligned text, columns flagged numeric right-aligned.
+    void table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& numeric)
+    {
+        if (rows.empty()) {
+            line("(none)");
+            return;
+        }
+        if (m_md) {
+            m_out << "\n|";
+            for (const auto& h : head)
+                m_out << " " << h << " |";
+            m_out << "\n|";
+            for (size_t i = 0; i < head.size(); ++i)
+                m_out << (numeric[i] ? " ---: |" : " --- |");
+            m_out << "\n";
+            for (const auto& r : rows) {
+                m_out << "|";
+                for (const auto& c : r) {
+                    std::string e = c;
+                    for (size_t p = 0; (p = e.find('|', p)) != std::string::npos; p += 2)
+                        e.replace(p, 1, "\\|");
+                    m_out << " " << e << " |";
+                }
+                m_out << "\n";
+            }
+            m_out << "\n";
+            return;
+        }
+        std::vector<size_t> w(head.size());
+        for (size_t i = 0; i < head.size(); ++i)
+            w[i] = head[i].size();
+        for (const auto& r : rows)
+            for (size_t i = 0; i < r.size() && i < w.size(); ++i)
+                w[i] = std::max(w[i], r[i].size());
+        auto emit = [&](const std::vector<std::string>& r) {
+            std::string s = "    ";
+            for (size_t i = 0; i < r.size(); ++i) {
+                bool last = i + 1 == r.size();
+                std::string pad(w[i] - std::min(w[i], r[i].size()), ' ');
+                s += numeric[i] ? pad + r[i] : (last ? r[i] : r[i] + pad);
+                if (!last)
+                    s += "  ";
+            }
+            m_out << s << "\n";
+        };
+        emit(head);
+        for (const auto& r : rows)
+            emit(r);
+    }
+    std::string str() const { return m_out.str(); }
+
+private:
+    bool m_md;
+    std::ostringstream m_out;
+};
+
+void breakdown(Writer& w, const std::string& title, const std::vector<BreakdownRow>& rows)
+{
+    if (rows.empty())
+        return;
+    w.heading(2, title);
+    std::vector<std::vector<std::string>> t;
+    for (const auto& r : rows)
+        t.push_back({ humanBytes(static_cast<double>(r.bytes)), pct(r.share), num(r.count), r.label });
+    w.table({ "bytes", "share", "count", "what" }, t, { true, true, true, false });
+}
+
+void spaceSection(Writer& w, const SpaceReport& s, TimeNs start)
+{
+    const auto& sp = s.summary.space;
+    w.heading(1, sp.name + " (" + sp.kind + ")");
+    for (const auto& e : s.peak.explanation)
+        w.line(e);
+    breakdown(w, "Top call sites at the peak", s.peak.live.bySite);
+    breakdown(w, "By phase at the peak", s.peak.live.byPhase);
+    if (s.peak.live.byApi.size() > 1)
+        breakdown(w, "By API at the peak", s.peak.live.byApi);
+    breakdown(w, "By name at the peak", s.peak.live.byName);
+
+    const auto& l = s.leaks;
+    w.heading(2, "Leaks (live at the end)");
+    w.line("leaked " + humanBytes(static_cast<double>(l.leakedBytes)) + " in " + num(l.leakedCount) + " allocations; retained once "
+        + humanBytes(static_cast<double>(l.retainedBytes)) + "; live at end " + humanBytes(static_cast<double>(l.liveAtEndBytes))
+        + (l.poolReservedBytes ? ", of which " + humanBytes(static_cast<double>(l.poolReservedBytes)) + " is pool-cached (not a leak)" : "")
+        + (l.cutShort ? " (run cut short)" : ""));
+    std::vector<std::vector<std::string>> t;
+    for (const auto& x : l.sites)
+        t.push_back({ x.isLeak ? "leak" : "once", humanBytes(static_cast<double>(x.bytes)), num(x.count),
+            x.bytesPerStep > 0 ? humanBytes(x.bytesPerStep) : "-", x.phase.empty() ? "-" : x.phase, x.site.label });
+    w.table({ "kind", "bytes", "count", "per step", "phase", "site" }, t, { false, true, true, true, false, false });
+
+    const auto& g = s.growth;
+    w.heading(2, "Growth");
+    if (g.method == "steps")
+        w.line(std::string(g.growing ? "GROWING: " : "stable: ") + humanBytes(g.bytesPerStep) + " per " + g.stepName + " over "
+            + num(static_cast<int64_t>(g.points.size())) + " " + g.stepName + " boundaries (r2 " + fixed(g.r2, 2) + ")");
+    else
+        w.line(std::string(g.growing ? "GROWING: " : "stable: ") + humanBytes(g.bytesPerSecond) + " per second (regression, r2 "
+            + fixed(g.r2, 2) + "; no step ranges)");
+    t.clear();
+    for (const auto& x : g.sites)
+        t.push_back({ humanBytes(static_cast<double>(x.bytes)), x.bytesPerStep > 0 ? humanBytes(x.bytesPerStep) : "-", num(x.count),
+            x.phase.empty() ? "-" : x.phase, x.site.label });
+    if (!t.empty())
+        w.table({ "bytes", "per step", "count", "phase", "site" }, t, { true, true, true, false, false });
+
+    const auto& c = s.churn;
+    w.heading(2, "Churn and temporaries");
+    w.line(num(c.temporaries) + " of " + num(c.allocations) + " allocations were temporary ("
+        + humanBytes(static_cast<double>(c.temporaryBytes)) + "), " + fixed(c.allocationsPerSecond, 0) + " allocations/s");
+    t.clear();
+    for (const auto& x : c.sites)
+        t.push_back({ num(x.temporaries), num(x.allocations), fixed(x.allocationsPerSecond, 0), humanDuration(x.medianLifetimeNs),
+            x.site.label });
+    w.table({ "temporary", "allocs", "per s", "median life", "site" }, t, { true, true, true, true, false });
+
+    if (s.fragmentation) {
+        const auto& f = *s.fragmentation;
+        w.heading(2, "Fragmentation");
+        w.line(f.explanation);
+        w.line("mean fragmentation " + fixed(f.meanFragmentation, 2) + " over " + num(static_cast<int64_t>(f.points.size()))
+            + " samples, " + num(f.heaps) + " heaps, median request " + humanBytes(static_cast<double>(f.medianRequestBytes)));
+        breakdown(w, "Blocks pinning free extents at the worst moment", f.pinningSites);
+    }
+    (void)start;
+}
+
+std::string render(const Report& r, bool md)
+{
+    Writer w(md);
+    const auto& s = r.summary;
+    if (md)
+        w.heading(0, "tidemark report: " + s.path);
+    else
+        w.line("tidemark report: " + s.path);
+    w.line("program    " + (s.commandLine.empty() ? s.program : s.commandLine));
+    std::string status = s.exitStatus ? "exit status " + std::to_string(*s.exitStatus) : "exit status unknown";
+    w.line("duration   " + humanDuration(s.durationNs) + ", " + status + (s.cutShort ? ", CUT SHORT" : "")
+        + (s.cutShortDetail.empty() ? "" : " (" + s.cutShortDetail + ")"));
+    w.line("counts     " + num(s.allocations) + " allocations, " + num(s.frees) + " frees, " + num(s.failedAllocations)
+        + " failed, " + num(s.processes) + " processes, " + num(s.threads) + " threads, " + num(s.ranges) + " ranges, "
+        + num(s.kernels) + " kernels");
+    if (!r.options.phase.empty())
+        w.line("phase      only allocations in phase '" + r.options.phase + "'");
+    if (!r.headlines.empty()) {
+        w.heading(1, "Headlines");
+        for (const auto& h : r.headlines)
+            w.bullet(h);
+    }
+    w.heading(1, "Memory spaces");
+    std::vector<std::vector<std::string>> t;
+    for (const auto& sp : r.spaces) {
+        const auto& ss = sp.summary;
+        t.push_back({ ss.space.name, ss.space.kind, num(ss.allocations), humanBytes(static_cast<double>(ss.peakBytes)),
+            humanDuration(ss.peakNs - s.startNs), humanBytes(static_cast<double>(ss.liveAtEndBytes)),
+            ss.reservedPeakBytes ? humanBytes(static_cast<double>(*ss.reservedPeakBytes)) : "-" });
+    }
+    w.table({ "space", "kind", "allocations", "peak", "at", "live at end", "reserved peak" }, t,
+        { false, false, true, true, true, true, true });
+    for (const auto& sp : r.spaces)
+        spaceSection(w, sp, s.startNs);
+    w.heading(1, "Failed allocations");
+    t.clear();
+    for (const auto& o : r.ooms)
+        t.push_back({ humanDuration(o.ts - s.startNs), o.spaceName, humanBytes(static_cast<double>(o.requestBytes)), o.verdict,
+            o.site.label });
+    w.table({ "at", "space", "request", "verdict", "site" }, t, { true, false, true, false, false });
+    for (const auto& o : r.ooms)
+        w.bullet(o.spaceName + " at " + humanDuration(o.ts - s.startNs) + ": " + o.explanation);
+    w.heading(1, "Capture coverage");
+    t.clear();
+    for (const auto& it : r.coverage.items)
+        t.push_back({ it.source, it.name, it.value ? num(*it.value) : "-", it.detail });
+    w.table({ "source", "item", "value", "detail" }, t, { false, false, true, false });
+    for (const auto& warn : r.coverage.warnings)
+        w.bullet("warning: " + warn);
+    return w.str();
+}
+
+} // namespace
+
+std::string renderText(const Report& report) { return render(report, false); }
+std::string renderMarkdown(const Report& report) { return render(report, true); }
+
+} // namespace tidemark::analysis
