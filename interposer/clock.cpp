@@ -11,19 +11,14 @@
 
 namespace tidemark::interposer {
 
-namespace {
-
-struct TscParams {
-    uint64_t tscBase;
-    uint64_t nsBase;
-    uint64_t mult; // ns per tick << 32
-};
-
 // Two slots and a sequence: readers take slots[seq & 1]; the writer fills the other slot and then
 // bumps seq. Calibrations are seconds apart, so a reader never sees a slot being rewritten.
-TscParams g_slots[2];
-std::atomic<uint32_t> g_seq { 0 };
+TscParams g_tscSlots[2];
+std::atomic<uint32_t> g_tscSeq { 0 };
 std::atomic<bool> g_useTsc { false };
+
+namespace {
+
 bool g_tscTrusted = false;
 uint64_t g_calTsc0 = 0;
 uint64_t g_calNs0 = 0;
@@ -77,7 +72,7 @@ void samplePair(uint64_t* tsc, uint64_t* ns) noexcept
 uint64_t nowNs() noexcept
 {
     if (TIDEMARK_LIKELY(g_useTsc.load(std::memory_order_relaxed))) {
-        const TscParams& p = g_slots[g_seq.load(std::memory_order_acquire) & 1];
+        const TscParams& p = g_tscSlots[g_tscSeq.load(std::memory_order_acquire) & 1];
         return convert(p, __rdtsc());
     }
     return monotonicNs();
@@ -86,7 +81,7 @@ uint64_t nowNs() noexcept
 void clockInit() noexcept
 {
     g_useTsc.store(false);
-    g_seq.store(0);
+    g_tscSeq.store(0);
     g_calCount = 0;
     g_tscTrusted = kernelUsesTsc();
     samplePair(&g_calTsc0, &g_calNs0);
@@ -111,13 +106,13 @@ void clockRecalibrate() noexcept
     next.tscBase = tsc;
     next.nsBase = ns;
     if (g_useTsc.load()) {
-        uint64_t old = convert(g_slots[g_seq.load() & 1], tsc);
+        uint64_t old = convert(g_tscSlots[g_tscSeq.load() & 1], tsc);
         if (old > ns)
             next.nsBase = old;
     }
-    uint32_t seq = g_seq.load();
-    g_slots[(seq + 1) & 1] = next;
-    g_seq.store(seq + 1, std::memory_order_release);
+    uint32_t seq = g_tscSeq.load();
+    g_tscSlots[(seq + 1) & 1] = next;
+    g_tscSeq.store(seq + 1, std::memory_order_release);
     g_useTsc.store(true, std::memory_order_release);
     g_lastCalNs = ns;
     ++g_calCount;

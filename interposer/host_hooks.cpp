@@ -100,11 +100,11 @@ inline void recordAlloc(Api api, void* p, size_t size) noexcept
     r.api = uint16_t(api);
     r.reserved = 0;
     r.stack_id = captureStackFor(t, 0);
-    r.ts_ns = nowNs();
+    r.ts_ns = fastNowNs();
     r.address = reinterpret_cast<uint64_t>(p);
     r.size = size;
     r.range_id = t_tls.rangeId;
-    ringPut(t, &r, sizeof(r));
+    ringPutFixed(t, r);
 }
 
 // ts is taken before the real free, so it precedes any reuse of the address by another thread.
@@ -120,7 +120,7 @@ inline void recordFree(Api api, void* p, uint64_t ts) noexcept
     r.reserved = 0;
     r.ts_ns = ts;
     r.address = reinterpret_cast<uint64_t>(p);
-    ringPut(t, &r, sizeof(r));
+    ringPutFixed(t, r);
 }
 
 struct HookScope {
@@ -182,7 +182,7 @@ TIDEMARK_EXPORT void free(void* p)
     if (TIDEMARK_LIKELY(!shouldRecord()))
         return g_real.free(p);
     HookScope scope;
-    recordFree(Api::Free, p, nowNs());
+    recordFree(Api::Free, p, fastNowNs());
     g_real.free(p);
 }
 
@@ -215,7 +215,7 @@ static void* reallocImpl(Api api, void* old, size_t n, bool viaArray, size_t cou
     if (!shouldRecord())
         return viaArray ? g_real.reallocarray(old, count, size) : g_real.realloc(old, n);
     HookScope scope;
-    uint64_t freeTs = old ? nowNs() : 0;
+    uint64_t freeTs = old ? fastNowNs() : 0;
     void* p = viaArray ? g_real.reallocarray(old, count, size) : g_real.realloc(old, n);
     if (p) {
         if (old)

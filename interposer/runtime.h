@@ -98,6 +98,23 @@ inline ThreadState* currentThread() noexcept
     return TIDEMARK_LIKELY(t != nullptr) ? t : attachThread();
 }
 void ringPut(ThreadState* t, const void* record, uint32_t bytes) noexcept;
+
+// ringPut for a fixed-size record: the common case (room, no wrap, not past half) is inline with a
+// constant-size copy; everything else goes through ringPut.
+template <typename R> inline void ringPutFixed(ThreadState* t, const R& record) noexcept
+{
+    constexpr uint64_t kBytes = sizeof(R);
+    uint64_t head = t->head.load(std::memory_order_relaxed);
+    uint64_t size = t->ringMask + 1;
+    uint64_t pos = head & t->ringMask;
+    if (TIDEMARK_LIKELY(head + kBytes - t->cachedTail <= size / 2 && pos + kBytes <= size)) {
+        __builtin_memcpy(t->ring + pos, &record, kBytes);
+        ++t->events;
+        t->head.store(head + kBytes, std::memory_order_release);
+        return;
+    }
+    ringPut(t, &record, uint32_t(kBytes));
+}
 void drainAll(bool wait) noexcept;       // writes every buffer's pending records now
 void drainPass(bool* busy) noexcept;     // one pass of the drain thread
 void resetThreadsAfterFork() noexcept;   // child: forget the parent's buffers
@@ -112,7 +129,23 @@ bool writeChunk(uint32_t tid, const void* a, size_t aBytes, const void* b, size_
 void closeSpoolFileInChild() noexcept;
 void fatal(const char* what) noexcept; // warn once, count, turn tracking off
 
-// Clock (clock.cpp).
+// Clock (clock.cpp). The hot path reads the TSC inline; see clock.cpp for the calibration.
+struct TscParams {
+    uint64_t tscBase;
+    uint64_t nsBase;
+    uint64_t mult; // ns per tick << 32
+};
+extern TscParams g_tscSlots[2];
+extern std::atomic<uint32_t> g_tscSeq;
+extern std::atomic<bool> g_useTsc;
+inline uint64_t fastNowNs() noexcept
+{
+    if (TIDEMARK_LIKELY(g_useTsc.load(std::memory_order_relaxed))) {
+        const TscParams& p = g_tscSlots[g_tscSeq.load(std::memory_order_acquire) & 1];
+        return p.nsBase + uint64_t((unsigned __int128)(__builtin_ia32_rdtsc() - p.tscBase) * p.mult >> 32);
+    }
+    return nowNs();
+}
 void clockInit() noexcept;
 void clockRecalibrate() noexcept; // drain thread: refine the TSC-to-ns slope
 

@@ -68,41 +68,60 @@ bool loadLibunwind() noexcept
     return true;
 }
 
-// Walks the rbp chain from our own frame. Every step is checked: the frame must lie between the
-// current stack pointer and the top of this thread's stack, be 8-aligned, and move strictly up;
-// the return address must be canonical user space. Frames in our library are skipped.
-unsigned walkFramePointers(ThreadState* t, unsigned skip, unsigned depth, bool* truncated) noexcept
+// Walks the rbp chain from our own frame. Every step is checked: the frame must lie below the top
+// of this thread's stack, be 8-aligned, and move strictly up (so it never goes below the current
+// stack pointer); the return address must be canonical user space. Leading frames in our library
+// are dropped. The hash is computed in the same loop: the loop is bound by the latency of loading
+// the next frame pointer, so the multiplies come almost for free.
+unsigned walkFramePointers(ThreadState* t, unsigned skip, unsigned depth, bool* truncated, uint64_t* hash) noexcept
 {
-    auto fp = reinterpret_cast<const uintptr_t*>(__builtin_frame_address(0));
-    uintptr_t lo = reinterpret_cast<uintptr_t>(fp);
-    uintptr_t hi = t->stackHi ? t->stackHi : lo + (uintptr_t(8) << 20);
-    unsigned n = 0;
-    bool leading = true;
+    auto f = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    uintptr_t hi = t->stackHi ? t->stackHi : f + (uintptr_t(8) << 20);
+    uint64_t* out = t->frames();
+    // Our own frames (the hook, captureStackFor) and `skip` more.
+    unsigned dropped = 0;
     while (true) {
-        auto f = reinterpret_cast<uintptr_t>(fp);
-        if (f < lo || f + 16 > hi || (f & 7u) != 0)
-            break;
+        if (f + 16 > hi || (f & 7u) != 0)
+            return 0;
+        auto fp = reinterpret_cast<const uintptr_t*>(f);
         uintptr_t ip = fp[1];
-        auto next = reinterpret_cast<const uintptr_t*>(fp[0]);
-        if (ip < 4096 || ip >= (uintptr_t(1) << 47))
+        if (ip - 4096 >= (uintptr_t(1) << 47) - 4096 || ++dropped > 64)
+            return 0;
+        bool ours = ip >= g_selfLo && ip < g_selfHi;
+        if (!ours && skip == 0)
             break;
-        if (leading && ip >= g_selfLo && ip < g_selfHi) {
-            // one of our frames
-        } else if (skip) {
-            leading = false;
+        if (!ours)
             --skip;
-        } else {
-            leading = false;
-            if (n == depth) {
-                *truncated = true;
-                break;
-            }
-            t->frames()[n++] = ip;
-        }
-        if (reinterpret_cast<uintptr_t>(next) <= f)
-            break;
-        fp = next;
+        uintptr_t next = fp[0];
+        if (next <= f)
+            return 0;
+        f = next;
     }
+    uint64_t a = 0x243F6A8885A308D3ull, b = 0x13198A2E03707344ull;
+    unsigned n = 0;
+    while (true) {
+        auto fp = reinterpret_cast<const uintptr_t*>(f);
+        uintptr_t ip = fp[1];
+        uintptr_t next = fp[0];
+        if (ip - 4096 >= (uintptr_t(1) << 47) - 4096)
+            break;
+        if (n == depth) {
+            *truncated = true;
+            break;
+        }
+        out[n] = ip;
+        if (n & 1)
+            b = (b ^ ip) * kMulB;
+        else
+            a = (a ^ ip) * kMulA;
+        ++n;
+        if (next <= f || next + 16 > hi || (next & 7u) != 0)
+            break;
+        f = next;
+    }
+    uint64_t h = (a ^ (b >> 7) ^ (b << 13) ^ n) * kMulB;
+    h ^= h >> 32;
+    *hash = h ? h : 1;
     return n;
 }
 
@@ -124,20 +143,18 @@ unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* trun
     return n;
 }
 
-// Two independent multiply-xor lanes: the dependency chain is half as long as with one lane.
+// Two independent multiply-xor lanes (even and odd frames): half the dependency chain of one lane.
+// Must match the hash computed inside walkFramePointers.
 uint64_t hashFrames(const uint64_t* frames, unsigned n) noexcept
 {
-    uint64_t a = 0x243F6A8885A308D3ull ^ n, b = 0x13198A2E03707344ull;
-    unsigned i = 0;
-    for (; i + 1 < n; i += 2) {
-        a = (a ^ frames[i]) * kMulA;
-        b = (b ^ frames[i + 1]) * kMulB;
-        a ^= a >> 29;
-        b ^= b >> 31;
+    uint64_t a = 0x243F6A8885A308D3ull, b = 0x13198A2E03707344ull;
+    for (unsigned i = 0; i < n; ++i) {
+        if (i & 1)
+            b = (b ^ frames[i]) * kMulB;
+        else
+            a = (a ^ frames[i]) * kMulA;
     }
-    if (i < n)
-        a = (a ^ frames[i]) * kMulA;
-    uint64_t h = (a ^ (b >> 7) ^ (b << 13)) * kMulB;
+    uint64_t h = (a ^ (b >> 7) ^ (b << 13) ^ n) * kMulB;
     h ^= h >> 32;
     return h ? h : 1;
 }
@@ -199,15 +216,20 @@ __attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip
         return 0;
     ++t->stackCaptures;
     bool truncated = false;
-    unsigned n = g_config.unwinder == Unwinder::Dwarf ? walkLibunwind(t, skip, depth, &truncated)
-                                                       : walkFramePointers(t, skip, depth, &truncated);
+    uint64_t h = 0;
+    unsigned n;
+    if (g_config.unwinder == Unwinder::Dwarf) {
+        n = walkLibunwind(t, skip, depth, &truncated);
+        h = hashFrames(t->frames(), n);
+    } else {
+        n = walkFramePointers(t, skip, depth, &truncated, &h);
+    }
     if (truncated)
         ++t->stacksTruncated;
     if (n == 0) {
         ++t->stacksEmpty;
         return 0;
     }
-    uint64_t h = hashFrames(t->frames(), n);
     StackTable& table = t->stacks;
     if (TIDEMARK_UNLIKELY(!table.slots || table.used * 2 >= table.mask + 1) && !growTable(table))
         return 0;
