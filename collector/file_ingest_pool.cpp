@@ -163,10 +163,11 @@ int64_t FileIngest::callsiteOf(uint32_t stackId, uint64_t ts)
         const ModuleInfo* module = cached.first;
         if (!cached.second || (module && (ts < module->load_ts || ts >= module->unload_ts))) {
             module = m_modules.find(ip, ts);
+            // Frames inside the capture library are not the program's: no frame row, no callsite.
             if (module != cached.first || !cached.second)
-                cached = { module, m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
+                cached = { module, module && module->drop_frames ? -1 : m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
         }
-        if (module && module->drop_frames)
+        if (cached.second < 0)
             continue;
         parent = m_ctx.trie.child(parent, cached.second, m_ctx.out);
     }

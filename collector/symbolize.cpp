@@ -85,31 +85,44 @@ std::vector<SymbolRow> resolve(Dwfl_Module* mod, Dwarf_Addr pc)
     }
     Dwarf_Addr bias = 0;
     Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
+    // Walk outwards from the pc. At an inlined call, libdw continues with the inlined function's
+    // abstract scopes, so restart from the concrete DIE (dwarf_getscopes_die), as eu-addr2line does.
+    std::vector<Dwarf_Die> chain; // innermost first
     Dwarf_Die* scopes = nullptr;
     int n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
-    std::vector<Dwarf_Die*> chain; // innermost first
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n;) {
         int tag = dwarf_tag(&scopes[i]);
-        if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram)
-            chain.push_back(&scopes[i]);
-        if (tag == DW_TAG_subprogram)
+        if (tag == DW_TAG_subprogram) {
+            chain.push_back(scopes[i]);
             break;
+        }
+        if (tag != DW_TAG_inlined_subroutine) {
+            ++i;
+            continue;
+        }
+        chain.push_back(scopes[i]);
+        Dwarf_Die* outer = nullptr;
+        int m = dwarf_getscopes_die(&chain.back(), &outer);
+        free(scopes);
+        scopes = outer;
+        n = m;
+        i = 1; // outer[0] is the inlined DIE itself
     }
+    free(scopes);
     if (chain.empty()) {
         const char* sym = dwfl_module_addrname(mod, pc);
         if (sym || !pcFile.empty())
             rows.push_back({ demangle(sym), pcFile, pcLine });
     } else {
         for (size_t k = chain.size(); k-- > 0;) {
-            SymbolRow row { dieName(chain[k]), pcFile, pcLine };
+            SymbolRow row { dieName(&chain[k]), pcFile, pcLine };
             if (k > 0) // the next inner function was inlined here: its call site is this one's location
-                std::tie(row.file, row.line) = callSite(cu, chain[k - 1]);
+                std::tie(row.file, row.line) = callSite(cu, &chain[k - 1]);
             rows.push_back(std::move(row));
         }
         if (rows[0].function.empty())
             rows[0].function = demangle(dwfl_module_addrname(mod, pc));
     }
-    free(scopes);
     return rows;
 }
 

@@ -1,0 +1,343 @@
+// `tidemark record`: runs a program under the capture library, then turns its spool into a
+// recording (ingest, symbolization, finalization, meta) and exits with the program's own status.
+#include "analysis/finalize.h"
+#include "cli/command.h"
+#include "cli/support_record.h"
+#include "collector/ingest.h"
+#include "collector/symbolize.h"
+#include "trace/recording.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace tidemark;
+namespace fs = std::filesystem;
+
+constexpr const char* kHelp = R"(usage: tidemark record [options] [--] PROGRAM [ARGS...]
+
+Runs PROGRAM with tidemark's capture library and writes every host and device allocation
+(with call stack and NVTX phase), GPU kernels and copies into one recording file.
+tidemark exits with PROGRAM's own exit code (128 + signal when it was killed).
+
+options:
+  -o, --output FILE    recording to write (default tidemark.<program>.<pid>.tmdb);
+                       %p = pid, %h = host name, %r = rank (RANK, OMPI_COMM_WORLD_RANK,
+                       PMI_RANK or SLURM_PROCID; 0 when none), %% = %
+  --stack-depth N      frames per call stack, 0..256 (default 64; 0 = no stacks)
+  --unwind fp|dwarf    stack walker: frame pointers (fast) or DWARF unwind tables
+  --no-host            do not record host heap allocations (malloc family)
+  --no-cupti           do not use CUPTI (device allocations then come from the runtime hooks)
+  --no-nvtx            do not record NVTX ranges, marks and memory-extension pools
+  --no-follow-fork     do not record forked child processes
+  --keep-spool         keep the raw spool directory and print where it is
+  -h, --help           show this help
+
+example:
+  tidemark record -o run.tmdb -- ./train --epochs 1
+  tidemark report run.tmdb
+)";
+
+struct Options {
+    std::string output;
+    int stack_depth = -1;
+    std::string unwind;
+    bool host = true, cupti = true, nvtx = true, follow_fork = true, keep_spool = false;
+    std::vector<std::string> argv;
+};
+
+int parse(const std::vector<std::string>& args, Options& o)
+{
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* name) -> const std::string* {
+            if (i + 1 >= args.size()) {
+                cli::fail(std::string("option ") + name + " needs a value", "see 'tidemark record --help'");
+                return nullptr;
+            }
+            return &args[++i];
+        };
+        if (a == "--") {
+            o.argv.assign(args.begin() + i + 1, args.end());
+            break;
+        }
+        if (a.empty() || a[0] != '-') {
+            o.argv.assign(args.begin() + i, args.end());
+            break;
+        }
+        if (a == "-o" || a == "--output") {
+            auto v = value("-o");
+            if (!v)
+                return cli::kExitUsage;
+            o.output = *v;
+        } else if (a.rfind("--output=", 0) == 0) {
+            o.output = a.substr(9);
+        } else if (a == "--stack-depth") {
+            auto v = value("--stack-depth");
+            if (!v)
+                return cli::kExitUsage;
+            char* end = nullptr;
+            long n = std::strtol(v->c_str(), &end, 10);
+            if (v->empty() || *end || n < 0 || n > 256)
+                return cli::fail("--stack-depth must be a number from 0 to 256, not '" + *v + "'");
+            o.stack_depth = static_cast<int>(n);
+        } else if (a == "--unwind") {
+            auto v = value("--unwind");
+            if (!v)
+                return cli::kExitUsage;
+            if (*v != "fp" && *v != "dwarf")
+                return cli::fail("--unwind must be 'fp' or 'dwarf', not '" + *v + "'");
+            o.unwind = *v;
+        } else if (a == "--no-host") {
+            o.host = false;
+        } else if (a == "--no-cupti") {
+            o.cupti = false;
+        } else if (a == "--no-nvtx") {
+            o.nvtx = false;
+        } else if (a == "--no-follow-fork") {
+            o.follow_fork = false;
+        } else if (a == "--keep-spool") {
+            o.keep_spool = true;
+        } else {
+            return cli::fail("unknown option '" + a + "'", "see 'tidemark record --help'");
+        }
+    }
+    if (o.argv.empty())
+        return cli::fail("no program to record", "usage: tidemark record [options] -- PROGRAM [ARGS...]");
+    return -1;
+}
+
+uint64_t monotonicNs()
+{
+    timespec ts {};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+std::string isoNow()
+{
+    std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
+std::string humanBytes(uint64_t b)
+{
+    const char* units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+// Progress on stderr for long ingests only: quiet for the first second, then a line that updates.
+class ProgressLine {
+public:
+    void operator()(std::string_view stage, double fraction)
+    {
+        auto now = std::chrono::steady_clock::now();
+        if (now - m_start < std::chrono::seconds(1) || now - m_last < std::chrono::milliseconds(m_tty ? 200 : 5000))
+            return;
+        m_last = now;
+        m_shown = true;
+        std::fprintf(stderr, m_tty ? "\rtidemark: %.*s %3.0f%%   " : "tidemark: %.*s %3.0f%%\n",
+            static_cast<int>(stage.size()), stage.data(), fraction * 100.0);
+    }
+    void done()
+    {
+        if (m_shown && m_tty)
+            std::fprintf(stderr, "\r%60s\r", "");
+    }
+
+private:
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now(), m_last {};
+    bool m_tty = isatty(2);
+    bool m_shown = false;
+};
+
+cli::EnvOverrides targetEnvironment(const Options& o, const std::string& lib, const std::string& spool)
+{
+    cli::EnvOverrides env;
+    const char* preload = std::getenv("LD_PRELOAD");
+    env.emplace_back("LD_PRELOAD", preload && *preload ? lib + ":" + preload : lib);
+    if (o.cupti)
+        env.emplace_back("CUDA_INJECTION64_PATH", lib);
+    if (o.nvtx)
+        env.emplace_back("NVTX_INJECTION64_PATH", lib);
+    env.emplace_back("TIDEMARK_SPOOL_DIR", spool);
+    if (o.stack_depth >= 0)
+        env.emplace_back("TIDEMARK_STACK_DEPTH", std::to_string(o.stack_depth));
+    if (!o.unwind.empty())
+        env.emplace_back("TIDEMARK_UNWIND", o.unwind);
+    if (!o.host)
+        env.emplace_back("TIDEMARK_HOST", "0");
+    if (!o.cupti)
+        env.emplace_back("TIDEMARK_CUPTI", "0");
+    if (!o.nvtx)
+        env.emplace_back("TIDEMARK_NVTX", "0");
+    if (!o.follow_fork)
+        env.emplace_back("TIDEMARK_FOLLOW_FORK", "0");
+    return env;
+}
+
+struct RunFacts {
+    int pid = 0;
+    int status = 0;
+    uint64_t start_ns = 0, end_ns = 0;
+    std::string start_iso, end_iso, host;
+    std::optional<int64_t> rank;
+};
+
+Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const collector::IngestReport& report,
+    const std::string& cutShortHow)
+{
+    std::error_code ec;
+    std::vector<std::pair<std::string, std::string>> meta = {
+        { "recorder", "tidemark record" },
+        { "tidemark_version", TIDEMARK_VERSION },
+        { "command_line", cli::shellQuote(o.argv) },
+        { "program", o.argv[0] },
+        { "cwd", fs::current_path(ec).string() },
+        { "host", run.host },
+        { "pid", std::to_string(run.pid) },
+        { "start_time", run.start_iso },
+        { "end_time", run.end_iso },
+        { "start_ts_ns", std::to_string(run.start_ns) },
+        { "end_ts_ns", std::to_string(run.end_ns) },
+        { "duration_ns", std::to_string(run.end_ns - run.start_ns) },
+        { "clock", "CLOCK_MONOTONIC" },
+        { "exit_code", std::to_string(cli::shellExitCode(run.status)) },
+        { "cut_short", cutShortHow.empty() ? "0" : "1" },
+        { "stack_depth", o.stack_depth >= 0 ? std::to_string(o.stack_depth) : "default" },
+        { "unwind", o.unwind.empty() ? "default" : o.unwind },
+        { "capture_host", o.host ? "1" : "0" },
+        { "capture_cupti", o.cupti ? "1" : "0" },
+        { "capture_nvtx", o.nvtx ? "1" : "0" },
+        { "follow_fork", o.follow_fork ? "1" : "0" },
+        { "spool_files", std::to_string(report.files) },
+    };
+    if (WIFEXITED(run.status))
+        meta.emplace_back("exit_status", std::to_string(WEXITSTATUS(run.status)));
+    if (WIFSIGNALED(run.status))
+        meta.emplace_back("exit_signal", cli::signalDescription(run.status).substr(cli::signalDescription(run.status).rfind(' ') + 1));
+    if (!cutShortHow.empty())
+        meta.emplace_back("cut_short_reason", cutShortHow);
+    if (run.rank)
+        meta.emplace_back("rank", std::to_string(*run.rank));
+    trace::Transaction tx(db);
+    for (const auto& [key, value] : meta)
+        if (auto s = trace::setMeta(db, key, value); !s)
+            return s;
+    return tx.commit();
+}
+
+// Ingest, symbolize, finalize and describe the run; returns the exit code of `tidemark record`.
+int buildRecording(const Options& o, const std::string& spool, const std::string& output, const RunFacts& run)
+{
+    int targetCode = cli::shellExitCode(run.status);
+    auto failed = [&](const Error& e) {
+        cli::fail(Error { e.code, "could not write the recording " + output + ": " + e.message, e.hint });
+        return targetCode ? targetCode : cli::kExitUsage;
+    };
+    auto db = trace::createRecording(output);
+    if (!db)
+        return failed(db.error());
+    ProgressLine progress;
+    auto report = collector::ingest(spool, *db, { run.host, run.rank, true }, std::ref(progress));
+    if (!report)
+        return failed(report.error());
+    auto symbols = collector::symbolize(*db, std::ref(progress));
+    if (!symbols)
+        return failed(symbols.error());
+    if (auto s = analysis::finalizeRecording(*db, std::ref(progress)); !s)
+        return failed(s.error());
+    progress.done();
+
+    // Cut short: the target died from a signal, or some process's spool ended abruptly.
+    std::string how = cli::signalDescription(run.status);
+    if (how.empty() && report->cut_short)
+        how = report->cut_short_detail;
+    else if (!how.empty() && report->cut_short && report->cut_short_detail.find("mid-chunk") != std::string::npos)
+        how += "; " + report->cut_short_detail;
+    if (auto s = writeMeta(*db, o, run, *report, how); !s)
+        return failed(s.error());
+
+    std::fprintf(stderr, "tidemark: recording written to %s\n", output.c_str());
+    if (report->files == 0)
+        std::fprintf(stderr, "tidemark: warning: no events were captured (a statically linked or setuid program "
+                             "does not load the capture library)\n");
+    std::fprintf(stderr, "tidemark: %llu process%s, %llu allocations (%s), %llu live at exit, %llu unmatched frees%s%s\n",
+        static_cast<unsigned long long>(report->processes), report->processes == 1 ? "" : "es",
+        static_cast<unsigned long long>(report->allocations), humanBytes(report->allocation_bytes).c_str(),
+        static_cast<unsigned long long>(report->still_live), static_cast<unsigned long long>(report->unmatched_frees),
+        how.empty() ? "" : "; cut short: ", how.c_str());
+    return targetCode;
+}
+
+int run(const std::vector<std::string>& args)
+{
+    if (cli::wantsHelp(args)) {
+        std::fputs(kHelp, stdout);
+        return 0;
+    }
+    Options o;
+    if (int rc = parse(args, o); rc >= 0)
+        return rc;
+    auto lib = cli::findCaptureLibrary();
+    if (!lib)
+        return cli::fail(lib.error());
+    std::string host = cli::hostName();
+    int64_t rank = cli::launcherRank().value_or(0);
+    if (!o.output.empty()) {
+        // Fail before running a long job when the output can never be written.
+        fs::path dir = fs::path(cli::expandOutputPattern(o.output, 0, host, rank)).parent_path();
+        if (!dir.empty() && !fs::is_directory(dir))
+            return cli::fail("the output directory " + dir.string() + " does not exist");
+    }
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/tidemark-spool.XXXXXX";
+    if (!mkdtemp(templ.data()))
+        return cli::fail("cannot create a spool directory in " + templ.substr(0, templ.rfind('/')));
+    std::string spool = templ;
+
+    std::string startIso = isoNow();
+    uint64_t startNs = monotonicNs();
+    auto pid = cli::startTarget(o.argv, targetEnvironment(o, *lib, spool));
+    if (!pid) {
+        std::error_code ec;
+        fs::remove_all(spool, ec);
+        cli::fail(pid.error());
+        return 127; // like a shell that cannot run the command
+    }
+    int status = cli::waitTarget(*pid);
+    uint64_t endNs = monotonicNs();
+    std::string output = o.output.empty()
+        ? "tidemark." + fs::path(o.argv[0]).filename().string() + "." + std::to_string(*pid) + ".tmdb"
+        : cli::expandOutputPattern(o.output, *pid, host, rank);
+    RunFacts facts { *pid, status, startNs, endNs, startIso, isoNow(), host, cli::launcherRank() };
+    int rc = buildRecording(o, spool, output, facts);
+    if (o.keep_spool) {
+        std::fprintf(stderr, "tidemark: spool kept in %s\n", spool.c_str());
+    } else {
+        std::error_code ec;
+        fs::remove_all(spool, ec);
+    }
+    return rc;
+}
+
+tidemark::cli::Registration reg(
+    { "record", "run a program and record its host and GPU memory into a .tmdb file", run, 10 });
+
+} // namespace

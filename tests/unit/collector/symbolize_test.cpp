@@ -1,0 +1,159 @@
+// Tests of symbolization on this test binary: return addresses inside functions of
+// symbolize_fixture.cpp must resolve to their (demangled) names, file and the marked lines, with the
+// inlined function as its own inline_depth; missing or replaced modules keep module + offset.
+#include "collector/symbolize.h"
+#include "trace/recording.h"
+
+#include <gtest/gtest.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <link.h>
+#include <unistd.h>
+
+namespace tmfixture {
+uintptr_t outerWithInline(int x);
+uintptr_t directCaller(int x);
+} // namespace tmfixture
+
+using namespace tidemark;
+namespace fs = std::filesystem;
+
+namespace {
+
+int markerLine(const std::string& marker)
+{
+    const char* src = std::getenv("TIDEMARK_SOURCE_DIR");
+    fs::path file = fs::path(src ? src : TIDEMARK_TEST_SOURCE_DIR) / "tests/unit/collector/symbolize_fixture.cpp";
+    std::ifstream in(file);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n)
+        if (line.find("// MARK:" + marker) != std::string::npos)
+            return n;
+    ADD_FAILURE() << "marker " << marker << " not found in " << file;
+    return -1;
+}
+
+struct Object {
+    std::string path;
+    uint64_t bias = 0;
+};
+
+Object objectHolding(uintptr_t address)
+{
+    struct Search {
+        uintptr_t address;
+        Object found;
+    } search { address, {} };
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+            auto* s = static_cast<Search*>(data);
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const auto& ph = info->dlpi_phdr[i];
+                uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+                if (ph.p_type == PT_LOAD && s->address >= start && s->address < start + ph.p_memsz) {
+                    s->found.path = info->dlpi_name;
+                    s->found.bias = info->dlpi_addr;
+                    return 1;
+                }
+            }
+            return 0;
+        },
+        &search);
+    if (search.found.path.empty()) {
+        char buf[PATH_MAX] = {};
+        ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+        search.found.path = std::string(buf, n > 0 ? n : 0);
+    }
+    return search.found;
+}
+
+class SymbolizeTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        m_path = fs::temp_directory_path() / ("tidemark_sym_" + std::to_string(::getpid()) + ".tmdb");
+        auto db = trace::createRecording(m_path.string());
+        ASSERT_TRUE(db);
+        m_db = std::move(*db);
+        ASSERT_TRUE(m_db.exec("INSERT INTO processes(id, pid) VALUES (1, 1)"));
+    }
+    void TearDown() override { fs::remove(m_path); }
+
+    // A module row and a frame row for a captured return address.
+    void addFrame(int64_t frameId, uintptr_t ip, const std::string& path, uint64_t bias, const char* buildId = nullptr)
+    {
+        std::string sql = "INSERT INTO modules(id, process_id, path, build_id, load_bias, vaddr_start, vaddr_end) "
+                          "VALUES ("
+            + std::to_string(frameId) + ", 1, '" + path + "', " + (buildId ? "'" + std::string(buildId) + "'" : "NULL")
+            + ", " + std::to_string(bias) + ", 0, 0)";
+        ASSERT_TRUE(m_db.exec(sql));
+        ASSERT_TRUE(m_db.exec("INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (" + std::to_string(frameId) + ", "
+            + std::to_string(frameId) + ", " + std::to_string(ip) + ", " + std::to_string(ip - bias) + ")"));
+    }
+
+    std::vector<std::tuple<int, std::string, std::string, int>> symbols(int64_t frameId)
+    {
+        std::vector<std::tuple<int, std::string, std::string, int>> out;
+        auto stmt = m_db.prepare("SELECT s.inline_depth, coalesce(f.value, ''), coalesce(file.value, ''), "
+                                 "coalesce(s.line, 0) FROM symbols s LEFT JOIN strings f ON f.id = s.function_id "
+                                 "LEFT JOIN strings file ON file.id = s.file_id WHERE s.frame_id = ? "
+                                 "ORDER BY s.inline_depth");
+        stmt->bind(1, frameId);
+        while (stmt->step())
+            out.emplace_back(stmt->int64(0), stmt->text(1), stmt->text(2), stmt->int64(3));
+        return out;
+    }
+
+    fs::path m_path;
+    trace::Db m_db;
+};
+
+TEST_F(SymbolizeTest, ResolvesANonInlinedCallToItsFunctionFileAndLine)
+{
+    uintptr_t ra = tmfixture::directCaller(1);
+    Object obj = objectHolding(ra);
+    addFrame(1, ra, obj.path, obj.bias);
+    auto report = collector::symbolize(m_db);
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_EQ(report->resolved, 1u);
+    auto rows = symbols(1);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(std::get<1>(rows[0]), "tmfixture::directCaller(int)");
+    EXPECT_TRUE(std::get<2>(rows[0]).ends_with("symbolize_fixture.cpp")) << std::get<2>(rows[0]);
+    EXPECT_EQ(std::get<3>(rows[0]), markerLine("direct-call"));
+}
+
+TEST_F(SymbolizeTest, ResolvesTheInlineChainOutermostFirst)
+{
+    uintptr_t ra = tmfixture::outerWithInline(2);
+    Object obj = objectHolding(ra);
+    addFrame(1, ra, obj.path, obj.bias);
+    ASSERT_TRUE(collector::symbolize(m_db));
+    auto rows = symbols(1);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(std::get<1>(rows[0]), "tmfixture::outerWithInline(int)");
+    EXPECT_EQ(std::get<3>(rows[0]), markerLine("outer-call"));
+    EXPECT_TRUE(std::get<1>(rows[1]).find("inlinedHelper") != std::string::npos) << std::get<1>(rows[1]);
+    EXPECT_EQ(std::get<3>(rows[1]), markerLine("inlined-call"));
+    EXPECT_TRUE(std::get<2>(rows[1]).ends_with("symbolize_fixture.cpp"));
+}
+
+TEST_F(SymbolizeTest, KeepsModuleAndOffsetWhenTheFileIsMissingOrReplaced)
+{
+    uintptr_t ra = tmfixture::directCaller(3);
+    Object obj = objectHolding(ra);
+    addFrame(1, 0x401234, "/nonexistent/libgone.so", 0x400000);
+    addFrame(2, ra, obj.path, obj.bias, "00112233445566778899aabbccddeeff00112233");
+    auto report = collector::symbolize(m_db);
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_EQ(report->missing_modules, 1u);
+    EXPECT_EQ(report->build_id_mismatch, 1u);
+    EXPECT_TRUE(symbols(1).empty());
+    EXPECT_TRUE(symbols(2).empty());
+    EXPECT_EQ(*m_db.queryInt("SELECT rel_pc FROM frames WHERE id = 1"), 0x1234);
+}
+
+} // namespace
