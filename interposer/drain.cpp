@@ -78,7 +78,8 @@ bool drainThreadStart() noexcept
 
 void drainThreadWake() noexcept
 {
-    if (g_wake.exchange(1, std::memory_order_relaxed) == 0)
+    // A plain load first: while a wake is pending, producers only read the shared line.
+    if (g_wake.load(std::memory_order_relaxed) == 0 && g_wake.exchange(1, std::memory_order_relaxed) == 0)
         ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_wake), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 

@@ -94,17 +94,28 @@ inline void recordAlloc(Api api, void* p, size_t size) noexcept
     ThreadState* t = currentThread();
     if (TIDEMARK_UNLIKELY(!t))
         return;
-    wire::HostAllocRecord r;
+    uint32_t stack = captureStackFor(t, 0);
+    uint64_t ts = fastNowNs();
+    static_assert(sizeof(wire::HostAllocRecord) == 40);
+    if (uint64_t* w = ringReserve(t, sizeof(wire::HostAllocRecord))) {
+        w[0] = headerWord(wire::Kind::HostAlloc, sizeof(wire::HostAllocRecord), uint16_t(api));
+        w[1] = ts;
+        w[2] = reinterpret_cast<uint64_t>(p);
+        w[3] = size;
+        w[4] = uint64_t(stack) | uint64_t(t_tls.rangeId) << 32;
+        ringCommit(t, sizeof(wire::HostAllocRecord));
+        return;
+    }
+    wire::HostAllocRecord r {};
     r.h.kind = uint16_t(wire::Kind::HostAlloc);
     r.h.size_bytes = sizeof(r);
     r.api = uint16_t(api);
-    r.reserved = 0;
-    r.stack_id = captureStackFor(t, 0);
-    r.ts_ns = fastNowNs();
+    r.ts_ns = ts;
     r.address = reinterpret_cast<uint64_t>(p);
     r.size = size;
+    r.stack_id = stack;
     r.range_id = t_tls.rangeId;
-    ringPutFixed(t, r);
+    ringPut(t, &r, sizeof(r));
 }
 
 // ts is taken before the real free, so it precedes any reuse of the address by another thread.
@@ -113,14 +124,21 @@ inline void recordFree(Api api, void* p, uint64_t ts) noexcept
     ThreadState* t = currentThread();
     if (TIDEMARK_UNLIKELY(!t))
         return;
-    wire::HostFreeRecord r;
+    static_assert(sizeof(wire::HostFreeRecord) == 24);
+    if (uint64_t* w = ringReserve(t, sizeof(wire::HostFreeRecord))) {
+        w[0] = headerWord(wire::Kind::HostFree, sizeof(wire::HostFreeRecord), uint16_t(api));
+        w[1] = ts;
+        w[2] = reinterpret_cast<uint64_t>(p);
+        ringCommit(t, sizeof(wire::HostFreeRecord));
+        return;
+    }
+    wire::HostFreeRecord r {};
     r.h.kind = uint16_t(wire::Kind::HostFree);
     r.h.size_bytes = sizeof(r);
     r.api = uint16_t(api);
-    r.reserved = 0;
     r.ts_ns = ts;
     r.address = reinterpret_cast<uint64_t>(p);
-    ringPutFixed(t, r);
+    ringPut(t, &r, sizeof(r));
 }
 
 struct HookScope {

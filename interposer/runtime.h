@@ -99,22 +99,29 @@ inline ThreadState* currentThread() noexcept
 }
 void ringPut(ThreadState* t, const void* record, uint32_t bytes) noexcept;
 
-// ringPut for a fixed-size record: the common case (room, no wrap, not past half) is inline with a
-// constant-size copy; everything else goes through ringPut.
-template <typename R> inline void ringPutFixed(ThreadState* t, const R& record) noexcept
+// Fast path for fixed-size hot records: a pointer to `bytes` contiguous bytes at the head when there
+// is room without wrapping and the ring is under half full, else nullptr (then build the record
+// and call ringPut). Fields are stored straight into the ring as whole words: building the record
+// on the stack and copying it costs a store-forwarding stall per event.
+inline uint64_t* ringReserve(ThreadState* t, uint64_t bytes) noexcept
 {
-    constexpr uint64_t kBytes = sizeof(R);
     uint64_t head = t->head.load(std::memory_order_relaxed);
     uint64_t size = t->ringMask + 1;
     uint64_t pos = head & t->ringMask;
-    if (TIDEMARK_LIKELY(head + kBytes - t->cachedTail <= size / 2 && pos + kBytes <= size)) {
-        __builtin_memcpy(t->ring + pos, &record, kBytes);
-        ++t->events;
-        t->head.store(head + kBytes, std::memory_order_release);
-        return;
-    }
-    ringPut(t, &record, uint32_t(kBytes));
+    if (TIDEMARK_LIKELY(head + bytes - t->cachedTail <= size / 2 && pos + bytes <= size))
+        return reinterpret_cast<uint64_t*>(t->ring + pos);
+    return nullptr;
 }
+inline void ringCommit(ThreadState* t, uint64_t bytes) noexcept
+{
+    ++t->events;
+    t->head.store(t->head.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
+}
+constexpr uint64_t headerWord(wire::Kind kind, uint16_t bytes, uint16_t field16) noexcept
+{
+    return uint64_t(uint16_t(kind)) | uint64_t(bytes) << 16 | uint64_t(field16) << 32;
+}
+
 void drainAll(bool wait) noexcept;       // writes every buffer's pending records now
 void drainPass(bool* busy) noexcept;     // one pass of the drain thread
 void resetThreadsAfterFork() noexcept;   // child: forget the parent's buffers
