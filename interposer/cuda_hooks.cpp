@@ -12,7 +12,8 @@ namespace tidemark::interposer::cuda {
 
 namespace {
 
-constexpr unsigned kStackSkip = 2; // recordAlloc/recordFailure and the hook itself
+// The writer drops the leading libtidemark.so frames (these helpers and the hook); 1 = no more.
+constexpr unsigned kStackSkip = 1;
 constexpr uint8_t kNoDevice = 0;   // pinned and managed memory belong to no single device
 
 uint8_t currentDevice(const RealRuntime& r) noexcept

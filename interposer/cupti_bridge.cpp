@@ -22,7 +22,7 @@ void emit(const void* record, size_t bytes) noexcept
     if (host())
         host()->emit(record, bytes);
 }
-uint32_t captureStack(unsigned skip) noexcept { return host() ? host()->capture_stack(skip + 1) : 0; }
+uint32_t captureStack(unsigned skip) noexcept { return host() ? host()->capture_stack(skip + 1) : 0; } // + this frame
 uint32_t internString(const char* text, size_t len) noexcept
 {
     return host() && text ? host()->intern_string(text, len) : 0;

@@ -15,7 +15,9 @@ namespace tidemark::interposer::cupti {
 
 namespace {
 
-constexpr unsigned kStackSkip = 1; // onCallback; CUPTI and driver frames are left for symbolization
+// Frames of the record helper itself; the bridge adds its own. onCallback and the CUPTI/driver frames
+// above the application stay in the stack (symbolization names them; reports can fold them).
+constexpr unsigned kStackSkip = 1;
 
 const CUpti_CallbackId kRuntime[] = { CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020,
     CUPTI_RUNTIME_TRACE_CBID_cudaMallocPitch_v3020, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc3D_v3020,
@@ -97,7 +99,7 @@ void recordAlloc(const ApiCall& c, uint8_t device) noexcept
     r.ts_ns = nowNs();
     r.address = c.address;
     r.size = c.size;
-    r.stack_id = captureStack(kStackSkip + 1); // + recordAlloc
+    r.stack_id = captureStack(kStackSkip);
     r.range_id = currentRangeId();
     r.stream = c.stream;
     r.source = kSourceCuptiCallback;
@@ -116,7 +118,7 @@ void recordFailure(const ApiCall& c, uint8_t device, int32_t error) noexcept
     r.device = device;
     r.ts_ns = nowNs();
     r.size = c.size;
-    r.stack_id = captureStack(kStackSkip + 1);
+    r.stack_id = captureStack(kStackSkip);
     r.range_id = currentRangeId();
     r.stream = c.stream;
     r.error_code = error;

@@ -28,7 +28,9 @@ __attribute__((tls_model("initial-exec"))) thread_local GuardSlots t_guards;
 bool hostTracking() { return trackingEnabled(); }
 uint64_t hostNow() { return nowNs(); }
 void hostEmit(const void* r, size_t n) { emit(r, n); }
-uint32_t hostStack(unsigned skip) { return captureStack(skip + 1); } // + this trampoline
+// The writer drops leading libtidemark.so frames (this trampoline) by itself, then skip - 1 more:
+// the companion's frames the caller asked to skip.
+uint32_t hostStack(unsigned skip) { return captureStack(skip + 1); }
 uint32_t hostString(const char* t, size_t n) { return internString(t, n); }
 uint32_t hostRange() { return currentRangeId(); }
 uint32_t hostObjectId() { return nextObjectId(); }

@@ -11,8 +11,9 @@ namespace tidemark::interposer::nvtx {
 
 namespace {
 
-// Skip the NVTX loader and these handlers when recording who registered the memory.
-constexpr unsigned kStackSkip = 2;
+// The writer drops the leading libtidemark.so frames (these handlers); 1 keeps the first frame of
+// the caller, which may be NVTX's inline wrapper compiled into the caller's own library.
+constexpr unsigned kStackSkip = 1;
 
 uint32_t heapIdOf(nvtxMemHeapHandle_t heap) noexcept
 {

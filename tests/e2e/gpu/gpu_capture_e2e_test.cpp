@@ -38,33 +38,69 @@ const wire::AllocRecord* allocAt(const Model& m, uint64_t address)
     return found;
 }
 
-class FakeCudartRun : public ::testing::Test {
-protected:
-    static void SetUpTestSuite()
-    {
-        spool = tempSpool("fake_cudart.spool");
-        result = run({ buildDir() + "/tests/bin/fake_cudart_app" },
-            { "LD_PRELOAD=" + captureLib(), "NVTX_INJECTION64_PATH=" + captureLib(), "TIDEMARK_TEST_SPOOL=" + spool,
-                "TIDEMARK_FAKE_CUDART_CAPACITY=16M", "TIDEMARK_FAKE_CUDART_DEVICES=2" });
-        std::string error;
-        loaded = loadSpool(spool, model, error);
-        truth = truthLines(result.out);
-    }
-    static inline std::string spool;
-    static inline RunResult result;
-    static inline Model model;
-    static inline bool loaded = false;
-    static inline std::vector<std::pair<std::string, std::map<std::string, std::string>>> truth;
+std::string realLib() { return buildDir() + "/lib/tidemark/libtidemark.so"; }
+
+struct AppRun {
+    RunResult result;
+    Model model;
+    bool loaded = false;
+    std::vector<std::pair<std::string, std::map<std::string, std::string>>> truth;
 };
 
-TEST_F(FakeCudartRun, ProgramRanAndSpoolIsReadable)
+// The fake-cudart program under either writer: "testwriter" (test_emit, one spool file) or
+// "libtidemark" (the real libtidemark.so and its writer, a spool directory).
+const AppRun& fakeCudartRun(const std::string& writer)
+{
+    static std::map<std::string, AppRun> runs;
+    auto it = runs.find(writer);
+    if (it != runs.end())
+        return it->second;
+    AppRun& r = runs[writer];
+    std::vector<std::string> env = { "TIDEMARK_FAKE_CUDART_CAPACITY=16M", "TIDEMARK_FAKE_CUDART_DEVICES=2" };
+    std::string spool;
+    if (writer == "testwriter") {
+        spool = tempSpool("fake_cudart.spool");
+        env.push_back("TIDEMARK_TEST_SPOOL=" + spool);
+        env.push_back("LD_PRELOAD=" + captureLib());
+        env.push_back("NVTX_INJECTION64_PATH=" + captureLib());
+    } else {
+        spool = tempSpool("fake_cudart_spooldir");
+        fs::create_directories(spool);
+        env.push_back("TIDEMARK_SPOOL_DIR=" + spool);
+        env.push_back("LD_PRELOAD=" + realLib());
+        env.push_back("NVTX_INJECTION64_PATH=" + realLib());
+    }
+    r.result = run({ buildDir() + "/tests/bin/fake_cudart_app" }, env);
+    std::string error;
+    r.loaded = loadSpool(spool, r.model, error);
+    r.truth = truthLines(r.result.out);
+    return r;
+}
+
+class FakeCudartRun : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override
+    {
+        const AppRun& r = fakeCudartRun(GetParam());
+        result = r.result;
+        model = r.model;
+        loaded = r.loaded;
+        truth = r.truth;
+    }
+    RunResult result;
+    Model model;
+    bool loaded = false;
+    std::vector<std::pair<std::string, std::map<std::string, std::string>>> truth;
+};
+
+TEST_P(FakeCudartRun, ProgramRanAndSpoolIsReadable)
 {
     ASSERT_EQ(result.exitCode, 0) << result.out;
     ASSERT_TRUE(loaded);
     EXPECT_EQ(model.badRecords, 0u);
 }
 
-TEST_F(FakeCudartRun, EveryAllocationHasDeviceSizeStackAndPhase)
+TEST_P(FakeCudartRun, EveryAllocationHasDeviceSizeStackAndPhase)
 {
     uint64_t exeLo = 0, exeHi = 0;
     size_t expected = 0;
@@ -97,7 +133,7 @@ TEST_F(FakeCudartRun, EveryAllocationHasDeviceSizeStackAndPhase)
     EXPECT_EQ(model.allocs.size(), expected) << "records for allocations the program did not make";
 }
 
-TEST_F(FakeCudartRun, FreesCarryTheAllocationsSpaceAndDevice)
+TEST_P(FakeCudartRun, FreesCarryTheAllocationsSpaceAndDevice)
 {
     size_t expected = 0;
     for (auto& [kind, f] : truth) {
@@ -121,7 +157,7 @@ TEST_F(FakeCudartRun, FreesCarryTheAllocationsSpaceAndDevice)
     EXPECT_EQ(model.frees.size(), expected);
 }
 
-TEST_F(FakeCudartRun, FailedAllocationHasMemGetInfoAndItsLiveSet)
+TEST_P(FakeCudartRun, FailedAllocationHasMemGetInfoAndItsLiveSet)
 {
     ASSERT_EQ(model.failures.size(), 1u);
     const wire::AllocFailedRecord& f = model.failures[0];
@@ -153,7 +189,7 @@ TEST_F(FakeCudartRun, FailedAllocationHasMemGetInfoAndItsLiveSet)
     EXPECT_EQ(live, f.device_total_bytes - f.device_free_bytes);
 }
 
-TEST_F(FakeCudartRun, CoverageCountsEachApi)
+TEST_P(FakeCudartRun, CoverageCountsEachApi)
 {
     auto stat = [&](const std::string& name) {
         auto it = model.stats.find(name);
@@ -170,6 +206,17 @@ TEST_F(FakeCudartRun, CoverageCountsEachApi)
     EXPECT_EQ(stat("cuda.hooks"), 16u) << "every hooked call, failed ones included";
     EXPECT_EQ(stat("cuda.hook.cudaHostAlloc"), UINT64_MAX) << "never called, never reported as seen";
 }
+
+TEST_P(FakeCudartRun, CudartsOwnHostAllocationsAreNotCountedTwice)
+{
+    // The fake runtime backs "device" memory with aligned_alloc: were the hooks not holding a
+    // ReentryGuard around the real call, the malloc hooks would record it as host memory too.
+    for (const auto& h : model.hostAllocs)
+        for (const auto& a : model.allocs)
+            EXPECT_NE(h.address, a.address) << "host record for the " << apiName(static_cast<Api>(a.api)) << " buffer";
+}
+
+INSTANTIATE_TEST_SUITE_P(Writers, FakeCudartRun, ::testing::Values("testwriter", "libtidemark"));
 
 class NvtxRun : public ::testing::Test { };
 
@@ -236,6 +283,91 @@ TEST_F(NvtxRun, DisabledByEnvironmentRecordsNothingAndTheProgramStillRuns)
         EXPECT_TRUE(m.ranges.empty());
         EXPECT_TRUE(m.regions.empty());
     }
+}
+
+} // namespace
+
+namespace {
+
+std::string shell(const std::string& command)
+{
+    std::string out;
+    FILE* p = popen(command.c_str(), "r");
+    if (!p)
+        return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+        out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
+TEST(CaptureLibrary, ExportsTheThreeEntryPoints)
+{
+    std::string nm = shell("nm -D --defined-only " + realLib());
+    for (const char* symbol : { " InitializeInjection\n", " InitializeInjectionNvtx2\n", " InitializeInjectionNvtxExtension\n",
+             " cudaMalloc\n", " cudaFreeAsync\n" })
+        EXPECT_NE(nm.find(symbol), std::string::npos) << "libtidemark.so does not export" << symbol;
+}
+
+TEST(CaptureLibrary, OnlyTheCompanionLinksLibcupti)
+{
+    std::string preload = shell("readelf -d " + realLib());
+    std::string companion = shell("readelf -d " + buildDir() + "/lib/tidemark/libtidemark_cupti.so");
+    EXPECT_EQ(preload.find("libcupti"), std::string::npos) << "every LD_PRELOADed process would load libcupti";
+    EXPECT_NE(companion.find("libcupti.so"), std::string::npos);
+    std::string exported = shell("nm -D --defined-only " + buildDir() + "/lib/tidemark/libtidemark_cupti.so");
+    EXPECT_NE(exported.find(" tidemark_cupti_start\n"), std::string::npos);
+}
+
+// InitializeInjection as cuInit would call it. Without a GPU driver libcupti cannot subscribe, and
+// the recording must say so (and why) instead of failing or staying silent.
+Model injectionRun(const std::vector<std::string>& extraEnv, const char* name, RunResult& r)
+{
+    std::string spool = tempSpool(name);
+    fs::create_directories(spool);
+    std::vector<std::string> env = { "LD_PRELOAD=" + realLib(), "CUDA_INJECTION64_PATH=" + realLib(),
+        "TIDEMARK_SPOOL_DIR=" + spool };
+    env.insert(env.end(), extraEnv.begin(), extraEnv.end());
+    r = run({ buildDir() + "/tests/bin/cupti_init_app" }, env);
+    Model m;
+    std::string error;
+    EXPECT_TRUE(loadSpool(spool, m, error)) << error;
+    return m;
+}
+
+TEST(CuptiInjection, ReportsWhyCuptiIsUnavailableWithoutADriver)
+{
+    RunResult r;
+    Model m = injectionRun({}, "cupti_nodriver", r);
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    EXPECT_NE(r.out.find("first=1 second=1"), std::string::npos) << r.out;
+    ASSERT_EQ(m.stats.count("cupti"), 1u);
+    EXPECT_EQ(m.stats["cupti"].first, 0u);
+    // The companion was loaded and the real libcupti answered (no driver on this machine).
+    EXPECT_EQ(m.stats["cupti"].second.rfind("not subscribed: cuptiSubscribe_v2 failed: CUPTI_ERROR", 0), 0u)
+        << m.stats["cupti"].second;
+    ASSERT_EQ(m.stats.count("cuda.hooks"), 1u);
+    EXPECT_EQ(m.stats["cuda.hooks"].first, 0u);
+    EXPECT_NE(m.stats["cuda.hooks"].second.find("only CUPTI callbacks can see"), std::string::npos);
+}
+
+TEST(CuptiInjection, DisabledByEnvironment)
+{
+    RunResult r;
+    Model m = injectionRun({ "TIDEMARK_CUPTI=0" }, "cupti_off", r);
+    ASSERT_EQ(r.exitCode, 0);
+    EXPECT_EQ(m.stats["cupti"].second, "disabled by TIDEMARK_CUPTI=0");
+}
+
+TEST(CuptiInjection, MissingCompanionIsReportedNotFatal)
+{
+    RunResult r;
+    Model m = injectionRun({ "TIDEMARK_CUPTI_LIBRARY=/nonexistent/libtidemark_cupti.so" }, "cupti_missing", r);
+    ASSERT_EQ(r.exitCode, 0);
+    EXPECT_EQ(m.stats["cupti"].second.rfind("CUPTI not used: cannot load the companion library", 0), 0u)
+        << m.stats["cupti"].second;
 }
 
 } // namespace

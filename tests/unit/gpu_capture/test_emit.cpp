@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <map>
 #include <mutex>
@@ -160,8 +161,23 @@ uint32_t captureStack(unsigned skip) noexcept
 {
     void* ips[wire::kMaxStackDepth];
     int n = backtrace(ips, static_cast<int>(wire::kMaxStackDepth));
+    // Same contract as the real writer (interposer/stacks.cpp): when this code is a shared library
+    // (the preload test library), its leading frames are dropped, then skip - 1 more; linked into a
+    // test executable, where that cannot be told apart, `skip` frames below this one are dropped.
+    Dl_info self {};
+    dladdr(reinterpret_cast<void*>(&testemit::clear), &self);
+    bool library = self.dli_fname && std::strstr(self.dli_fname, ".so");
+    int first = 1; // this function
+    if (library) {
+        Dl_info info {};
+        while (first < n && dladdr(ips[first], &info) && info.dli_fbase == self.dli_fbase)
+            ++first;
+        first += skip ? static_cast<int>(skip) - 1 : 0;
+    } else {
+        first += static_cast<int>(skip);
+    }
     std::vector<uint64_t> frames;
-    for (int i = static_cast<int>(skip) + 1; i < n; ++i) // +1: this function
+    for (int i = first; i < n; ++i)
         frames.push_back(reinterpret_cast<uint64_t>(ips[i]));
     if (frames.empty())
         return 0;
