@@ -161,7 +161,8 @@ Result<Leaks> leaks(Recording& rec, int64_t spaceId, const Filter& filter, int t
         row.phase = std::max_element(acc.phases.begin(), acc.phases.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
         if (steps.size() >= 2) {
             row.isLeak = acc.steps.size() >= 2;
-            row.bytesPerStep = static_cast<double>(row.bytes) / static_cast<double>(steps.size());
+            if (row.isLeak)
+                row.bytesPerStep = static_cast<double>(row.bytes) / static_cast<double>(steps.size());
         } else {
             row.isLeak = row.count >= 3 && (row.lastNs - row.firstNs) * 4 >= duration;
         }
@@ -211,7 +212,10 @@ Result<Growth> growth(Recording& rec, int64_t spaceId, const Filter& filter, int
         g.r2 = f.r2;
         g.bytesPerSecond = linearFit(xt, y).slope;
         double total = f.slope * (x.empty() ? 0.0 : x.back() - x.front());
-        g.growing = f.slope > 0 && total >= 1024.0 && f.r2 >= 0.6;
+        double highest = *std::max_element(y.begin(), y.end());
+        // Deterministic training has identical live bytes at every boundary, so a steady rise that
+        // fits a line is growth; tiny or noisy changes are not.
+        g.growing = f.slope > 0 && f.r2 >= 0.8 && total >= std::max(64.0, 0.001 * highest);
         if (g.growing) {
             TimeNs first = g.points[from].ts - 1;
             TimeNs last = g.points.back().ts - 1;
@@ -236,7 +240,7 @@ Result<Growth> growth(Recording& rec, int64_t spaceId, const Filter& filter, int
     g.bytesPerSecond = f.slope;
     g.r2 = f.r2;
     double total = f.slope * (xt.empty() ? 0.0 : xt.back());
-    g.growing = f.slope > 0 && total >= std::max(1024.0, 0.05 * static_cast<double>(peakLive)) && f.r2 >= 0.6;
+    g.growing = f.slope > 0 && total >= std::max(1024.0, 0.05 * static_cast<double>(peakLive)) && f.r2 >= 0.8;
     if (g.growing) {
         TimeNs from = t0 + (t1 - t0) / 10;
         if (auto s = accumulatedSites(rec, g, from, t1, 0.0, filter, top); !s)

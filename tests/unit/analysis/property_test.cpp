@@ -1,0 +1,181 @@
+// Property tests on generated recordings: the analysis answers are compared with a brute-force
+// oracle computed in the test from the generated rows (live bytes never negative, the timeline at
+// the peak equals the peak, series envelopes contain every exact value, lifetimes are ordered).
+#include "analysis/analysis.h"
+#include "trace/enums.h"
+#include "trace/recording.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+namespace fs = std::filesystem;
+using namespace tidemark;
+using namespace tidemark::analysis;
+
+namespace {
+
+struct Row {
+    int64_t size;
+    int64_t at;
+    std::optional<int64_t> free;
+};
+
+// Brute force: live bytes after every event at or before t.
+int64_t oracleLive(const std::vector<Row>& rows, int64_t t)
+{
+    int64_t v = 0;
+    for (const auto& r : rows)
+        if (r.at <= t && (!r.free || *r.free > t))
+            v += r.size;
+    return v;
+}
+
+class Generated : public ::testing::TestWithParam<int> {
+protected:
+    void SetUp() override
+    {
+        std::mt19937_64 rng(static_cast<uint64_t>(GetParam()));
+        path = (fs::temp_directory_path() / ("tm_prop_" + std::to_string(GetParam()) + ".tmdb")).string();
+        auto db = trace::createRecording(path);
+        ASSERT_TRUE(db.ok());
+        ASSERT_TRUE(db->exec("INSERT INTO processes(id, pid) VALUES (1, 1); INSERT INTO spaces(id, kind, name) VALUES (1, 'host', 'host')").ok());
+        int n = 200 + static_cast<int>(rng() % 3000);
+        int64_t span = 1 + static_cast<int64_t>(rng() % 5'000'000);
+        std::uniform_int_distribution<int64_t> when(0, span), size(1, 1 << 20);
+        for (int i = 0; i < n; ++i) {
+            Row r { size(rng), when(rng), std::nullopt };
+            switch (rng() % 4) {
+            case 0: break;                                                    // live at the end
+            case 1: r.free = r.at; break;                                     // zero lifetime
+            default: r.free = r.at + static_cast<int64_t>(rng() % (span / 4 + 1)) + 1;
+            }
+            if (rng() % 50 == 0)
+                r.at = rows.empty() ? r.at : rows.back().at; // equal timestamps
+            rows.push_back(r);
+        }
+        trace::Transaction tx(*db);
+        auto st = db->prepare("INSERT INTO allocations(space_id, process_id, api, address, size_bytes, alloc_ts_ns, free_ts_ns, "
+                              "source_mask) VALUES (1, 1, 1, ?, ?, ?, ?, 1)");
+        ASSERT_TRUE(st.ok());
+        for (size_t i = 0; i < rows.size(); ++i) {
+            st->bind(1, static_cast<int64_t>(0x1000 + i * 64)).bind(2, rows[i].size).bind(3, rows[i].at).bind(4, rows[i].free);
+            ASSERT_TRUE(st->run().ok());
+        }
+        ASSERT_TRUE(tx.commit().ok());
+        ASSERT_TRUE(finalizeRecording(*db).ok());
+    }
+    void TearDown() override { fs::remove(path); }
+
+    std::string path;
+    std::vector<Row> rows;
+};
+
+TEST_P(Generated, PeakMatchesBruteForceAndTheTimelineShowsIt)
+{
+    auto rec = Recording::open(path);
+    ASSERT_TRUE(rec.ok());
+    int64_t best = 0;
+    for (const auto& r : rows) {
+        best = std::max(best, oracleLive(rows, r.at));
+        if (r.free)
+            best = std::max(best, oracleLive(rows, *r.free));
+    }
+    auto p = peak(*rec, 1);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(best, p->bytes);
+    EXPECT_EQ(best, oracleLive(rows, p->ts)) << "the peak time holds the peak";
+    EXPECT_EQ(best, p->live.totalBytes) << "the live set at the peak adds up to the peak";
+    for (int width : { 1, 7, 100, 1000, 5000 }) {
+        auto tl = timeline(*rec, 1, rec->startNs(), rec->endNs() + 1, width);
+        ASSERT_TRUE(tl.ok());
+        int64_t mx = 0;
+        for (const auto& b : tl->buckets) {
+            EXPECT_GE(b.minLiveBytes, 0) << "live bytes never negative";
+            EXPECT_LE(b.minLiveBytes, b.maxLiveBytes);
+            mx = std::max(mx, b.maxLiveBytes);
+            if (b.startNs <= p->ts && p->ts < b.endNs)
+                EXPECT_EQ(best, b.maxLiveBytes) << "the column holding the peak shows the peak (width " << width << ")";
+        }
+        EXPECT_EQ(best, mx) << "width " << width;
+    }
+}
+
+TEST_P(Generated, EnvelopesContainEveryExactValue)
+{
+    auto rec = Recording::open(path);
+    ASSERT_TRUE(rec.ok());
+    std::mt19937_64 rng(static_cast<uint64_t>(GetParam()) * 7919);
+    TimeNs t0 = rec->startNs(), t1 = rec->endNs() + 1;
+    for (int width : { 3, 64, 640 }) {
+        auto tl = timeline(*rec, 1, t0, t1, width);
+        ASSERT_TRUE(tl.ok());
+        for (int k = 0; k < 200; ++k) {
+            TimeNs t = t0 + static_cast<TimeNs>(rng() % static_cast<uint64_t>(t1 - t0));
+            int64_t exact = oracleLive(rows, t);
+            auto live = liveBytesAt(*rec, 1, t);
+            ASSERT_TRUE(live.ok());
+            ASSERT_EQ(exact, *live) << "exact live bytes at " << t;
+            auto it = std::find_if(tl->buckets.begin(), tl->buckets.end(), [&](const TimelineBucket& b) { return b.startNs <= t && t < b.endNs; });
+            ASSERT_NE(it, tl->buckets.end());
+            EXPECT_LE(it->minLiveBytes, exact) << "t=" << t << " width " << width;
+            EXPECT_GE(it->maxLiveBytes, exact) << "t=" << t << " width " << width;
+        }
+    }
+}
+
+TEST_P(Generated, FreedAllocationsEndAfterTheyStartAndLeaksAddUp)
+{
+    auto rec = Recording::open(path);
+    ASSERT_TRUE(rec.ok());
+    TimeNs mid = (rec->startNs() + rec->endNs()) / 2;
+    auto live = liveAllocationsAt(*rec, 1, mid, 0);
+    ASSERT_TRUE(live.ok());
+    int64_t sum = 0;
+    for (const auto& a : *live) {
+        EXPECT_LE(a.allocNs, mid);
+        if (a.freeNs)
+            EXPECT_GT(*a.freeNs, a.allocNs) << "a live allocation was freed after it started";
+        sum += a.sizeBytes;
+    }
+    EXPECT_EQ(oracleLive(rows, mid), sum);
+    int64_t liveAtEnd = 0;
+    for (const auto& r : rows)
+        if (!r.free)
+            liveAtEnd += r.size;
+    auto l = leaks(*rec, 1, {}, 0);
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(liveAtEnd, l->liveAtEndBytes);
+    EXPECT_EQ(liveAtEnd, l->leakedBytes + l->retainedBytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, Generated, ::testing::Values(1, 2, 3, 4, 5, 6));
+
+TEST(Invalid, LifetimesEndingBeforeTheyStartAreCountedNotBelieved)
+{
+    std::string path = (fs::temp_directory_path() / "tm_invalid.tmdb").string();
+    auto db = trace::createRecording(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec("INSERT INTO processes(id, pid) VALUES (1, 1); INSERT INTO spaces(id, kind, name) VALUES (1, 'host', 'host');"
+                         "INSERT INTO allocations(space_id, process_id, api, address, size_bytes, alloc_ts_ns, free_ts_ns, source_mask) "
+                         "VALUES (1, 1, 1, 16, 100, 50, 10, 1), (1, 1, 1, 32, 7, 20, 60, 1)")
+                    .ok());
+    ASSERT_TRUE(finalizeRecording(*db).ok());
+    auto rec = Recording::open(path);
+    ASSERT_TRUE(rec.ok());
+    auto s = summary(*rec);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(1, s->invalidLifetimes);
+    auto p = peak(*rec, 1);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(7, p->bytes) << "the backwards row never counts as live";
+    auto tl = timeline(*rec, 1, 0, 100, 10);
+    ASSERT_TRUE(tl.ok());
+    for (const auto& b : tl->buckets)
+        EXPECT_GE(b.minLiveBytes, 0);
+    fs::remove(path);
+}
+
+} // namespace
