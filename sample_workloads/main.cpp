@@ -1,6 +1,7 @@
 // tidemark-train: the reference training workload that tidemark users profile first. Picks the
 // backend, runs the training, prints the loss and a memory summary, and writes --truth.
 #include "backend.h"
+#include "distributed.h"
 #include "options.h"
 #include "trainer.h"
 
@@ -41,6 +42,8 @@ double mib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0)
 
 } // namespace
 
+static int run(Options& options);
+
 int main(int argc, char** argv)
 {
     Options options;
@@ -50,8 +53,31 @@ int main(int argc, char** argv)
         std::fputs(usageText(), stdout);
         return 0;
     }
-    if (options.distributed)
-        return fail(2, "--distributed is not available in this build (needs MPI at build time)");
+    std::unique_ptr<Communicator> comm;
+    if (options.distributed) {
+        std::string error;
+        comm = startDistributed(&argc, &argv, &error);
+        if (!comm)
+            return fail(2, error);
+        options.train.comm = comm.get();
+        // One truth file per rank: "%r" in the name becomes the rank; without it only rank 0 writes.
+        if (const auto at = options.truthPath.find("%r"); at != std::string::npos)
+            options.truthPath.replace(at, 2, std::to_string(comm->rank()));
+        else if (comm->rank() != 0)
+            options.truthPath.clear();
+    }
+    const int status = run(options);
+    if (comm && status != 0)
+        abortDistributed(status);
+    if (comm) {
+        comm.reset();
+        stopDistributed();
+    }
+    return status;
+}
+
+static int run(Options& options)
+{
     // Open the truth file first so a bad path fails before a long run, not after it.
     std::FILE* truth = nullptr;
     if (!options.truthPath.empty()) {
@@ -77,6 +103,9 @@ int main(int argc, char** argv)
     std::printf("done: loss %.6f -> %.6f; peak allocated %.2f MiB, peak reserved %.2f MiB, %llu segments",
         result.losses.empty() ? 0.0 : result.losses.front(), result.losses.empty() ? 0.0 : result.losses.back(),
         mib(s.peakAllocatedBytes), mib(s.peakReservedBytes), static_cast<unsigned long long>(s.segmentsCreated));
+    if (c.comm)
+        std::printf("; rank %d of %d, parameter checksum %016llx", c.comm->rank(), c.comm->size(),
+            static_cast<unsigned long long>(result.parameterChecksum));
     if (result.leakCount)
         std::printf("; leaked %llu x %zu bytes", static_cast<unsigned long long>(result.leakCount), result.leakBlockBytes);
     std::printf("\n");

@@ -4,6 +4,7 @@
 
 #include "nvtx_annotate.h"
 #include "synthetic_task.h"
+#include "trainer.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -232,6 +233,33 @@ void Mlp::optimizerStep(float lr)
         }
         m_backend.adamStep(l.params.f32(), l.grads.f32(), l.adamM.f32(), l.adamV.f32(), l.count(), lr, m_step);
     }
+}
+
+void Mlp::allreduceGradients(Communicator& comm)
+{
+    ScopedRange range("allreduce");
+    const float scale = 1.0f / static_cast<float>(comm.size());
+    for (Linear& l : m_layers) {
+        m_staging.resize(l.count());
+        m_backend.copyToHost(m_staging.data(), l.grads.get(), l.count() * sizeof(float));
+        comm.allreduceSum(m_staging.data(), m_staging.size());
+        for (float& g : m_staging)
+            g *= scale;
+        m_backend.copyToDevice(l.grads.get(), m_staging.data(), l.count() * sizeof(float));
+    }
+}
+
+uint64_t Mlp::parameterChecksum()
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (Linear& l : m_layers) {
+        m_staging.resize(l.count());
+        m_backend.copyToHost(m_staging.data(), l.params.get(), l.count() * sizeof(float));
+        const auto* bytes = reinterpret_cast<const unsigned char*>(m_staging.data());
+        for (size_t i = 0; i < l.count() * sizeof(float); ++i)
+            h = (h ^ bytes[i]) * 0x100000001b3ull;
+    }
+    return h;
 }
 
 } // namespace tidemark::train

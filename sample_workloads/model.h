@@ -51,6 +51,9 @@ public:
     // fills the gradients and returns the loss.
     float forwardBackward(const float* x, const float* target);
     void optimizerStep(float lr);
+    // Averages the gradients over all ranks (staged through host memory).
+    void allreduceGradients(class Communicator& comm);
+    uint64_t parameterChecksum();
 
     int layerCount() const { return static_cast<int>(m_layers.size()); } // layers + 2
     size_t parameterCount() const;
@@ -91,6 +94,7 @@ private:
     std::vector<DeviceBuffer> m_hidden; // h_0..h_L, stored precision
     std::vector<DeviceBuffer> m_relu; // a_1..a_L (index k), stored precision
     int m_step = 0;
+    std::vector<float> m_staging; // host copy of one layer's gradients for the allreduce
 };
 
 } // namespace tidemark::train

@@ -102,12 +102,25 @@ TrainResult runTraining(const TrainConfig& config, Backend& backend, std::FILE* 
             ScopedRange range("step", step);
             if (fragment)
                 fragment->beginStep(result.fragment);
-            task.batch(step, mc.batch, hostX, hostT);
-            DeviceBuffer x(alloc, hostX.size() * sizeof(float), Tag::Input);
-            DeviceBuffer t(alloc, hostT.size() * sizeof(float), Tag::Input);
-            backend.copyToDevice(x.get(), hostX.data(), x.bytes());
-            backend.copyToDevice(t.get(), hostT.data(), t.bytes());
-            const float loss = model.forwardBackward(x.f32(), t.f32());
+            const int world = config.comm ? config.comm->size() : 1;
+            const int rank = config.comm ? config.comm->rank() : 0;
+            // Every rank draws the same global batch and keeps its own slice of it, so N ranks of
+            // batch B see exactly the data of one process with batch N x B.
+            task.batch(step, mc.batch * world, hostX, hostT);
+            const size_t xSlice = static_cast<size_t>(mc.batch) * mc.inputDim;
+            const size_t tSlice = static_cast<size_t>(mc.batch) * mc.outputDim;
+            DeviceBuffer x(alloc, xSlice * sizeof(float), Tag::Input);
+            DeviceBuffer t(alloc, tSlice * sizeof(float), Tag::Input);
+            backend.copyToDevice(x.get(), hostX.data() + rank * xSlice, x.bytes());
+            backend.copyToDevice(t.get(), hostT.data() + rank * tSlice, t.bytes());
+            const float localLoss = model.forwardBackward(x.f32(), t.f32());
+            float loss = localLoss;
+            if (config.comm) {
+                model.allreduceGradients(*config.comm);
+                config.comm->allreduceSum(&loss, 1);
+                loss /= static_cast<float>(world);
+            }
+            result.localLosses.push_back(localLoss);
             model.optimizerStep(config.learningRate);
             if (config.leakEvery > 0 && step % config.leakEvery == 0) {
                 if (!tidemark_train_planted_leak(&alloc, config.leakBytes))
@@ -117,11 +130,17 @@ TrainResult runTraining(const TrainConfig& config, Backend& backend, std::FILE* 
             if (fragment)
                 fragment->endStep();
             result.losses.push_back(loss);
-            if (log && config.printEvery > 0 && step % config.printEvery == 0)
-                std::fprintf(log, "step %d loss %.6f\n", step, static_cast<double>(loss));
+            if (log && config.printEvery > 0 && step % config.printEvery == 0) {
+                if (config.comm)
+                    std::fprintf(log, "rank %d step %d loss %.6f local %.6f\n", rank, step, static_cast<double>(loss),
+                        static_cast<double>(localLoss));
+                else
+                    std::fprintf(log, "step %d loss %.6f\n", step, static_cast<double>(loss));
+            }
         }
         backend.synchronize();
         result.parameterBytes = model.parameterBytes();
+        result.parameterChecksum = model.parameterChecksum();
         result.statsBeforeTeardown = alloc.stats();
     }
     alloc.emptyCache();
@@ -147,7 +166,8 @@ std::string truthJson(const TrainConfig& config, const TrainResult& r)
                 { "input_dim", mc.inputDim }, { "output_dim", mc.outputDim }, { "steps", config.steps },
                 { "checkpoint", mc.checkpoint }, { "precision", dtypeName(mc.precision) }, { "seed", config.seed },
                 { "caching", config.caching }, { "leak_every", config.leakEvery }, { "leak_bytes", config.leakBytes },
-                { "fragment", config.fragment }, { "learning_rate", config.learningRate } } },
+                { "fragment", config.fragment }, { "learning_rate", config.learningRate },
+                { "world_size", config.comm ? config.comm->size() : 1 }, { "rank", config.comm ? config.comm->rank() : 0 } } },
         { "allocator",
             { { "peak_allocated_bytes", s.peakAllocatedBytes }, { "peak_reserved_bytes", s.peakReservedBytes },
                 { "segments_created", s.segmentsCreated }, { "segments_freed", s.segmentsFreed },
@@ -169,7 +189,9 @@ std::string truthJson(const TrainConfig& config, const TrainResult& r)
                     config.steps > 0 ? static_cast<double>(leakTotal) / static_cast<double>(config.steps) : 0.0 } } },
         { "loss",
             { { "first", r.losses.empty() ? 0.0f : r.losses.front() },
-                { "final", r.losses.empty() ? 0.0f : r.losses.back() }, { "per_step", r.losses } } },
+                { "final", r.losses.empty() ? 0.0f : r.losses.back() }, { "per_step", r.losses },
+                { "local_per_step", r.localLosses } } },
+        { "parameter_checksum", r.parameterChecksum },
     };
     if (r.fragment.taken) {
         const auto& f = r.fragment;

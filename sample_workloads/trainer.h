@@ -14,6 +14,15 @@
 
 namespace tidemark::train {
 
+// Data parallelism (--distributed): sums host buffers over all ranks (MPI_Allreduce underneath).
+class Communicator {
+public:
+    virtual ~Communicator() = default;
+    virtual int rank() const = 0;
+    virtual int size() const = 0;
+    virtual void allreduceSum(float* data, size_t n) = 0;
+};
+
 struct TrainConfig {
     ModelConfig model;
     int steps = 60;
@@ -25,6 +34,9 @@ struct TrainConfig {
     bool fragment = false;
     std::string device = "auto";
     int printEvery = 1; // loss lines on the log; 0: none
+    // When set, each rank trains on its slice of a global batch of batch x size samples and the
+    // gradients (and the printed loss) are averaged over ranks before the optimizer.
+    Communicator* comm = nullptr;
 };
 
 struct FragmentSnapshot {
@@ -36,7 +48,8 @@ struct FragmentSnapshot {
 };
 
 struct TrainResult {
-    std::vector<float> losses; // one per step
+    std::vector<float> losses; // one per step (averaged over ranks when distributed)
+    std::vector<float> localLosses; // this rank's own batch slice
     AllocatorStats stats; // after teardown: what remains is what leaked
     AllocatorStats statsBeforeTeardown;
     size_t parameterBytes = 0;
@@ -45,6 +58,7 @@ struct TrainResult {
     size_t leakBlockBytes = 0; // one planted block, rounded as the allocator rounds it
     FragmentSnapshot fragment;
     std::string backend;
+    uint64_t parameterChecksum = 0; // FNV-1a of the final weights: equal on every rank
 };
 
 // Runs the whole training on the given backend. Progress lines go to log (may be null).
