@@ -1,0 +1,28 @@
+// What the format-specific importers share: their entry points and a progress reporter. Internal to
+// analysis/import; callers use import.h.
+#pragma once
+
+#include "analysis/import/import.h"
+#include "analysis/import/recording_writer.h"
+
+#include <string>
+#include <string_view>
+
+namespace tidemark::import {
+
+struct ImportContext {
+    std::string inputName; // file name for meta and messages
+    ImportProgress progress;
+    void report(std::string_view stage, double fraction) const
+    {
+        if (progress)
+            progress(stage, fraction);
+    }
+};
+
+// Each fills the writer (meta, spaces, rows) and returns the first error; the caller commits and finalizes.
+Status importTorchSnapshot(std::string_view pickle, RecordingWriter& out, const ImportContext& ctx);
+Status importKineto(std::string_view data, RecordingWriter& out, const ImportContext& ctx); // JSON, gzip or tar
+Status importNsys(const std::string& path, RecordingWriter& out, const ImportContext& ctx);
+
+} // namespace tidemark::import

@@ -1,0 +1,299 @@
+// Kineto / Chrome trace JSON -> recording. traceEvents are handled one at a time while the JSON streams
+// (nlohmann's parser callback drops each event once read), so a large trace never exists as a tree.
+// [memory] events become lifetimes (paired by address per device) or, in old schemas without addresses,
+// totals only; kernels, copies and memsets their own rows; user annotations nested ranges per thread.
+#include "analysis/import/import_internal.h"
+#include "analysis/import/input_bytes.h"
+#include "analysis/import/kineto_memory.h"
+#include "analysis/import/range_nesting.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <map>
+
+namespace tidemark::import {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::optional<int64_t> intArg(const json& args, const char* key)
+{
+    auto it = args.find(key);
+    if (it == args.end())
+        return std::nullopt;
+    if (it->is_number_integer() || it->is_number_unsigned())
+        return it->get<int64_t>();
+    if (it->is_number_float())
+        return static_cast<int64_t>(it->get<double>());
+    return std::nullopt;
+}
+
+// Chrome trace tids are numbers, or strings such as "25738" and "stream 7" in old Kineto traces.
+int64_t idOf(const json& v)
+{
+    if (v.is_number_integer() || v.is_number_unsigned())
+        return v.get<int64_t>();
+    if (v.is_string()) {
+        const std::string& s = v.get_ref<const std::string&>();
+        size_t p = s.find_last_not_of("0123456789");
+        std::string digits = p == std::string::npos ? s : s.substr(p + 1);
+        return digits.empty() || digits.size() > 18 ? 0 : std::stoll(digits);
+    }
+    return 0;
+}
+
+class TraceReader {
+public:
+    TraceReader(RecordingWriter& out, int64_t processId)
+        : m_out(out)
+        , m_processId(processId)
+    {
+    }
+
+    void event(const json& e);
+    void finish(const json& top, std::optional<int64_t> rankFallback);
+    int64_t memoryEvents() const { return static_cast<int64_t>(m_memory.size()); }
+
+private:
+    static int64_t ns(double us) { return static_cast<int64_t>(std::llround(us * 1000.0)); }
+    void metadata(const json& e);
+    void complete(const json& e, const std::string& cat);
+    void memory(const json& e);
+
+    RecordingWriter& m_out;
+    int64_t m_processId;
+    std::map<int64_t, std::string> m_threadNames, m_processNames, m_processLabels;
+    std::map<int64_t, int64_t> m_cpuPidVotes;
+    std::map<int64_t, std::vector<PendingRange>> m_ranges; // by tid
+    std::vector<KinetoMemoryEvent> m_memory;
+    int64_t m_kernels = 0, m_copies = 0;
+};
+
+void TraceReader::metadata(const json& e)
+{
+    const std::string name = e.value("name", "");
+    const json& args = e.contains("args") ? e["args"] : json::object();
+    int64_t pid = e.contains("pid") ? idOf(e["pid"]) : 0;
+    if (name == "thread_name" && args.contains("name") && args["name"].is_string())
+        m_threadNames[e.contains("tid") ? idOf(e["tid"]) : 0] = args["name"].get<std::string>();
+    else if (name == "process_name" && args.contains("name") && args["name"].is_string())
+        m_processNames[pid] = args["name"].get<std::string>();
+    else if (name == "process_labels" && args.contains("labels") && args["labels"].is_string())
+        m_processLabels[pid] = args["labels"].get<std::string>();
+}
+
+void TraceReader::complete(const json& e, const std::string& cat)
+{
+    if (!e.contains("ts") || !e["ts"].is_number())
+        return;
+    double ts = e["ts"].get<double>();
+    double dur = e.contains("dur") && e["dur"].is_number() ? e["dur"].get<double>() : 0.0;
+    const json& args = e.contains("args") && e["args"].is_object() ? e["args"] : json::object();
+    std::string name = e.value("name", "");
+    if (cat == "kernel" || cat == "Kernel") {
+        KernelRow k;
+        k.processId = m_processId;
+        k.device = intArg(args, "device");
+        k.context = intArg(args, "context");
+        k.stream = intArg(args, "stream");
+        k.startTsNs = ns(ts);
+        k.endTsNs = ns(ts + dur);
+        k.nameId = m_out.optString(name);
+        k.correlationId = intArg(args, "correlation");
+        for (int i = 0; i < 3; ++i) {
+            if (args.contains("grid") && args["grid"].is_array() && args["grid"].size() == 3 && args["grid"][i].is_number())
+                k.grid[i] = args["grid"][i].get<int64_t>();
+            if (args.contains("block") && args["block"].is_array() && args["block"].size() == 3 && args["block"][i].is_number())
+                k.block[i] = args["block"][i].get<int64_t>();
+        }
+        k.registersPerThread = intArg(args, "registers per thread");
+        k.dynamicSharedBytes = intArg(args, "shared memory");
+        m_out.kernel(k);
+        ++m_kernels;
+    } else if (cat == "gpu_memcpy" || cat == "Memcpy" || cat == "gpu_memset" || cat == "Memset") {
+        CopyRow c;
+        c.processId = m_processId;
+        c.device = intArg(args, "device");
+        c.context = intArg(args, "context");
+        c.stream = intArg(args, "stream");
+        c.startTsNs = ns(ts);
+        c.endTsNs = ns(ts + dur);
+        c.sizeBytes = intArg(args, "bytes").value_or(0);
+        c.correlationId = intArg(args, "correlation");
+        if (cat == "gpu_memcpy" || cat == "Memcpy") {
+            // "Memcpy HtoD (Pageable -> Device)" -> "HtoD"
+            std::string kind = name.rfind("Memcpy ", 0) == 0 ? name.substr(7, name.find(' ', 7) - 7) : "unknown";
+            c.copyKind = kind.empty() ? "unknown" : kind;
+        }
+        m_out.copy(c);
+        ++m_copies;
+    } else if (cat == "user_annotation") {
+        int64_t tid = e.contains("tid") ? idOf(e["tid"]) : 0;
+        m_ranges[tid].push_back({ ns(ts), ns(ts + dur), name, "import", {}, {}, {} });
+        if (e.contains("pid"))
+            ++m_cpuPidVotes[idOf(e["pid"])];
+    }
+}
+
+void TraceReader::memory(const json& e)
+{
+    const json& args = e.contains("args") && e["args"].is_object() ? e["args"] : json::object();
+    if (!e.contains("ts") || !e["ts"].is_number())
+        return;
+    KinetoMemoryEvent m;
+    m.tsNs = ns(e["ts"].get<double>());
+    m.tid = e.contains("tid") ? idOf(e["tid"]) : 0;
+    m.deviceType = intArg(args, "Device Type").value_or(-1);
+    m.deviceId = intArg(args, "Device Id").value_or(0);
+    m.address = intArg(args, "Addr");
+    m.bytes = intArg(args, "Bytes").value_or(0);
+    m.totalAllocated = intArg(args, "Total Allocated");
+    m.totalReserved = intArg(args, "Total Reserved");
+    if (e.contains("pid"))
+        ++m_cpuPidVotes[idOf(e["pid"])];
+    m_memory.push_back(m);
+}
+
+void TraceReader::event(const json& e)
+{
+    if (!e.is_object())
+        return;
+    std::string ph = e.value("ph", "");
+    if (ph == "M")
+        metadata(e);
+    else if (e.value("name", "") == "[memory]")
+        memory(e);
+    else if (ph == "X")
+        complete(e, e.value("cat", ""));
+}
+
+void TraceReader::finish(const json& top, std::optional<int64_t> rankFallback)
+{
+    // The CPU process: the one labelled "CPU", else the pid that made the memory events / annotations.
+    int64_t pid = 0, votes = -1;
+    for (const auto& [p, label] : m_processLabels)
+        if (label == "CPU")
+            pid = p, votes = INT64_MAX;
+    for (const auto& [p, v] : m_cpuPidVotes)
+        if (v > votes)
+            pid = p, votes = v;
+    std::optional<int64_t> rank = rankFallback;
+    if (top.contains("distributedInfo") && top["distributedInfo"].is_object())
+        if (auto r = intArg(top["distributedInfo"], "rank"))
+            rank = r;
+    std::string exe = m_processNames.count(pid) ? m_processNames[pid] : "";
+    m_out.updateProcess(m_processId, pid, rank, exe);
+    if (top.contains("deviceProperties") && top["deviceProperties"].is_array())
+        for (const json& d : top["deviceProperties"])
+            if (d.is_object())
+                if (auto id = intArg(d, "id"), mem = intArg(d, "totalGlobalMem"); id && mem && *id >= 0 && *id < 1024)
+                    m_out.setCapacity(static_cast<int>(*id), *mem);
+
+    std::map<int64_t, RangeTable> tables;
+    for (auto& [tid, ranges] : m_ranges)
+        tables[tid].insertAll(m_out, m_processId, m_out.thread(m_processId, tid, m_threadNames[tid]), std::move(ranges));
+    writeKinetoMemory(m_memory, m_out, m_processId, [&](int64_t tid, int64_t ts) -> std::pair<int64_t, std::optional<int64_t>> {
+        auto t = tables.find(tid);
+        return { m_out.thread(m_processId, tid, m_threadNames[tid]), t == tables.end() ? std::nullopt : t->second.innermostAt(ts) };
+    });
+    m_out.stat(m_processId, "kineto.kernels", m_kernels);
+    m_out.stat(m_processId, "kineto.copies_and_memsets", m_copies);
+    m_out.stat(m_processId, "kineto.memory_events", static_cast<int64_t>(m_memory.size()));
+}
+
+// Parses one trace's JSON while streaming its events into reader.
+Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportContext& ctx, const std::string& name,
+    std::optional<int64_t> rankFallback)
+{
+    int64_t processId = out.process(0, rankFallback, {}, {});
+    TraceReader reader(out, processId);
+    std::string topKey;
+    bool topIsArray = false;
+    size_t seen = 0;
+    json top;
+    try {
+        top = json::parse(text.begin(), text.end(), [&](int depth, json::parse_event_t ev, json& parsed) {
+            if (depth == 0 && ev == json::parse_event_t::array_start)
+                topIsArray = true;
+            if (depth == 1 && ev == json::parse_event_t::key)
+                topKey = parsed.get<std::string>();
+            bool isEvent = ev == json::parse_event_t::object_end
+                && ((topIsArray && depth == 1) || (!topIsArray && depth == 2 && topKey == "traceEvents"));
+            if (!isEvent)
+                return true;
+            reader.event(parsed);
+            if (++seen % 50000 == 0)
+                ctx.report("reading trace events", 0.5);
+            return false;
+        });
+    } catch (const json::exception& e) {
+        return makeError(ErrorCode::Corrupt, name + ": JSON damaged or truncated: " + e.what(),
+            "is the trace complete? A profiler killed while writing leaves a truncated file");
+    }
+    if (!top.is_object() && !top.is_array())
+        return makeError(ErrorCode::Corrupt, name + ": not a trace (JSON without traceEvents)");
+    if (top.is_object() && !top.contains("traceEvents") && seen == 0)
+        return makeError(ErrorCode::Unsupported, name + ": JSON without traceEvents is not a Chrome/Kineto trace");
+    reader.finish(top.is_object() ? top : json::object(), rankFallback);
+    return out.status();
+}
+
+bool isTraceName(const std::string& name)
+{
+    std::string base = name.substr(name.find_last_of('/') + 1);
+    if (base.starts_with("._") || base.starts_with("."))
+        return false; // macOS resource forks and hidden files in archives
+    return base.ends_with(".json") || base.ends_with(".json.gz");
+}
+
+} // namespace
+
+Status importKineto(std::string_view data, RecordingWriter& out, const ImportContext& ctx)
+{
+    std::string inflated;
+    if (isGzip(data)) {
+        ctx.report("decompressing", 0.0);
+        auto raw = gunzip(data);
+        if (!raw)
+            return raw.error();
+        inflated = std::move(*raw);
+        data = inflated;
+    }
+    out.meta("source", "import:kineto");
+    out.meta("program", ctx.inputName);
+    out.meta("clock", "the trace's own clock: ts (us) x 1000; epoch time in older Kineto traces, relative to "
+                      "baseTimeNanoseconds in newer ones");
+    if (!isTar(data)) {
+        out.meta("description", "Kineto / Chrome trace " + ctx.inputName);
+        return importOneTrace(data, out, ctx, ctx.inputName, std::nullopt);
+    }
+    auto entries = listTar(data);
+    if (!entries)
+        return entries.error();
+    int64_t index = 0, imported = 0;
+    for (const TarEntry& entry : *entries) {
+        if (!isTraceName(entry.name))
+            continue;
+        ctx.report("importing ranks", static_cast<double>(index) / static_cast<double>(entries->size()));
+        std::string buffer;
+        std::string_view text = entry.data;
+        if (isGzip(text)) {
+            auto raw = gunzip(text);
+            if (!raw)
+                return makeError(raw.error().code, entry.name + ": " + raw.error().message);
+            buffer = std::move(*raw);
+            text = buffer;
+        }
+        if (auto s = importOneTrace(text, out, ctx, entry.name, index++); !s)
+            return s;
+        ++imported;
+    }
+    if (imported == 0)
+        return makeError(ErrorCode::Unsupported, ctx.inputName + ": archive holds no .json trace");
+    out.meta("description", "Kineto traces of " + std::to_string(imported) + " ranks from " + ctx.inputName);
+    return out.status();
+}
+
+} // namespace tidemark::import

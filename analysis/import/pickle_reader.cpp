@@ -1,0 +1,517 @@
+// The restricted pickle machine: a stack of value indices, a mark stack and a memo, all bounded by
+// PickleLimits. Opcodes that would import or call Python objects are refused, never skipped.
+#include "analysis/import/pickle_reader.h"
+
+#include <bit>
+#include <cstring>
+#include <unordered_map>
+
+namespace tidemark::import {
+
+namespace {
+
+struct OpName {
+    uint8_t op;
+    const char* name;
+};
+
+constexpr OpName kOpNames[] = {
+    { '(', "MARK" }, { '.', "STOP" }, { '0', "POP" }, { '1', "POP_MARK" }, { '2', "DUP" }, { 'F', "FLOAT" },
+    { 'I', "INT" }, { 'J', "BININT" }, { 'K', "BININT1" }, { 'L', "LONG" }, { 'M', "BININT2" }, { 'N', "NONE" },
+    { 'P', "PERSID" }, { 'Q', "BINPERSID" }, { 'R', "REDUCE" }, { 'S', "STRING" }, { 'T', "BINSTRING" },
+    { 'U', "SHORT_BINSTRING" }, { 'V', "UNICODE" }, { 'X', "BINUNICODE" }, { 'a', "APPEND" }, { 'b', "BUILD" },
+    { 'c', "GLOBAL" }, { 'd', "DICT" }, { '}', "EMPTY_DICT" }, { 'e', "APPENDS" }, { 'g', "GET" },
+    { 'h', "BINGET" }, { 'i', "INST" }, { 'j', "LONG_BINGET" }, { 'l', "LIST" }, { ']', "EMPTY_LIST" },
+    { 'o', "OBJ" }, { 'p', "PUT" }, { 'q', "BINPUT" }, { 'r', "LONG_BINPUT" }, { 's', "SETITEM" },
+    { 't', "TUPLE" }, { ')', "EMPTY_TUPLE" }, { 'u', "SETITEMS" }, { 'G', "BINFLOAT" }, { 0x80, "PROTO" },
+    { 0x81, "NEWOBJ" }, { 0x82, "EXT1" }, { 0x83, "EXT2" }, { 0x84, "EXT4" }, { 0x85, "TUPLE1" },
+    { 0x86, "TUPLE2" }, { 0x87, "TUPLE3" }, { 0x88, "NEWTRUE" }, { 0x89, "NEWFALSE" }, { 0x8a, "LONG1" },
+    { 0x8b, "LONG4" }, { 'B', "BINBYTES" }, { 'C', "SHORT_BINBYTES" }, { 0x8c, "SHORT_BINUNICODE" },
+    { 0x8d, "BINUNICODE8" }, { 0x8e, "BINBYTES8" }, { 0x8f, "EMPTY_SET" }, { 0x90, "ADDITEMS" },
+    { 0x91, "FROZENSET" }, { 0x92, "NEWOBJ_EX" }, { 0x93, "STACK_GLOBAL" }, { 0x94, "MEMOIZE" },
+    { 0x95, "FRAME" }, { 0x96, "BYTEARRAY8" }, { 0x97, "NEXT_BUFFER" }, { 0x98, "READONLY_BUFFER" },
+};
+
+// Opcodes that name, build or call Python objects: refused by design, whatever they reference.
+constexpr uint8_t kRefused[] = { 'c', 0x93, 'R', 'b', 'i', 'o', 0x81, 0x92, 0x82, 0x83, 0x84, 'P', 'Q', 0x97, 0x98 };
+
+} // namespace
+
+std::string pickleOpcodeName(uint8_t op)
+{
+    for (const auto& n : kOpNames)
+        if (n.op == op)
+            return n.name;
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02x", op);
+    return buf;
+}
+
+class PickleParser {
+public:
+    PickleParser(std::string_view data, const PickleLimits& limits)
+        : m_data(data)
+        , m_limits(limits)
+    {
+    }
+
+    Result<PickleDoc> run();
+
+private:
+    Error truncated() const
+    {
+        return makeError(ErrorCode::Corrupt, "pickle truncated at byte " + std::to_string(m_data.size()),
+            "the file ends before the pickle's STOP opcode; was it copied completely?");
+    }
+    Error corrupt(const std::string& what) const
+    {
+        return makeError(ErrorCode::Corrupt, "malformed pickle at byte " + std::to_string(m_opPos) + ": " + what);
+    }
+    Error limit(const std::string& what) const
+    {
+        return makeError(ErrorCode::Usage, "pickle exceeds the reader's limit on " + what + " at byte "
+                + std::to_string(m_opPos));
+    }
+
+    bool need(uint64_t n) const { return n <= m_data.size() - m_pos; }
+    uint64_t readLE(int n)
+    {
+        uint64_t v = 0;
+        for (int k = 0; k < n; ++k)
+            v |= static_cast<uint64_t>(static_cast<uint8_t>(m_data[m_pos + k])) << (8 * k);
+        m_pos += n;
+        return v;
+    }
+
+    Result<uint32_t> make(PickleValue v);
+    Result<uint32_t> pop();
+    Result<size_t> popMark();
+    Status push(PickleValue v);
+    Status pushIndex(uint32_t idx);
+    Status addChildren(uint32_t container, size_t from);
+    Status step(uint8_t op, bool& stop);
+    Status readLength(int width, PickleKind kind);
+    Status readLongBytes(int widthOfLength);
+    Status readTextLine(uint8_t op);
+    Status buildTuple(size_t from);
+
+    std::string_view m_data;
+    PickleLimits m_limits;
+    size_t m_pos = 0;
+    size_t m_opPos = 0;
+    PickleDoc m_doc;
+    std::vector<uint32_t> m_stack;
+    std::vector<size_t> m_marks;
+    std::unordered_map<uint64_t, uint32_t> m_memo;
+};
+
+Result<uint32_t> PickleParser::make(PickleValue v)
+{
+    if (m_doc.m_values.size() >= m_limits.maxValues)
+        return limit("the number of objects");
+    m_doc.m_values.push_back(std::move(v));
+    return static_cast<uint32_t>(m_doc.m_values.size() - 1);
+}
+
+Status PickleParser::push(PickleValue v)
+{
+    auto idx = make(std::move(v));
+    if (!idx)
+        return idx.error();
+    return pushIndex(*idx);
+}
+
+Status PickleParser::pushIndex(uint32_t idx)
+{
+    if (m_stack.size() >= m_limits.maxValues)
+        return limit("the stack size");
+    m_stack.push_back(idx);
+    return okStatus();
+}
+
+Result<uint32_t> PickleParser::pop()
+{
+    size_t floor = m_marks.empty() ? 0 : m_marks.back();
+    if (m_stack.size() <= floor)
+        return corrupt("pop from an empty stack");
+    uint32_t v = m_stack.back();
+    m_stack.pop_back();
+    return v;
+}
+
+Result<size_t> PickleParser::popMark()
+{
+    if (m_marks.empty())
+        return corrupt("no MARK to close");
+    size_t from = m_marks.back();
+    m_marks.pop_back();
+    return from;
+}
+
+// Moves stack[from..] into the container on the stack just below them (APPENDS, SETITEMS, ADDITEMS).
+Status PickleParser::addChildren(uint32_t container, size_t from)
+{
+    PickleValue& c = m_doc.m_values[container];
+    if (c.kind != PickleKind::List && c.kind != PickleKind::Dict && c.kind != PickleKind::Set)
+        return corrupt("adding items to something that is not a list, dict or set");
+    if (c.kind == PickleKind::Dict && (m_stack.size() - from) % 2 != 0)
+        return corrupt("odd number of items for a dict");
+    uint32_t depth = c.depth;
+    for (size_t k = from; k < m_stack.size(); ++k)
+        depth = std::max(depth, m_doc.m_values[m_stack[k]].depth + 1);
+    if (depth > m_limits.maxDepth)
+        return limit("nesting depth");
+    PickleValue& target = m_doc.m_values[container]; // no reallocation happened since `c`
+    target.depth = depth;
+    target.items.insert(target.items.end(), m_stack.begin() + static_cast<long>(from), m_stack.end());
+    m_stack.resize(from);
+    return okStatus();
+}
+
+Status PickleParser::buildTuple(size_t from)
+{
+    PickleValue t;
+    t.kind = PickleKind::Tuple;
+    for (size_t k = from; k < m_stack.size(); ++k)
+        t.depth = std::max(t.depth, m_doc.m_values[m_stack[k]].depth + 1);
+    if (t.depth > m_limits.maxDepth)
+        return limit("nesting depth");
+    t.items.assign(m_stack.begin() + static_cast<long>(from), m_stack.end());
+    m_stack.resize(from);
+    return push(std::move(t));
+}
+
+// BINUNICODE/BINBYTES family: a little-endian length of `width` bytes, then the payload.
+Status PickleParser::readLength(int width, PickleKind kind)
+{
+    if (!need(width))
+        return truncated();
+    uint64_t n = readLE(width);
+    if (n > m_limits.maxStringBytes)
+        return limit("string length");
+    if (!need(n))
+        return truncated();
+    PickleValue v;
+    v.kind = kind;
+    v.s.assign(m_data.substr(m_pos, n));
+    m_pos += n;
+    return push(std::move(v));
+}
+
+// LONG1/LONG4: two's complement little-endian; accepted when it fits in 64 bits.
+Status PickleParser::readLongBytes(int widthOfLength)
+{
+    if (!need(widthOfLength))
+        return truncated();
+    uint64_t n = readLE(widthOfLength);
+    if (!need(n))
+        return truncated();
+    std::string_view bytes = m_data.substr(m_pos, n);
+    m_pos += n;
+    bool negative = n > 0 && (static_cast<uint8_t>(bytes[n - 1]) & 0x80);
+    uint8_t fill = negative ? 0xff : 0x00;
+    for (size_t k = 8; k < n; ++k)
+        if (static_cast<uint8_t>(bytes[k]) != fill)
+            return makeError(ErrorCode::Unsupported, "pickle integer wider than 64 bits at byte " + std::to_string(m_opPos));
+    uint64_t v = negative ? ~uint64_t { 0 } : 0;
+    for (size_t k = 0; k < std::min<size_t>(n, 8); ++k) {
+        v &= ~(uint64_t { 0xff } << (8 * k));
+        v |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[k])) << (8 * k);
+    }
+    if (n == 8 && negative != static_cast<bool>(v >> 63))
+        return makeError(ErrorCode::Unsupported, "pickle integer wider than 64 bits at byte " + std::to_string(m_opPos));
+    PickleValue out;
+    out.kind = PickleKind::Int;
+    out.i = static_cast<int64_t>(v);
+    return push(std::move(out));
+}
+
+// Protocol 0 INT/LONG/FLOAT: a decimal text line ("I01\n" and "I00\n" are True/False).
+Status PickleParser::readTextLine(uint8_t op)
+{
+    size_t end = m_data.find('\n', m_pos);
+    if (end == std::string_view::npos)
+        return truncated();
+    std::string line(m_data.substr(m_pos, end - m_pos));
+    m_pos = end + 1;
+    if (op == 'L' && !line.empty() && line.back() == 'L')
+        line.pop_back();
+    PickleValue v;
+    char* stop = nullptr;
+    errno = 0;
+    if (op == 'F') {
+        v.kind = PickleKind::Float;
+        v.f = std::strtod(line.c_str(), &stop);
+    } else if (op == 'I' && (line == "01" || line == "00")) {
+        v.kind = PickleKind::Bool;
+        v.i = line == "01";
+        stop = line.data() + line.size();
+    } else {
+        v.kind = PickleKind::Int;
+        v.i = std::strtoll(line.c_str(), &stop, 10);
+    }
+    if (line.empty() || stop != line.c_str() + line.size() || errno == ERANGE)
+        return corrupt("bad number text");
+    return push(std::move(v));
+}
+
+Status PickleParser::step(uint8_t op, bool& stop)
+{
+    for (uint8_t r : kRefused)
+        if (op == r)
+            return makeError(ErrorCode::Unsupported,
+                "pickle opcode " + pickleOpcodeName(op) + " at byte " + std::to_string(m_opPos) + " is refused",
+                "tidemark reads plain-data pickles only (torch.cuda.memory._dump_snapshot output); it never imports or calls Python objects");
+    auto scalar = [&](PickleKind kind, int64_t i) {
+        PickleValue v;
+        v.kind = kind;
+        v.i = i;
+        return push(std::move(v));
+    };
+    auto fixedInt = [&](int width, bool isSigned) -> Status {
+        if (!need(width))
+            return truncated();
+        uint64_t raw = readLE(width);
+        int64_t v = isSigned ? static_cast<int32_t>(static_cast<uint32_t>(raw)) : static_cast<int64_t>(raw);
+        return scalar(PickleKind::Int, v);
+    };
+    auto memoIndex = [&](int width) -> Result<uint64_t> {
+        if (!need(width))
+            return truncated();
+        return readLE(width);
+    };
+    switch (op) {
+    case 0x80: // PROTO
+        if (!need(1))
+            return truncated();
+        if (static_cast<uint8_t>(m_data[m_pos++]) > 5)
+            return makeError(ErrorCode::Unsupported, "pickle protocol newer than 5");
+        return okStatus();
+    case 0x95: // FRAME: a length hint; the data follows inline
+        if (!need(8))
+            return truncated();
+        m_pos += 8;
+        return okStatus();
+    case '.':
+        stop = true;
+        return okStatus();
+    case 'N': return scalar(PickleKind::None, 0);
+    case 0x88: return scalar(PickleKind::Bool, 1);
+    case 0x89: return scalar(PickleKind::Bool, 0);
+    case 'J': return fixedInt(4, true);
+    case 'K': return fixedInt(1, false);
+    case 'M': return fixedInt(2, false);
+    case 0x8a: return readLongBytes(1);
+    case 0x8b: return readLongBytes(4);
+    case 'I':
+    case 'L':
+    case 'F': return readTextLine(op);
+    case 'G': {
+        if (!need(8))
+            return truncated();
+        uint64_t bits = 0;
+        for (int k = 0; k < 8; ++k)
+            bits = (bits << 8) | static_cast<uint8_t>(m_data[m_pos + k]);
+        m_pos += 8;
+        PickleValue v;
+        v.kind = PickleKind::Float;
+        v.f = std::bit_cast<double>(bits);
+        return push(std::move(v));
+    }
+    case 'X':
+    case 'T': return readLength(4, PickleKind::String);
+    case 0x8c:
+    case 'U': return readLength(1, PickleKind::String);
+    case 0x8d: return readLength(8, PickleKind::String);
+    case 'B': return readLength(4, PickleKind::Bytes);
+    case 'C': return readLength(1, PickleKind::Bytes);
+    case 0x8e:
+    case 0x96: return readLength(8, PickleKind::Bytes);
+    case '}': return scalar(PickleKind::Dict, 0);
+    case ']': return scalar(PickleKind::List, 0);
+    case ')': return scalar(PickleKind::Tuple, 0);
+    case 0x8f: return scalar(PickleKind::Set, 0);
+    case '(':
+        if (m_marks.size() >= m_limits.maxMarks)
+            return limit("open MARKs");
+        m_marks.push_back(m_stack.size());
+        return okStatus();
+    case 't':
+    case 'l':
+    case 'd':
+    case 0x91: { // TUPLE, LIST, DICT, FROZENSET: from the items above the last MARK
+        auto from = popMark();
+        if (!from)
+            return from.error();
+        if (op == 't')
+            return buildTuple(*from);
+        PickleKind kind = op == 'l' ? PickleKind::List : op == 'd' ? PickleKind::Dict : PickleKind::Set;
+        auto c = make(PickleValue { kind });
+        if (!c)
+            return c.error();
+        if (auto s = addChildren(*c, *from); !s)
+            return s;
+        return pushIndex(*c);
+    }
+    case 0x85:
+    case 0x86:
+    case 0x87: { // TUPLE1..3
+        size_t n = op - 0x84u;
+        size_t floor = m_marks.empty() ? 0 : m_marks.back();
+        if (m_stack.size() < floor + n)
+            return corrupt("tuple of missing items");
+        return buildTuple(m_stack.size() - n);
+    }
+    case 'a':
+    case 's': { // APPEND, SETITEM: one item (or pair) onto the container below it
+        size_t n = op == 'a' ? 1 : 2;
+        size_t floor = m_marks.empty() ? 0 : m_marks.back();
+        if (m_stack.size() < floor + n + 1)
+            return corrupt("append to a missing container");
+        return addChildren(m_stack[m_stack.size() - n - 1], m_stack.size() - n);
+    }
+    case 'e':
+    case 'u':
+    case 0x90: { // APPENDS, SETITEMS, ADDITEMS
+        auto from = popMark();
+        if (!from)
+            return from.error();
+        size_t floor = m_marks.empty() ? 0 : m_marks.back();
+        if (*from == 0 || *from - 1 < floor)
+            return corrupt("items without a container");
+        return addChildren(m_stack[*from - 1], *from);
+    }
+    case '0': return pop().ok() ? okStatus() : Status(corrupt("POP from an empty stack"));
+    case '1': {
+        auto from = popMark();
+        if (!from)
+            return from.error();
+        m_stack.resize(*from);
+        return okStatus();
+    }
+    case '2': {
+        if (m_stack.empty())
+            return corrupt("DUP of an empty stack");
+        return pushIndex(m_stack.back());
+    }
+    case 0x94:
+    case 'q':
+    case 'r': { // MEMOIZE, BINPUT, LONG_BINPUT
+        if (m_stack.empty())
+            return corrupt("memoize with an empty stack");
+        uint64_t key = m_memo.size();
+        if (op != 0x94) {
+            auto k = memoIndex(op == 'q' ? 1 : 4);
+            if (!k)
+                return k.error();
+            key = *k;
+        }
+        if (m_memo.size() >= m_limits.maxMemo && !m_memo.count(key))
+            return limit("memo entries");
+        m_memo[key] = m_stack.back();
+        return okStatus();
+    }
+    case 'h':
+    case 'j': { // BINGET, LONG_BINGET
+        auto k = memoIndex(op == 'h' ? 1 : 4);
+        if (!k)
+            return k.error();
+        auto it = m_memo.find(*k);
+        if (it == m_memo.end())
+            return corrupt("memo key " + std::to_string(*k) + " not defined");
+        return pushIndex(it->second);
+    }
+    default:
+        return makeError(ErrorCode::Unsupported,
+            "unknown pickle opcode " + pickleOpcodeName(op) + " at byte " + std::to_string(m_opPos));
+    }
+}
+
+Result<PickleDoc> PickleParser::run()
+{
+    bool stop = false;
+    while (!stop) {
+        if (m_pos >= m_data.size())
+            return truncated();
+        m_opPos = m_pos;
+        uint8_t op = static_cast<uint8_t>(m_data[m_pos++]);
+        if (auto s = step(op, stop); !s)
+            return s.error();
+    }
+    if (m_stack.size() != 1 || !m_marks.empty())
+        return corrupt("STOP with " + std::to_string(m_stack.size()) + " values on the stack");
+    m_doc.m_root = m_stack.back();
+    return std::move(m_doc);
+}
+
+Result<PickleDoc> parsePickle(std::string_view data, const PickleLimits& limits)
+{
+    PickleParser parser(data, limits);
+    return parser.run();
+}
+
+// --- PickleRef ---
+
+const PickleValue* PickleRef::value() const { return m_doc ? &m_doc->value(m_index) : nullptr; }
+
+PickleKind PickleRef::kind() const { return m_doc ? value()->kind : PickleKind::None; }
+
+int64_t PickleRef::asInt(int64_t fallback) const { return isInt() ? value()->i : fallback; }
+
+double PickleRef::asDouble(double fallback) const
+{
+    if (kind() == PickleKind::Float)
+        return value()->f;
+    return isInt() ? static_cast<double>(value()->i) : fallback;
+}
+
+std::string_view PickleRef::asString(std::string_view fallback) const
+{
+    return kind() == PickleKind::String ? std::string_view(value()->s) : fallback;
+}
+
+bool PickleRef::asBool(bool fallback) const { return isInt() ? value()->i != 0 : fallback; }
+
+size_t PickleRef::size() const
+{
+    switch (kind()) {
+    case PickleKind::List:
+    case PickleKind::Tuple:
+    case PickleKind::Set: return value()->items.size();
+    case PickleKind::Dict: return value()->items.size() / 2;
+    default: return 0;
+    }
+}
+
+PickleRef PickleRef::at(size_t i) const
+{
+    if (kind() == PickleKind::Dict || i >= size())
+        return {};
+    return PickleRef(m_doc, value()->items[i]);
+}
+
+PickleRef PickleRef::keyAt(size_t i) const
+{
+    return isDict() && i < size() ? PickleRef(m_doc, value()->items[2 * i]) : PickleRef {};
+}
+
+PickleRef PickleRef::valueAt(size_t i) const
+{
+    return isDict() && i < size() ? PickleRef(m_doc, value()->items[2 * i + 1]) : PickleRef {};
+}
+
+PickleRef PickleRef::operator[](std::string_view key) const
+{
+    if (!isDict())
+        return {};
+    const auto& items = value()->items;
+    // Later keys win, as in Python's dict.
+    for (size_t k = items.size(); k >= 2; k -= 2) {
+        const PickleValue& kv = m_doc->value(items[k - 2]);
+        if (kv.kind == PickleKind::String && kv.s == key)
+            return PickleRef(m_doc, items[k - 1]);
+    }
+    return {};
+}
+
+} // namespace tidemark::import

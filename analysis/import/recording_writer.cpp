@@ -1,0 +1,362 @@
+// RecordingWriter: the one place importers turn their rows into INSERTs (all inside one transaction, as
+// bulk loading wants), with caches for strings, spaces, threads, frames and callsites.
+#include "analysis/import/recording_writer.h"
+
+#include "trace/recording.h"
+
+namespace tidemark::import {
+
+namespace {
+enum Slot {
+    kMeta, kString, kSpace, kProcess, kThread, kThreadName, kFrame, kSymbol, kCallsite, kAllocation, kHeap,
+    kRange, kKernel, kMemcpy, kMemset, kFailed, kSample, kMark, kStat, kCapacity, kProcessUpdate, kSlotCount
+};
+} // namespace
+
+Result<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::string& path)
+{
+    auto db = trace::createRecording(path, true);
+    if (!db)
+        return db.error();
+    auto writer = std::make_unique<RecordingWriter>(std::move(*db));
+    if (auto s = writer->m_db.exec("BEGIN"); !s)
+        return s.error();
+    writer->m_inTransaction = true;
+    return writer;
+}
+
+RecordingWriter::RecordingWriter(trace::Db db)
+    : m_db(std::move(db))
+    , m_stmts(kSlotCount)
+    , m_ready(kSlotCount, false)
+{
+}
+
+RecordingWriter::~RecordingWriter()
+{
+    m_stmts.clear();
+    if (m_inTransaction)
+        (void)m_db.exec("ROLLBACK");
+}
+
+Status RecordingWriter::commit()
+{
+    if (!m_status)
+        return m_status;
+    m_stmts.clear();
+    m_stmts.resize(kSlotCount);
+    m_ready.assign(kSlotCount, false);
+    if (auto s = m_db.exec("COMMIT"); !s)
+        return s;
+    m_inTransaction = false;
+    return okStatus();
+}
+
+void RecordingWriter::fail(const Error& error)
+{
+    if (m_status)
+        m_status = error;
+}
+
+trace::Stmt* RecordingWriter::prepared(int slot, const char* sql)
+{
+    if (!m_status)
+        return nullptr;
+    trace::Stmt& s = m_stmts[slot];
+    if (!m_ready[slot]) {
+        auto p = m_db.prepare(sql);
+        if (!p) {
+            fail(p.error());
+            return nullptr;
+        }
+        s = std::move(*p);
+        m_ready[slot] = true;
+    }
+    return &s;
+}
+
+int64_t RecordingWriter::runInsert(trace::Stmt* stmt)
+{
+    if (!stmt)
+        return 0;
+    if (auto s = stmt->run(); !s) {
+        fail(s.error());
+        return 0;
+    }
+    return m_db.lastInsertId();
+}
+
+void RecordingWriter::meta(std::string_view key, std::string_view value)
+{
+    auto* st = prepared(kMeta, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+    if (st)
+        runInsert(&st->bind(1, key).bind(2, value));
+}
+
+int64_t RecordingWriter::string(std::string_view value)
+{
+    std::string key(value);
+    if (auto it = m_strings.find(key); it != m_strings.end())
+        return it->second;
+    auto* st = prepared(kString, "INSERT INTO strings(value) VALUES (?)");
+    if (!st)
+        return 0;
+    int64_t id = runInsert(&st->bind(1, value));
+    m_strings.emplace(std::move(key), id);
+    return id;
+}
+
+int64_t RecordingWriter::namedSpace(SpaceKind kind, std::string_view name)
+{
+    std::string key(name);
+    if (auto it = m_spaces.find(key); it != m_spaces.end())
+        return it->second;
+    std::optional<int64_t> device, parent;
+    if (kind == SpaceKind::Device && name.starts_with("cuda:"))
+        device = std::stoll(key.substr(5));
+    if (kind == SpaceKind::Pool && name.starts_with("pool:cuda:")) {
+        device = std::stoll(key.substr(10));
+        parent = deviceSpace(static_cast<int>(*device));
+    }
+    auto* st = prepared(kSpace, "INSERT INTO spaces(kind, device, name, parent_space_id) VALUES (?, ?, ?, ?)");
+    if (!st)
+        return 0;
+    int64_t id = runInsert(&st->bind(1, spaceKindName(kind)).bind(2, device).bind(3, name).bind(4, parent));
+    m_spaces.emplace(std::move(key), id);
+    return id;
+}
+
+int64_t RecordingWriter::deviceSpace(int device)
+{
+    return namedSpace(SpaceKind::Device, "cuda:" + std::to_string(device));
+}
+
+int64_t RecordingWriter::poolSpace(int device)
+{
+    return namedSpace(SpaceKind::Pool, "pool:cuda:" + std::to_string(device));
+}
+
+void RecordingWriter::setCapacity(int device, int64_t bytes)
+{
+    int64_t space = deviceSpace(device);
+    auto* st = prepared(kCapacity, "UPDATE spaces SET capacity_bytes = ? WHERE id = ?");
+    if (st)
+        runInsert(&st->bind(1, bytes).bind(2, space));
+}
+
+int64_t RecordingWriter::process(int64_t pid, std::optional<int64_t> rank, std::string_view exe,
+    std::string_view commandLine)
+{
+    auto* st = prepared(kProcess, "INSERT INTO processes(pid, rank, exe, command_line) VALUES (?, ?, ?, ?)");
+    if (!st)
+        return 0;
+    st->bind(1, pid).bind(2, rank);
+    exe.empty() ? st->bindNull(3) : st->bind(3, exe);
+    commandLine.empty() ? st->bindNull(4) : st->bind(4, commandLine);
+    return runInsert(st);
+}
+
+void RecordingWriter::updateProcess(int64_t id, int64_t pid, std::optional<int64_t> rank, std::string_view exe)
+{
+    auto* st = prepared(kProcessUpdate, "UPDATE processes SET pid = ?, rank = ?, exe = ? WHERE id = ?");
+    if (!st)
+        return;
+    st->bind(1, pid).bind(2, rank);
+    exe.empty() ? st->bindNull(3) : st->bind(3, exe);
+    runInsert(&st->bind(4, id));
+}
+
+int64_t RecordingWriter::thread(int64_t processId, int64_t tid, std::string_view name)
+{
+    auto key = std::make_pair(processId, tid);
+    auto it = m_threads.find(key);
+    if (it == m_threads.end()) {
+        auto* st = prepared(kThread, "INSERT INTO threads(process_id, tid) VALUES (?, ?)");
+        if (!st)
+            return 0;
+        it = m_threads.emplace(key, runInsert(&st->bind(1, processId).bind(2, tid))).first;
+    }
+    if (!name.empty()) {
+        auto* st = prepared(kThreadName, "UPDATE threads SET name = ? WHERE id = ?");
+        if (st)
+            runInsert(&st->bind(1, name).bind(2, it->second));
+    }
+    return it->second;
+}
+
+// Frames have no module and no real pc: ip is the frame's own id, unique by construction.
+int64_t RecordingWriter::frame(const SymbolicFrame& f)
+{
+    std::string key = f.function;
+    key += '\0';
+    key += f.file;
+    key += '\0';
+    key += std::to_string(f.line);
+    if (auto it = m_frames.find(key); it != m_frames.end())
+        return it->second;
+    int64_t id = m_nextFrameId++;
+    auto* fr = prepared(kFrame, "INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?, NULL, ?, NULL)");
+    if (fr)
+        runInsert(&fr->bind(1, id).bind(2, id));
+    auto* sy = prepared(kSymbol, "INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?, 0, ?, ?, ?)");
+    if (sy) {
+        sy->bind(1, id).bind(2, optString(f.function)).bind(3, optString(f.file));
+        f.line > 0 ? sy->bind(4, f.line) : sy->bindNull(4);
+        runInsert(sy);
+    }
+    m_frames.emplace(std::move(key), id);
+    return id;
+}
+
+std::optional<int64_t> RecordingWriter::callsite(const std::vector<SymbolicFrame>& innermostFirst)
+{
+    if (innermostFirst.empty() || !m_status)
+        return std::nullopt;
+    int64_t parent = 0;
+    int depth = 0;
+    for (auto it = innermostFirst.rbegin(); it != innermostFirst.rend(); ++it, ++depth) {
+        int64_t fid = frame(*it);
+        auto key = std::make_pair(parent, fid);
+        auto found = m_callsites.find(key);
+        if (found == m_callsites.end()) {
+            auto* st = prepared(kCallsite, "INSERT INTO callsites(parent_id, frame_id, depth) VALUES (?, ?, ?)");
+            if (!st)
+                return std::nullopt;
+            st->bind(1, parent ? std::optional<int64_t>(parent) : std::nullopt).bind(2, fid).bind(3, depth);
+            found = m_callsites.emplace(key, runInsert(st)).first;
+        }
+        parent = found->second;
+    }
+    return parent;
+}
+
+int64_t RecordingWriter::allocation(const AllocationRow& r)
+{
+    auto* st = prepared(kAllocation,
+        "INSERT INTO allocations(space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, free_ts_ns,"
+        " free_api, callsite_id, range_id, heap_id, stream, source_mask, name_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return 0;
+    std::optional<int64_t> freeApi;
+    if (r.freeApi)
+        freeApi = static_cast<int64_t>(*r.freeApi);
+    st->bind(1, r.spaceId).bind(2, r.processId).bind(3, r.threadId).bind(4, static_cast<int64_t>(r.api));
+    st->bind(5, r.address).bind(6, r.sizeBytes).bind(7, r.allocTsNs).bind(8, r.freeTsNs).bind(9, freeApi);
+    st->bind(10, r.callsiteId).bind(11, r.rangeId).bind(12, r.heapId).bind(13, r.stream);
+    st->bind(14, static_cast<int64_t>(kSourceImport)).bind(15, r.nameId);
+    return runInsert(st);
+}
+
+int64_t RecordingWriter::heap(const HeapRow& r)
+{
+    auto* st = prepared(kHeap,
+        "INSERT INTO pool_heaps(space_id, process_id, address, size_bytes, usage, name_id, register_ts_ns,"
+        " unregister_ts_ns, callsite_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return 0;
+    st->bind(1, r.spaceId).bind(2, r.processId).bind(3, r.address).bind(4, r.sizeBytes).bind(5, r.usage);
+    st->bind(6, r.nameId).bind(7, r.registerTsNs).bind(8, r.unregisterTsNs).bind(9, r.callsiteId);
+    return runInsert(st);
+}
+
+int64_t RecordingWriter::range(const RangeRow& r)
+{
+    auto* st = prepared(kRange,
+        "INSERT INTO ranges(process_id, thread_id, parent_id, depth, kind, domain_id, name_id, category, color,"
+        " start_ts_ns, end_ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return 0;
+    st->bind(1, r.processId).bind(2, r.threadId).bind(3, r.parentId).bind(4, r.depth).bind(5, r.kind);
+    st->bind(6, r.domainId).bind(7, r.nameId).bind(8, r.category).bind(9, r.color).bind(10, r.startTsNs);
+    st->bind(11, r.endTsNs);
+    return runInsert(st);
+}
+
+void RecordingWriter::kernel(const KernelRow& r)
+{
+    auto* st = prepared(kKernel,
+        "INSERT INTO kernels(process_id, device, context, stream, start_ts_ns, end_ts_ns, name_id, correlation_id,"
+        " grid_x, grid_y, grid_z, block_x, block_y, block_z, registers_per_thread, static_shared_bytes,"
+        " dynamic_shared_bytes, source_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return;
+    st->bind(1, r.processId).bind(2, r.device).bind(3, r.context).bind(4, r.stream).bind(5, r.startTsNs);
+    st->bind(6, r.endTsNs).bind(7, r.nameId).bind(8, r.correlationId);
+    for (int k = 0; k < 3; ++k) {
+        st->bind(9 + k, r.grid[k]);
+        st->bind(12 + k, r.block[k]);
+    }
+    st->bind(15, r.registersPerThread).bind(16, r.staticSharedBytes).bind(17, r.dynamicSharedBytes);
+    st->bind(18, static_cast<int64_t>(kSourceImport));
+    runInsert(st);
+}
+
+void RecordingWriter::copy(const CopyRow& r)
+{
+    trace::Stmt* st = r.copyKind
+        ? prepared(kMemcpy,
+              "INSERT INTO memcpys(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes,"
+              " copy_kind, correlation_id, source_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        : prepared(kMemset,
+              "INSERT INTO memsets(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes,"
+              " value, correlation_id, source_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return;
+    st->bind(1, r.processId).bind(2, r.device).bind(3, r.context).bind(4, r.stream).bind(5, r.startTsNs);
+    st->bind(6, r.endTsNs).bind(7, r.sizeBytes);
+    if (r.copyKind)
+        st->bind(8, *r.copyKind);
+    else
+        st->bind(8, r.value);
+    st->bind(9, r.correlationId).bind(10, static_cast<int64_t>(kSourceImport));
+    runInsert(st);
+}
+
+void RecordingWriter::failed(const FailedRow& r)
+{
+    auto* st = prepared(kFailed,
+        "INSERT INTO failed_allocations(space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id,"
+        " range_id, stream, error_code, error_name, device_free_bytes, device_total_bytes, live_bytes, source_mask)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return;
+    st->bind(1, r.spaceId).bind(2, r.processId).bind(3, r.threadId).bind(4, static_cast<int64_t>(r.api));
+    st->bind(5, r.sizeBytes).bind(6, r.tsNs).bind(7, r.callsiteId).bind(8, r.rangeId).bind(9, r.stream);
+    st->bind(10, r.errorCode).bind(11, r.errorName).bind(12, r.deviceFreeBytes).bind(13, r.deviceTotalBytes);
+    st->bind(14, r.liveBytes).bind(15, static_cast<int64_t>(kSourceImport));
+    runInsert(st);
+}
+
+void RecordingWriter::sample(const SampleRow& r)
+{
+    auto* st = prepared(kSample,
+        "INSERT INTO samples(process_id, space_id, ts_ns, free_bytes, total_bytes, used_bytes, reserved_bytes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return;
+    st->bind(1, r.processId).bind(2, r.spaceId).bind(3, r.tsNs).bind(4, r.freeBytes).bind(5, r.totalBytes);
+    st->bind(6, r.usedBytes).bind(7, r.reservedBytes);
+    runInsert(st);
+}
+
+void RecordingWriter::mark(int64_t processId, int64_t tsNs, std::string_view name)
+{
+    auto* st = prepared(kMark, "INSERT INTO marks(process_id, ts_ns, name_id) VALUES (?, ?, ?)");
+    if (st)
+        runInsert(&st->bind(1, processId).bind(2, tsNs).bind(3, string(name)));
+}
+
+void RecordingWriter::stat(std::optional<int64_t> processId, std::string_view name, int64_t value,
+    std::string_view detail)
+{
+    auto* st = prepared(kStat,
+        "INSERT OR REPLACE INTO capture_stats(process_id, source, name, value, detail) VALUES (?, 'import', ?, ?, ?)");
+    if (!st)
+        return;
+    st->bind(1, processId).bind(2, name).bind(3, value);
+    detail.empty() ? st->bindNull(4) : st->bind(4, detail);
+    runInsert(st);
+}
+
+} // namespace tidemark::import
