@@ -273,6 +273,9 @@ int buildRecording(const Options& o, const std::string& spool, const std::string
         how += "; " + report->cut_short_detail;
     if (auto s = writeMeta(*db, o, run, *report, how); !s)
         return failed(s.error());
+    // One self-contained file: no -wal/-shm beside it, readable from a read-only directory.
+    if (auto s = db->exec("PRAGMA journal_mode = DELETE"); !s)
+        return failed(s.error());
 
     std::fprintf(stderr, "tidemark: recording written to %s\n", output.c_str());
     if (report->files == 0)

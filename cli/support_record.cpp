@@ -182,9 +182,15 @@ int waitTarget(int pid)
 {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return 127 << 8;
+        if (errno != EINTR) {
+            status = 127 << 8;
+            break;
+        }
     }
+    // The pid may be reused from now on: stop forwarding, and let Ctrl-C interrupt the ingest.
+    g_target = 0;
+    for (int sig : { SIGINT, SIGTERM, SIGHUP })
+        signal(sig, SIG_DFL);
     return status;
 }
 

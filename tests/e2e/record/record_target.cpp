@@ -90,6 +90,11 @@ int main(int argc, char** argv)
         raise(SIGKILL);
         return 0;
     }
+    if (!std::strcmp(mode, "sleep")) {
+        plantedLeak(1, 1000);
+        sleep(30); // until a signal arrives
+        return 0;
+    }
     if (!std::strcmp(mode, "threads"))
         return threads();
     if (!std::strcmp(mode, "fork"))
