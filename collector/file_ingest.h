@@ -23,6 +23,7 @@ struct IngestContext {
     SpaceTable spaces;
     CallsiteTrie trie;
     int64_t next_module = 1, next_thread = 1, next_range = 1, next_mark = 1, next_heap = 1, next_alloc = 1;
+    int64_t next_failed = 1;
 };
 
 struct ProcessPlan {
@@ -33,6 +34,7 @@ struct ProcessPlan {
 struct FileCounters {
     uint64_t allocations = 0, allocation_bytes = 0, frees = 0, unmatched_frees = 0, still_live = 0;
     uint64_t merged_allocations = 0; // the same allocation seen by a second source: stored once
+    uint64_t merged_failures = 0;    // the same failed allocation seen by a second source
     uint64_t duplicate_frees = 0;    // its free seen by the second source
     uint64_t replaced_live = 0;      // an address allocated again by the same source while live
     uint64_t failed = 0, regions_closed_by_heap = 0, open_ranges = 0, unknown_stacks = 0;
@@ -56,11 +58,17 @@ private:
         uint64_t stream;
         uint32_t mask;
         uint16_t api;
+        uint32_t primary = 0; // the source whose stack, range, thread and api the row carries
     };
     struct Closed { // recently freed non-host allocation, for frees/allocs reported late by another source
         int64_t id;
         uint64_t alloc_ts, free_ts;
         uint32_t mask, freed_mask;
+    };
+    struct RecentFailure { // for the same failure reported by the hook and the CUPTI callback
+        int64_t id, space, thread;
+        uint64_t size, ts;
+        uint32_t mask;
     };
     struct Heap {
         int64_t id, pool_space, name, callsite, range;
@@ -105,6 +113,7 @@ private:
     void onRegionRegister(uint32_t tid, const wire::RegionRegisterRecord& r);
     void onRegionEvent(uint32_t tid, const wire::RegionEventRecord& r, wire::Kind kind);
     void writeHeap(const Heap& h, std::optional<int64_t> unregisterTs);
+    void mergeInto(Live& cur, const Live& other, uint32_t source, uint64_t ts);
     void writeAllocation(const Live& live, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi);
     void closeLive(Live& live, uint64_t ts, uint16_t api, uint32_t source);
     void finishMemory();
@@ -152,7 +161,8 @@ private:
     std::vector<int64_t> m_liveBytes;                            // by space id
     std::unordered_map<uint32_t, Heap> m_heaps;
     std::map<uint64_t, uint32_t> m_heapsByAddress;
-    std::unordered_map<uint64_t, int64_t> m_looseRegions; // process-wide regions outside any heap -> pool space
+    std::unordered_map<uint64_t, int64_t> m_looseRegions;
+    std::vector<RecentFailure> m_recentFailures; // process-wide regions outside any heap -> pool space
 };
 
 } // namespace tidemark::collector

@@ -91,6 +91,7 @@ void FileIngest::finishProcess()
         { "still_live", m_count.still_live },
         { "merged_allocations", m_count.merged_allocations },
         { "duplicate_frees", m_count.duplicate_frees },
+        { "merged_failures", m_count.merged_failures },
         { "replaced_live", m_count.replaced_live },
         { "failed_allocations", m_count.failed },
         { "regions_closed_by_heap", m_count.regions_closed_by_heap },

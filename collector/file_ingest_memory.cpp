@@ -109,13 +109,9 @@ void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
     (void)tid;
     if (Live* cur = findLive(live.space, live.address)) {
         if ((cur->mask & source) == 0) {
-            // A second source reporting an allocation that is already live: one row, both bits.
-            cur->mask |= source;
-            cur->ts = std::min(cur->ts, ts);
-            cur->callsite = cur->callsite ? cur->callsite : live.callsite;
-            cur->range = cur->range ? cur->range : live.range;
-            cur->stream = cur->stream ? cur->stream : live.stream;
-            ++m_count.merged_allocations;
+            // A second source reporting an allocation that is already live: one row, both bits
+            // (merge rule of docs/gpu-capture.md: attributes from the preferred source).
+            mergeInto(*cur, live, source, ts);
             return;
         }
         // The same source allocating a live address means its free was lost; end the old row here.
@@ -133,6 +129,7 @@ void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
     }
     live.id = m_ctx.next_alloc++;
     live.mask = source;
+    live.primary = source;
     addLiveBytes(live.space, static_cast<int64_t>(live.size));
     ++m_count.allocations;
     m_count.allocation_bytes += live.size;
@@ -142,6 +139,28 @@ void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
         m_hostLive.emplace(live.address, live);
     else
         m_otherLive.emplace(std::make_pair(live.space, live.address), live);
+}
+
+void FileIngest::mergeInto(Live& cur, const Live& other, uint32_t source, uint64_t ts)
+{
+    // Preference: preload hook, then CUPTI callback, then CUPTI activity (the lower bit wins).
+    bool preferred = source < cur.primary;
+    auto pick = [&](int64_t& mine, int64_t theirs) {
+        if (theirs && (preferred || !mine))
+            mine = theirs;
+    };
+    pick(cur.callsite, other.callsite);
+    pick(cur.range, other.range);
+    pick(cur.thread, other.thread);
+    if (preferred) {
+        cur.api = other.api;
+        cur.primary = source;
+    }
+    if (!cur.stream)
+        cur.stream = other.stream;
+    cur.mask |= source;
+    cur.ts = std::min(cur.ts, ts);
+    ++m_count.merged_allocations;
 }
 
 void FileIngest::writeAllocation(const Live& l, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi)
@@ -176,6 +195,10 @@ void FileIngest::onFree(int64_t space, uint64_t address, uint16_t api, uint32_t 
         auto rc = m_recentlyClosed.find({ space, address });
         if (rc != m_recentlyClosed.end() && (rc->second.mask & source) && !(rc->second.freed_mask & source)) {
             rc->second.freed_mask |= source; // the second source's view of a free already applied
+            if (ts > rc->second.free_ts) {
+                rc->second.free_ts = ts; // the merged row frees at the latest report
+                m_ctx.out.row(m_ctx.out.extendFree, ts, rc->second.id);
+            }
             ++m_count.duplicate_frees;
             return;
         }
@@ -187,12 +210,35 @@ void FileIngest::onAllocFailed(uint32_t tid, const wire::AllocFailedRecord& r)
 {
     int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(r.space_kind), r.device);
     m_ctx.spaces.noteCapacity(space, r.device_total_bytes);
+    int64_t thread = threadOf(tid);
+    int64_t callsite = callsiteOf(r.stack_id, r.ts_ns);
+    int64_t range = rangeOf(r.range_id);
+    // The hook and the CUPTI callback report one failure twice (same space, size and thread, within
+    // microseconds): one row; the hook's details (it has cudaMemGetInfo) win.
+    constexpr uint64_t kSameFailureNs = 200000;
+    for (RecentFailure& f : m_recentFailures) {
+        if (f.space != space || f.thread != thread || f.size != r.size || (f.mask & r.source)
+            || (r.ts_ns > f.ts ? r.ts_ns - f.ts : f.ts - r.ts_ns) > kSameFailureNs)
+            continue;
+        bool hook = (r.source & kSourcePreload) != 0;
+        auto ifHook = [&](std::optional<int64_t> v) { return hook ? v : std::nullopt; };
+        m_ctx.out.row(m_ctx.out.mergeFailed, static_cast<int64_t>(r.source), ifHook(int64_t(r.api)),
+            ifHook(int64_t(r.error_code)), hook ? errorName(r.api, r.error_code) : std::nullopt,
+            ifHook(known(r.device_free_bytes)), ifHook(known(r.device_total_bytes)), ifHook(idOrNull(callsite)),
+            ifHook(idOrNull(range)), f.id);
+        f.mask |= r.source;
+        ++m_count.merged_failures;
+        return;
+    }
     int64_t live = static_cast<size_t>(space) < m_liveBytes.size() ? m_liveBytes[space] : 0;
-    m_ctx.out.row(m_ctx.out.failed, space, m_plan.id, threadOf(tid), r.api, r.size, r.ts_ns,
-        idOrNull(callsiteOf(r.stack_id, r.ts_ns)), idOrNull(rangeOf(r.range_id)),
-        r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt, r.error_code,
-        errorName(r.api, r.error_code), known(r.device_free_bytes), known(r.device_total_bytes), live,
+    int64_t id = m_ctx.next_failed++;
+    m_ctx.out.row(m_ctx.out.failed, id, space, m_plan.id, thread, r.api, r.size, r.ts_ns, idOrNull(callsite),
+        idOrNull(range), r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt,
+        r.error_code, errorName(r.api, r.error_code), known(r.device_free_bytes), known(r.device_total_bytes), live,
         static_cast<int64_t>(r.source));
+    if (m_recentFailures.size() >= 16)
+        m_recentFailures.erase(m_recentFailures.begin());
+    m_recentFailures.push_back({ id, space, thread, r.size, r.ts_ns, r.source });
     ++m_count.failed;
 }
 

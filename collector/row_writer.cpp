@@ -50,9 +50,9 @@ Status RowWriter::prepareAll()
             "free_ts_ns, free_api, callsite_id, range_id, heap_id, stream, source_mask, name_id) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
         { &failed,
-            "INSERT INTO failed_allocations(space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id, "
+            "INSERT INTO failed_allocations(id, space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id, "
             "range_id, stream, error_code, error_name, device_free_bytes, device_total_bytes, live_bytes, "
-            "source_mask) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+            "source_mask) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
         { &kernels,
             "INSERT INTO kernels(process_id, device, context, stream, start_ts_ns, end_ts_ns, name_id, "
             "correlation_id, grid_x, grid_y, grid_z, block_x, block_y, block_z, registers_per_thread, "
@@ -69,6 +69,13 @@ Status RowWriter::prepareAll()
         { &stats, "INSERT OR REPLACE INTO capture_stats(process_id, source, name, value, detail) VALUES (?,?,?,?,?)" },
         { &symbols, "INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?,?,?,?,?)" },
         { &addSourceMask, "UPDATE allocations SET source_mask = source_mask | ? WHERE id = ?" },
+        { &extendFree, "UPDATE allocations SET free_ts_ns = max(free_ts_ns, ?) WHERE id = ?" },
+        { &mergeFailed,
+            "UPDATE failed_allocations SET source_mask = source_mask | ?1, api = coalesce(?2, api), "
+            "error_code = coalesce(?3, error_code), error_name = coalesce(?4, error_name), "
+            "device_free_bytes = coalesce(?5, device_free_bytes), device_total_bytes = coalesce(?6, "
+            "device_total_bytes), callsite_id = coalesce(?7, callsite_id), range_id = coalesce(?8, range_id) "
+            "WHERE id = ?9" },
     };
     for (const Entry& e : entries) {
         auto stmt = m_db.prepare(e.sql);

@@ -30,7 +30,7 @@ public:
     uint64_t rowsWritten() const { return m_rows; }
 
     trace::Stmt processes, threads, modules, strings, frames, callsites, spaces, ranges, marks, heaps, allocations,
-        failed, kernels, memcpys, memsets, samples, stats, addSourceMask, symbols;
+        failed, kernels, memcpys, memsets, samples, stats, addSourceMask, extendFree, mergeFailed, symbols;
 
     template<typename... Args>
     void row(trace::Stmt& stmt, const Args&... args)

@@ -146,11 +146,70 @@ TEST_F(IngestTest, StoresAnAllocationSeenByTwoSourcesOnce)
                   "JOIN spaces s ON s.id = a.space_id ORDER BY a.alloc_ts_ns");
     ASSERT_EQ(r.size(), 2u);
     EXPECT_EQ(r[0],
-        (std::vector<std::string> { "cuda:0", "1048576", "100", "200",
+        (std::vector<std::string> { "cuda:0", "1048576", "100", "201",
             std::to_string(kSourcePreload | kSourceCuptiCallback | kSourceCuptiActivity) }));
     EXPECT_EQ(r[1], (std::vector<std::string> { "cuda:1", "4096", "300", "NULL", "1" }));
     EXPECT_EQ(stat("merged_allocations"), 2);
     EXPECT_EQ(stat("duplicate_frees"), 2);
+}
+
+TEST_F(IngestTest, AMergedAllocationTakesItsStackFromThePreferredSource)
+{
+    SpoolBuilder b(100);
+    b.module(1, 1, "/usr/bin/app", 0, 0x400000, 0x500000);
+    b.stack(1, 1, { 0x401000, 0x402000 }); // seen in the CUPTI callback (driver frames first)
+    b.stack(1, 2, { 0x403000, 0x402000 }); // seen by the runtime hook
+    auto viaCallback = SpoolBuilder::make<wire::AllocRecord>(wire::Kind::Alloc);
+    viaCallback.api = static_cast<uint16_t>(Api::CudaMalloc);
+    viaCallback.space_kind = static_cast<uint8_t>(SpaceKind::Device);
+    viaCallback.ts_ns = 50;
+    viaCallback.address = 0xE000;
+    viaCallback.size = 64;
+    viaCallback.stack_id = 1;
+    viaCallback.source = kSourceCuptiCallback;
+    b.add(1, viaCallback);
+    auto viaHook = viaCallback;
+    viaHook.ts_ns = 51;
+    viaHook.stack_id = 2;
+    viaHook.source = kSourcePreload;
+    b.add(1, viaHook);
+    b.exit(1, 60);
+    b.write(spool());
+    ingestAll();
+    EXPECT_EQ(rows("SELECT a.alloc_ts_ns, a.source_mask, f.rel_pc FROM allocations a JOIN callsites c ON c.id = "
+                   "a.callsite_id JOIN frames f ON f.id = c.frame_id"),
+        (Rows { { "50", "3", std::to_string(0x403000) } }));
+}
+
+TEST_F(IngestTest, StoresAFailureSeenByHookAndCallbackOnce)
+{
+    SpoolBuilder b(100);
+    auto f = SpoolBuilder::make<wire::AllocFailedRecord>(wire::Kind::AllocFailed);
+    f.api = static_cast<uint16_t>(Api::CuMemAlloc);
+    f.space_kind = static_cast<uint8_t>(SpaceKind::Device);
+    f.ts_ns = 1000;
+    f.size = 4096;
+    f.error_code = 2;
+    f.source = kSourceCuptiCallback;
+    f.device_free_bytes = f.device_total_bytes = UINT64_MAX;
+    b.add(1, f);
+    auto hook = f;
+    hook.api = static_cast<uint16_t>(Api::CudaMalloc);
+    hook.ts_ns = 1010;
+    hook.source = kSourcePreload;
+    hook.device_free_bytes = 10;
+    hook.device_total_bytes = 100;
+    b.add(1, hook);
+    auto retry = hook; // the program retries: a second failure, seen by the hook alone
+    retry.ts_ns = 1020;
+    b.add(1, retry);
+    b.exit(1, 2000);
+    b.write(spool());
+    ingestAll();
+    EXPECT_EQ(rows("SELECT ts_ns, api, error_name, device_free_bytes, source_mask FROM failed_allocations ORDER BY id"),
+        (Rows { { "1000", std::to_string(int(Api::CudaMalloc)), "cudaErrorMemoryAllocation", "10", "3" },
+            { "1020", std::to_string(int(Api::CudaMalloc)), "cudaErrorMemoryAllocation", "10", "1" } }));
+    EXPECT_EQ(stat("merged_failures"), 1);
 }
 
 TEST_F(IngestTest, BuildsTheProcessTreeFromForksAndExecs)
