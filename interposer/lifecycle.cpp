@@ -179,6 +179,7 @@ void finishImage(wire::ExitReason reason) noexcept
     ReentryGuard guard;
     if (ThreadState* t = currentThread())
         emitThreadNameIfChanged(t, t->tid);
+    refreshThreadNames();
     modulesScan(false);
     emitExitStats();
     emitProcessExit(reason);

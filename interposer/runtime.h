@@ -128,6 +128,7 @@ void resetThreadsAfterFork() noexcept;   // child: forget the parent's buffers
 void retireDeadThreads() noexcept;       // drain thread: recycle nodes of threads that are gone
 void emitThreadNameIfChanged(ThreadState* t, uint32_t tid) noexcept;
 void foldAllThreadCounters() noexcept;
+void refreshThreadNames() noexcept;
 void threadKeyInit() noexcept;
 
 // Spool file (spool_file.cpp).

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -275,6 +276,16 @@ void foldAllThreadCounters() noexcept
         foldThreadCounters(t);
 }
 
+// Image end: names may have changed since a thread first recorded (prctl, pthread_setname_np on
+// another thread); records of the live threads' current names go into the caller's buffer.
+void refreshThreadNames() noexcept
+{
+    for (ThreadState* t = g_registry.load(std::memory_order_acquire); t; t = t->next) {
+        if (t->status.load(std::memory_order_acquire) == uint32_t(SlotStatus::Live))
+            emitThreadNameIfChanged(t, t->tid);
+    }
+}
+
 void threadKeyInit() noexcept
 {
     if (!g_keyCreated)
@@ -300,3 +311,25 @@ void resetThreadsAfterFork() noexcept
 }
 
 } // namespace tidemark::interposer
+
+using namespace tidemark::interposer;
+
+// Thread names set by the program are recorded when they are set (for the calling thread) or at
+// image end (for other threads).
+extern "C" TIDEMARK_EXPORT int pthread_setname_np(pthread_t thread, const char* name)
+{
+    static int (*real)(pthread_t, const char*) = nullptr;
+    if (!real) {
+        ReentryGuard guard;
+        real = reinterpret_cast<int (*)(pthread_t, const char*)>(dlsym(RTLD_NEXT, "pthread_setname_np"));
+    }
+    if (!real)
+        return ENOSYS;
+    int rc = real(thread, name);
+    if (rc == 0 && active() && pthread_equal(thread, pthread_self())) {
+        ReentryGuard guard;
+        if (ThreadState* t = currentThread())
+            emitThreadNameIfChanged(t, t->tid);
+    }
+    return rc;
+}

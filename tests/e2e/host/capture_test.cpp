@@ -191,7 +191,10 @@ TEST(HostCapture, PatternCountsBytesPeakAndLeakAreExact)
     }
     EXPECT_TRUE(exeModule);
     EXPECT_TRUE(libc);
-    EXPECT_FALSE(s.threadNames.empty());
+    int workersNamed = 0;
+    for (const auto& [tid, name] : s.threadNames)
+        workersNamed += name.rfind("tm-worker-", 0) == 0;
+    EXPECT_EQ(workersNamed, 3); // set with pthread_setname_np after the thread started
 }
 
 TEST(HostCapture, DwarfUnwinderFindsThePlantedLeakToo)

@@ -110,6 +110,9 @@ struct Worker {
 void* workerMain(void* arg)
 {
     auto* w = static_cast<Worker*>(arg);
+    char name[16];
+    std::snprintf(name, sizeof(name), "tm-worker-%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     mark(kMarkBegin);
     for (int i = 0; i < kRounds; ++i)
         runRound(w->tally, i + w->index * 1000);
