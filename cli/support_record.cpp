@@ -63,11 +63,17 @@ Result<std::string> findCaptureLibrary()
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (ec)
         return makeError(ErrorCode::Io, "cannot find tidemark's own location: " + ec.message());
-    auto lib = exe.parent_path().parent_path() / "lib" / "tidemark" / "libtidemark.so";
-    if (::access(lib.c_str(), R_OK) != 0)
-        return makeError(ErrorCode::Io, "the capture library is missing: " + lib.string(),
-            "build the tidemark_preload target or reinstall tidemark (bin/ and lib/tidemark/ belong together)");
-    return lib.lexically_normal().string();
+    auto prefix = exe.parent_path().parent_path();
+    // lib/ in the build tree and most installs; GNUInstallDirs may pick lib64 or a multiarch
+    // directory for some prefixes.
+    for (const char* libdir : { "lib", "lib64", "lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu" }) {
+        auto lib = prefix / libdir / "tidemark" / "libtidemark.so";
+        if (::access(lib.c_str(), R_OK) == 0)
+            return lib.lexically_normal().string();
+    }
+    auto expected = (prefix / "lib" / "tidemark" / "libtidemark.so").lexically_normal();
+    return makeError(ErrorCode::Io, "the capture library is missing: " + expected.string(),
+        "build the tidemark_preload target or reinstall tidemark (bin/ and lib/tidemark/ belong together)");
 }
 
 std::optional<int64_t> launcherRank()

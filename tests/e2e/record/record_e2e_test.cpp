@@ -142,6 +142,16 @@ TEST_F(RecordTest, RejectsBadArgumentsWithExitCode2)
     EXPECT_NE(m_out.find("--stack-depth"), std::string::npos);
 }
 
+TEST_F(RecordTest, ExplainsAMissingCaptureLibrary)
+{
+    // A tidemark binary copied away from its lib/tidemark/ directory.
+    fs::create_directories(m_dir / "alone/bin");
+    fs::copy_file(buildDir() + "/bin/tidemark", m_dir / "alone/bin/tidemark");
+    int status = std::system(("cd '" + m_dir.string() + "' && alone/bin/tidemark record -- true 2> err.txt").c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    EXPECT_NE(slurp(m_dir / "err.txt").find("capture library is missing"), std::string::npos) << slurp(m_dir / "err.txt");
+}
+
 TEST_F(RecordTest, AProgramThatCannotStartGives127AndNoRecording)
 {
     EXPECT_EQ(tidemark("record -o none.tmdb -- /nonexistent/program --flag"), 127);
