@@ -129,7 +129,8 @@ void TraceReader::complete(const json& e, const std::string& cat)
         }
         m_out.copy(c);
         ++m_copies;
-    } else if (cat == "user_annotation") {
+    } else if (cat == "user_annotation" || ((cat == "cpu_op" || cat == "Operator") && name.rfind("ProfilerStep#", 0) == 0)) {
+        // Old traces record the profiler's steps as operators; they are the training iterations.
         int64_t tid = e.contains("tid") ? idOf(e["tid"]) : 0;
         m_ranges[tid].push_back({ ns(ts), ns(ts + dur), name, "import", {}, {}, {} });
         if (e.contains("pid"))

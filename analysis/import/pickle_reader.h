@@ -14,7 +14,7 @@
 namespace tidemark::import {
 
 struct PickleLimits {
-    uint64_t maxValues = 64u << 20;     // objects created in total
+    uint64_t maxValues = 32u << 20;     // objects created in total (~80 bytes each)
     uint32_t maxDepth = 512;            // container nesting
     uint32_t maxMarks = 4096;           // open MARKs
     uint64_t maxMemo = 16u << 20;       // memo entries

@@ -80,6 +80,16 @@ int64_t countCat(const json& trace, std::initializer_list<const char*> cats)
     return n;
 }
 
+// Ranges: user annotations, and the profiler's steps where old traces record them as operators.
+int64_t countRanges(const json& trace)
+{
+    int64_t n = countCat(trace, { "user_annotation" });
+    for (const json& e : trace["traceEvents"])
+        n += e.value("ph", "") == "X" && (e.value("cat", "") == "cpu_op" || e.value("cat", "") == "Operator")
+            && e.value("name", "").rfind("ProfilerStep#", 0) == 0;
+    return n;
+}
+
 } // namespace
 
 TEST(KinetoImport, TinyTraceRowsFollowTheRules)
@@ -139,7 +149,7 @@ TEST(KinetoRealData, PeakEqualsTheMaximumTotalAllocatedOfTheTrace)
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM kernels"), countCat(trace, { "kernel" }));
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM memcpys"), countCat(trace, { "gpu_memcpy" }));
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM memsets"), countCat(trace, { "gpu_memset" }));
-        EXPECT_EQ(queryInt(db, "SELECT count(*) FROM ranges"), countCat(trace, { "user_annotation" }));
+        EXPECT_EQ(queryInt(db, "SELECT count(*) FROM ranges"), countRanges(trace));
         EXPECT_EQ(queryInt(db, "SELECT rank IS NOT NULL FROM processes"), trace.contains("distributedInfo") ? 1 : 0);
     }
 }
@@ -158,6 +168,8 @@ TEST(KinetoRealData, LegacyTraceWithoutAddressesBecomesTotalsOnly)
     EXPECT_NE(trace::getMeta(db, "kineto.memory")->find("totals only"), std::string::npos);
     EXPECT_EQ(queryInt(db, "SELECT count(*) FROM kernels"), kernels);
     EXPECT_EQ(queryInt(db, "SELECT count(*) FROM memcpys"), copies);
+    EXPECT_EQ(queryInt(db, "SELECT count(*) FROM ranges"), countRanges(trace));
+    EXPECT_GT(queryInt(db, "SELECT count(*) FROM ranges"), 0);
 }
 
 TEST(KinetoRealData, EightRankTarballImportsAsRanks)
