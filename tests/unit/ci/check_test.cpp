@@ -1,0 +1,382 @@
+// The CI gate on synthetic training recordings with known memory: sizes, budgets (JSON and TOML), rules
+// with tolerances, the site and phase named in failures, baseline JSON round trips, --repeat
+// aggregation, JUnit structure, per-rank imbalance and diff.
+#include "analysis/check.h"
+#include "analysis/diff.h"
+#include "analysis/ranks.h"
+#include "training_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+#include <unistd.h>
+
+using namespace tidemark;
+using namespace tidemark::analysis;
+using tidemark::testing::TrainingShape;
+using tidemark::testing::TrainingTruth;
+
+namespace {
+
+std::string tempPath(const std::string& name)
+{
+    auto dir = std::filesystem::temp_directory_path() / ("tidemark-ci-test-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    return (dir / name).string();
+}
+
+struct Measured {
+    TrainingTruth truth;
+    MemorySummary summary;
+};
+
+Measured makeRun(const std::string& name, const TrainingShape& shape, const std::vector<std::string>& phases = {})
+{
+    std::string path = tempPath(name);
+    auto truth = tidemark::testing::writeTrainingRecording(path, shape);
+    EXPECT_TRUE(truth.ok()) << (truth.ok() ? "" : truth.error().message);
+    SummarizeOptions so;
+    so.phases = phases;
+    auto s = loadSummary(path, so);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    return Measured { *truth, *s };
+}
+
+CheckResult check(const MemorySummary& run, const MemorySummary* base, const CheckConfig& config)
+{
+    CheckResult r;
+    evaluateRules(run, base, config, "run", r);
+    return r;
+}
+
+const RuleResult& only(const CheckResult& r, RuleKind kind, const std::string& space)
+{
+    for (const auto& x : r.results)
+        if (x.rule.kind == kind && x.space == space)
+            return x;
+    ADD_FAILURE() << "no result for " << ruleName(kind) << " in " << space;
+    static RuleResult none;
+    return none;
+}
+
+} // namespace
+
+TEST(Sizes, ParseSizesAndPercentages)
+{
+    EXPECT_EQ(*parseSize("512MiB"), 512LL << 20);
+    EXPECT_EQ(*parseSize("1.5GB"), 1'500'000'000LL);
+    EXPECT_EQ(*parseSize("100000"), 100000);
+    EXPECT_EQ(*parseSize("64k"), 65536);
+    EXPECT_EQ(*parseSize("2 GiB"), 2LL << 30);
+    EXPECT_EQ(*parseSize("1_000"), 1000);
+    for (const char* bad : { "", "MiB", "12XB", "-5", "1.2.3MB", "1e400GB" })
+        EXPECT_FALSE(parseSize(bad).ok()) << bad;
+    EXPECT_DOUBLE_EQ(*parsePercent("5%"), 0.05);
+    EXPECT_DOUBLE_EQ(*parsePercent("2.5"), 0.025);
+    EXPECT_DOUBLE_EQ(*parsePercent("-10%"), -0.10);
+    EXPECT_FALSE(parsePercent("five%").ok());
+}
+
+TEST(Budget, TomlSubsetMatchesJson)
+{
+    auto json = parseBudgetJson(R"({"version": 1, "tolerance": {"absolute": "1MiB", "relative": "2%"},
+        "rules": [{"space": "cuda:0", "phase": "step/forward", "max-peak": "512MiB", "max-leak": 0},
+                  {"max-peak-growth": "5%"}]})",
+        "b.json");
+    ASSERT_TRUE(json.ok()) << json.error().message;
+    auto toml = parseBudgetToml(R"(# budget for the nightly job
+version = 1
+[tolerance]
+absolute = "1MiB"   # host malloc noise
+relative = "2%"
+
+[[rules]]
+space = "cuda:0"
+phase = 'step/forward'
+max-peak = "512MiB"
+max-leak = 0
+
+[[rules]]
+max-peak-growth = "5%"
+)",
+        "b.toml");
+    ASSERT_TRUE(toml.ok()) << toml.error().message;
+    ASSERT_EQ(json->rules.size(), 3u);
+    ASSERT_EQ(toml->rules.size(), json->rules.size());
+    for (size_t i = 0; i < json->rules.size(); ++i) {
+        EXPECT_EQ(toml->rules[i].kind, json->rules[i].kind);
+        EXPECT_DOUBLE_EQ(toml->rules[i].limit, json->rules[i].limit);
+        EXPECT_EQ(toml->rules[i].space, json->rules[i].space);
+        EXPECT_EQ(toml->rules[i].phase, json->rules[i].phase);
+    }
+    EXPECT_EQ(toml->tolerance.absoluteBytes, 1 << 20);
+    EXPECT_DOUBLE_EQ(toml->tolerance.relative, 0.02);
+}
+
+TEST(Budget, ErrorsNameTheProblem)
+{
+    auto arr = parseBudgetToml("[[rules]]\nspace = [\"a\", \"b\"]\n", "b.toml");
+    ASSERT_FALSE(arr.ok());
+    EXPECT_EQ(arr.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(arr.error().message.find("b.toml:2"), std::string::npos) << arr.error().message;
+    auto key = parseBudgetJson(R"({"rules": [{"max-peek": "1GiB"}]})", "b.json");
+    ASSERT_FALSE(key.ok());
+    EXPECT_NE(key.error().message.find("max-peek"), std::string::npos);
+    EXPECT_FALSE(parseBudgetJson(R"({"rules": []})", "b.json").ok());
+    EXPECT_FALSE(parseBudgetJson("not json", "b.json").ok());
+    EXPECT_FALSE(parseBudgetToml("[server]\nport = 1\n", "b.toml").ok());
+}
+
+TEST(Check, AbsolutePeakLimitIsExactAndToleranceApplies)
+{
+    Measured r = makeRun("abs.tmdb", {});
+    double peak = static_cast<double>(r.truth.devicePeakBytes);
+    CheckConfig at { { Rule { RuleKind::MaxPeak, peak, "cuda:0", "", "test" } }, {} };
+    EXPECT_EQ(only(check(r.summary, nullptr, at), RuleKind::MaxPeak, "cuda:0").verdict, Verdict::Pass);
+    CheckConfig below { { Rule { RuleKind::MaxPeak, peak - 1, "cuda:0", "", "test" } }, {} };
+    const auto res = check(r.summary, nullptr, below);
+    const auto& fail = only(res, RuleKind::MaxPeak, "cuda:0");
+    EXPECT_EQ(fail.verdict, Verdict::Fail);
+    EXPECT_DOUBLE_EQ(fail.measured, peak);
+    EXPECT_EQ(fail.culpritSite.substr(0, 12), "init_weights"); // 1 MiB of weights, the largest site at the peak
+    below.tolerance.absoluteBytes = 1;
+    EXPECT_EQ(only(check(r.summary, nullptr, below), RuleKind::MaxPeak, "cuda:0").verdict, Verdict::Pass);
+}
+
+TEST(Check, BiggerBatchFailsPeakGrowthNamingSiteAndPhase)
+{
+    Measured base = makeRun("base.tmdb", {});
+    TrainingShape big;
+    big.batch = 64;
+    Measured grown = makeRun("big.tmdb", big);
+    Measured same = makeRun("same.tmdb", {});
+    CheckConfig config = defaultConfig(true);
+    auto unchanged = check(same.summary, &base.summary, config);
+    EXPECT_TRUE(unchanged.ok()) << renderCheckText(unchanged);
+    EXPECT_EQ(unchanged.failed, 0);
+    auto res = check(grown.summary, &base.summary, config);
+    EXPECT_FALSE(res.ok());
+    const auto& r = only(res, RuleKind::MaxPeakGrowth, "cuda:0");
+    EXPECT_EQ(r.verdict, Verdict::Fail);
+    double expected = static_cast<double>(grown.truth.devicePeakBytes) / static_cast<double>(base.truth.devicePeakBytes) - 1;
+    EXPECT_NEAR(r.measured, expected, 1e-12);
+    EXPECT_EQ(r.culpritSite.substr(0, 13), "layer_forward");
+    EXPECT_EQ(r.culpritBytes, 4 * 32 * 4096); // four layers of activations, twice the batch
+    EXPECT_EQ(r.culpritPhase, "step/forward");
+    std::string text = renderCheckText(res);
+    EXPECT_NE(text.find("max-peak-growth failed in cuda:0"), std::string::npos) << text;
+    EXPECT_NE(text.find("layer_forward"), std::string::npos);
+    EXPECT_NE(text.find("step/forward"), std::string::npos);
+    // A tolerance larger than the growth lets it pass.
+    config.tolerance.relative = expected;
+    EXPECT_EQ(only(check(grown.summary, &base.summary, config), RuleKind::MaxPeakGrowth, "cuda:0").verdict, Verdict::Pass);
+}
+
+TEST(Check, NewLeakFailsLeakGrowthAndNamesTheLeakingSite)
+{
+    Measured base = makeRun("base2.tmdb", {});
+    TrainingShape leaky;
+    leaky.leakEvery = 2;
+    Measured leak = makeRun("leak.tmdb", leaky);
+    auto res = check(leak.summary, &base.summary, defaultConfig(true));
+    const auto& r = only(res, RuleKind::MaxLeakGrowth, "cuda:0");
+    EXPECT_EQ(r.verdict, Verdict::Fail);
+    EXPECT_DOUBLE_EQ(r.measured, static_cast<double>(leak.truth.deviceLeakedBytes));
+    EXPECT_EQ(r.culpritSite.substr(0, 11), "leaky_cache");
+    EXPECT_EQ(r.culpritPhase, "step/forward");
+    EXPECT_EQ(only(res, RuleKind::MaxLeakGrowth, "host").verdict, Verdict::Pass);
+    CheckConfig perStep { { Rule { RuleKind::MaxGrowthPerStep, 1024, "cuda:0", "", "test" } }, {} };
+    const auto& g = only(check(leak.summary, nullptr, perStep), RuleKind::MaxGrowthPerStep, "cuda:0");
+    EXPECT_EQ(g.verdict, Verdict::Fail);
+    EXPECT_NEAR(g.measured, leaky.leakBytes / 2.0, leaky.leakBytes * 0.25); // one leak every two steps
+}
+
+TEST(Check, PhaseRuleCountsOnlyThatPhase)
+{
+    Measured r = makeRun("phase.tmdb", {}, { "step/forward" });
+    double forward = 4.0 * 32 * 4096; // the activations live at the peak
+    CheckConfig at { { Rule { RuleKind::MaxPeak, forward, "cuda:0", "step/forward", "test" } }, {} };
+    const auto& pass = only(check(r.summary, nullptr, at), RuleKind::MaxPeak, "cuda:0");
+    EXPECT_EQ(pass.verdict, Verdict::Pass);
+    EXPECT_DOUBLE_EQ(pass.measured, forward);
+    at.rules[0].limit = forward - 1;
+    EXPECT_EQ(only(check(r.summary, nullptr, at), RuleKind::MaxPeak, "cuda:0").verdict, Verdict::Fail);
+    // A phase that was not measured is skipped with a reason, never silently passed.
+    CheckConfig other { { Rule { RuleKind::MaxPeak, 1, "cuda:0", "step/data_loader", "test" } }, {} };
+    const auto& skip = only(check(r.summary, nullptr, other), RuleKind::MaxPeak, "cuda:0");
+    EXPECT_EQ(skip.verdict, Verdict::Skip);
+    EXPECT_FALSE(skip.note.empty());
+}
+
+TEST(Baseline, JsonRoundTripGivesTheSameVerdicts)
+{
+    Measured base = makeRun("rt-base.tmdb", {}, { "step/forward" });
+    TrainingShape changed;
+    changed.batch = 40;
+    changed.leakEvery = 3;
+    Measured run = makeRun("rt-run.tmdb", changed, { "step/forward" });
+    auto parsed = summaryFromJson(summaryToJson(base.summary), "baseline.json");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ(summaryToJson(*parsed), summaryToJson(base.summary));
+    CheckConfig config = defaultConfig(true);
+    config.rules.push_back(Rule { RuleKind::MaxPeak, 600000, "", "step/forward", "test" });
+    config.rules.push_back(Rule { RuleKind::MaxGrowthPerStep, 0, "", "", "test" });
+    auto fromRecording = check(run.summary, &base.summary, config);
+    auto fromJson = check(run.summary, &*parsed, config);
+    ASSERT_EQ(fromRecording.results.size(), fromJson.results.size());
+    EXPECT_GT(fromRecording.failed, 0);
+    for (size_t i = 0; i < fromJson.results.size(); ++i) {
+        EXPECT_EQ(fromJson.results[i].verdict, fromRecording.results[i].verdict) << i;
+        EXPECT_DOUBLE_EQ(fromJson.results[i].measured, fromRecording.results[i].measured) << i;
+        EXPECT_EQ(fromJson.results[i].culpritSite, fromRecording.results[i].culpritSite) << i;
+    }
+    EXPECT_FALSE(summaryFromJson(R"({"format": "tidemark-baseline", "version": 99, "spaces": []})", "x").ok());
+    EXPECT_FALSE(summaryFromJson(R"({"format": "something-else"})", "x").ok());
+}
+
+TEST(Baseline, RepeatAggregatesByMedianOrMax)
+{
+    std::vector<MemorySummary> runs;
+    std::vector<int64_t> peaks;
+    for (int64_t batch : { 48, 16, 32 }) {
+        TrainingShape s;
+        s.batch = batch;
+        Measured r = makeRun("rep" + std::to_string(batch) + ".tmdb", s);
+        runs.push_back(r.summary);
+        peaks.push_back(r.truth.devicePeakBytes);
+    }
+    auto median = aggregateSummaries(runs, Aggregate::Median);
+    auto max = aggregateSummaries(runs, Aggregate::Max);
+    ASSERT_TRUE(median.ok() && max.ok());
+    std::sort(peaks.begin(), peaks.end());
+    EXPECT_EQ(median->find("cuda:0")->find("")->peakBytes, peaks[1]);
+    EXPECT_EQ(max->find("cuda:0")->find("")->peakBytes, peaks[2]);
+    EXPECT_EQ(median->runs, 3);
+    EXPECT_EQ(median->aggregate, "median");
+}
+
+namespace {
+
+// A small well-formedness check: every tag closes in order; returns element names in document order.
+std::vector<std::string> xmlElements(const std::string& xml, bool& wellFormed)
+{
+    std::vector<std::string> stack, seen;
+    wellFormed = true;
+    std::regex tag(R"(<(/?)([A-Za-z_][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(/?)>)");
+    size_t pos = xml.find("?>") + 2;
+    for (std::sregex_iterator it(xml.begin() + static_cast<long>(pos), xml.end(), tag), end; it != end; ++it) {
+        const auto& m = *it;
+        if (m[1] == "/") {
+            if (stack.empty() || stack.back() != m[2])
+                wellFormed = false;
+            else
+                stack.pop_back();
+        } else {
+            seen.push_back(m[2]);
+            if (m[4] != "/")
+                stack.push_back(m[2]);
+        }
+    }
+    if (!stack.empty())
+        wellFormed = false;
+    return seen;
+}
+
+std::string attr(const std::string& xml, const std::string& element, const std::string& name)
+{
+    std::smatch m;
+    std::regex re("<" + element + "\\b[^>]*\\s" + name + "=\"([^\"]*)\"");
+    return std::regex_search(xml, m, re) ? m[1].str() : "<missing>";
+}
+
+} // namespace
+
+TEST(Render, JUnitHasTheFieldsCiSystemsRead)
+{
+    Measured base = makeRun("ju-base.tmdb", {});
+    TrainingShape big;
+    big.batch = 64;
+    big.oddName = "a <weird> & \"name\"";
+    Measured grown = makeRun("ju-big.tmdb", big);
+    CheckConfig config = defaultConfig(true);
+    config.rules.push_back(Rule { RuleKind::MaxGrowthPerStep, 0, "", "", "test" });
+    auto res = check(grown.summary, &base.summary, config);
+    res.seconds = 0.25;
+    std::string xml = renderCheckJUnit(res);
+    ASSERT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 0), 0u);
+    bool ok = false;
+    auto elements = xmlElements(xml, ok);
+    EXPECT_TRUE(ok) << xml;
+    ASSERT_FALSE(elements.empty());
+    EXPECT_EQ(elements.front(), "testsuites");
+    EXPECT_EQ(std::count(elements.begin(), elements.end(), "testsuite"), 1);
+    EXPECT_EQ(std::count(elements.begin(), elements.end(), "testcase"), static_cast<long>(res.results.size()));
+    EXPECT_EQ(std::count(elements.begin(), elements.end(), "failure"), res.failed);
+    EXPECT_EQ(std::count(elements.begin(), elements.end(), "skipped"), res.skipped);
+    EXPECT_EQ(attr(xml, "testsuites", "tests"), std::to_string(res.results.size()));
+    EXPECT_EQ(attr(xml, "testsuites", "failures"), std::to_string(res.failed));
+    EXPECT_EQ(attr(xml, "testsuite", "name"), "tidemark check run");
+    EXPECT_EQ(attr(xml, "testsuite", "time"), "0.250");
+    EXPECT_EQ(attr(xml, "testcase", "classname").rfind("tidemark.check.", 0), 0u);
+    EXPECT_EQ(attr(xml, "failure", "type"), "max-peak-growth");
+    EXPECT_NE(attr(xml, "failure", "message").find("layer_forward"), std::string::npos);
+    std::string md = renderCheckMarkdown(res);
+    EXPECT_NE(md.find("❌"), std::string::npos);
+    EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), static_cast<long>(res.results.size()) + 4);
+}
+
+TEST(Ranks, ImbalanceNamesTheHighestRank)
+{
+    std::vector<MemorySummary> ranks;
+    std::vector<int64_t> peaks;
+    for (int rank : { 1, 0, 2 }) { // given out of order, as a shell glob might
+        TrainingShape s;
+        s.rank = rank;
+        s.batch = rank == 2 ? 64 : 32;
+        Measured r = makeRun("rank" + std::to_string(rank) + ".tmdb", s);
+        ranks.push_back(r.summary);
+        peaks.push_back(r.truth.devicePeakBytes);
+    }
+    RankTable t = rankTable(ranks);
+    const RankImbalance* im = nullptr;
+    for (const auto& i : t.imbalance)
+        if (i.space == "cuda:0")
+            im = &i;
+    ASSERT_NE(im, nullptr);
+    EXPECT_EQ(im->ranks, 3);
+    EXPECT_EQ(im->highestRank, 2);
+    EXPECT_EQ(im->maxBytes, peaks[2]);
+    EXPECT_EQ(im->minBytes, peaks[0]);
+    EXPECT_EQ(im->meanBytes, (peaks[0] + peaks[1] + peaks[2]) / 3);
+    EXPECT_EQ(im->maxMinusMean, peaks[2] - im->meanBytes);
+    EXPECT_DOUBLE_EQ(im->maxOverMin, static_cast<double>(peaks[2]) / static_cast<double>(peaks[0]));
+    std::string text = renderRanksText(t);
+    EXPECT_NE(text.find("rank 2 peaks highest"), std::string::npos) << text;
+}
+
+TEST(Diff, PeakBySiteSortedByChangeWithTotals)
+{
+    Measured a = makeRun("diff-a.tmdb", {});
+    TrainingShape big;
+    big.batch = 48;
+    big.leakEvery = 2;
+    Measured b = makeRun("diff-b.tmdb", big);
+    Diff d = diffSummaries(a.summary, b.summary, "cuda:0");
+    ASSERT_EQ(d.spaces.size(), 1u);
+    const SpaceDiff& s = d.spaces[0];
+    EXPECT_EQ(s.peakA, a.truth.devicePeakBytes);
+    EXPECT_EQ(s.peakB, b.truth.devicePeakBytes);
+    EXPECT_EQ(s.leakedB - s.leakedA, b.truth.deviceLeakedBytes);
+    const DiffTable& bySite = s.tables[0];
+    ASSERT_GE(bySite.rows.size(), 2u);
+    for (size_t i = 1; i < bySite.rows.size(); ++i)
+        EXPECT_GE(std::fabs(bySite.rows[i - 1].delta()), std::fabs(bySite.rows[i].delta()));
+    EXPECT_DOUBLE_EQ(bySite.totalB - bySite.totalA, static_cast<double>(s.peakB - s.peakA));
+    const DiffTable& leaks = s.tables[2];
+    ASSERT_FALSE(leaks.rows.empty());
+    EXPECT_EQ(leaks.rows[0].label.substr(0, 11), "leaky_cache");
+    EXPECT_DOUBLE_EQ(leaks.rows[0].delta(), static_cast<double>(b.truth.deviceLeakedBytes));
+    EXPECT_NE(renderDiffText(d).find("total"), std::string::npos);
+}
