@@ -134,8 +134,8 @@ void CachingAllocator::splitIfWorthIt(Pool& pool, Block* block, size_t rounded)
     const bool worthIt = block->segment->small ? remaining >= kMinBlockSize : remaining > kSmallSize;
     if (!worthIt)
         return;
-    auto* rest = new Block { block->ptr + rounded, remaining, false, Tag::Workspace, block, block->next,
-        block->segment };
+    auto* rest
+        = new Block { block->ptr + rounded, remaining, false, Tag::Workspace, block, block->next, block->segment };
     if (block->next)
         block->next->prev = rest;
     block->next = rest;

@@ -4,7 +4,10 @@
 
 namespace tidemark::train {
 
-bool cudaBackendBuilt() { return false; }
+bool cudaBackendBuilt()
+{
+    return false;
+}
 
 int cudaDeviceCount(std::string* noteOut)
 {

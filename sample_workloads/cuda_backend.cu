@@ -17,220 +17,227 @@ namespace tidemark::train {
 
 namespace {
 
-constexpr int kThreads = 256;
+    constexpr int kThreads = 256;
 
-int blocksFor(size_t n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
-
-void check(cudaError_t e, const char* what)
-{
-    if (e != cudaSuccess)
-        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-void check(cublasStatus_t s, const char* what)
-{
-    if (s != CUBLAS_STATUS_SUCCESS)
-        throw std::runtime_error(std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(s)));
-}
-
-__device__ float loadAs(const void* p, size_t i, int t)
-{
-    if (t == 0)
-        return static_cast<const float*>(p)[i];
-    if (t == 1)
-        return __half2float(static_cast<const __half*>(p)[i]);
-    return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-}
-
-__device__ void storeAs(void* p, size_t i, int t, float v)
-{
-    if (t == 0)
-        static_cast<float*>(p)[i] = v;
-    else if (t == 1)
-        static_cast<__half*>(p)[i] = __float2half_rn(v);
-    else
-        static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
-}
-
-__global__ void addBiasKernel(float* z, const float* bias, int rows, int cols)
-{
-    const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-    if (i < static_cast<size_t>(rows) * cols)
-        z[i] += bias[i % cols];
-}
-
-__global__ void blockForwardKernel(const float* z, const float* h, void* a, void* hOut, int t, size_t n)
-{
-    const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-    if (i >= n)
-        return;
-    const float r = z[i] > 0.0f ? z[i] : 0.0f;
-    if (a)
-        storeAs(a, i, t, r);
-    if (hOut)
-        storeAs(hOut, i, t, h[i] + r);
-}
-
-__global__ void storeKernel(const float* src, void* dst, int t, size_t n)
-{
-    const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-    if (i < n)
-        storeAs(dst, i, t, src[i]);
-}
-
-__global__ void loadKernel(const void* src, float* dst, int t, size_t n)
-{
-    const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-    if (i < n)
-        dst[i] = loadAs(src, i, t);
-}
-
-__global__ void reluBackwardKernel(const float* g, const void* a, int t, float* dz, size_t n)
-{
-    const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-    if (i < n)
-        dz[i] = loadAs(a, i, t) > 0.0f ? g[i] : 0.0f;
-}
-
-__global__ void columnSumKernel(const float* m, float* out, int rows, int cols)
-{
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= cols)
-        return;
-    float s = 0.0f;
-    for (int r = 0; r < rows; ++r)
-        s += m[static_cast<size_t>(r) * cols + c];
-    out[c] = s;
-}
-
-// One block, fixed reduction order: the loss is bit-identical from run to run.
-__global__ void mseKernel(const float* y, const float* target, float* grad, size_t n, float* loss)
-{
-    __shared__ float partial[kThreads];
-    float s = 0.0f;
-    const float scale = 2.0f / static_cast<float>(n);
-    for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
-        const float d = y[i] - target[i];
-        s += d * d;
-        grad[i] = scale * d;
-    }
-    partial[threadIdx.x] = s;
-    __syncthreads();
-    for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-        if (threadIdx.x < stride)
-            partial[threadIdx.x] += partial[threadIdx.x + stride];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0)
-        *loss = partial[0] / static_cast<float>(n);
-}
-
-__global__ void adamKernel(float* p, const float* g, float* m, float* v, size_t n, float lr, float c1, float c2)
-{
-    const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-    if (i >= n)
-        return;
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-    p[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
-}
-
-class CudaBackend final : public Backend {
-public:
-    CudaBackend()
+    int blocksFor(size_t n)
     {
-        check(cublasCreate(&m_blas), "cublasCreate");
-        check(cudaMalloc(&m_loss, sizeof(float)), "cudaMalloc (loss scalar)");
+        return static_cast<int>((n + kThreads - 1) / kThreads);
     }
-    ~CudaBackend() override
-    {
-        cudaFree(m_loss);
-        cublasDestroy(m_blas);
-    }
-    const char* name() const override { return "cuda"; }
 
-    void* allocateSegment(size_t bytes) override
+    void check(cudaError_t e, const char* what)
     {
-        void* p = nullptr;
-        if (cudaMalloc(&p, bytes) != cudaSuccess) {
-            cudaGetLastError(); // clear the sticky-free error so the retry starts clean
-            return nullptr;
+        if (e != cudaSuccess)
+            throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+    }
+
+    void check(cublasStatus_t s, const char* what)
+    {
+        if (s != CUBLAS_STATUS_SUCCESS)
+            throw std::runtime_error(std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(s)));
+    }
+
+    __device__ float loadAs(const void* p, size_t i, int t)
+    {
+        if (t == 0)
+            return static_cast<const float*>(p)[i];
+        if (t == 1)
+            return __half2float(static_cast<const __half*>(p)[i]);
+        return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    }
+
+    __device__ void storeAs(void* p, size_t i, int t, float v)
+    {
+        if (t == 0)
+            static_cast<float*>(p)[i] = v;
+        else if (t == 1)
+            static_cast<__half*>(p)[i] = __float2half_rn(v);
+        else
+            static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+    }
+
+    __global__ void addBiasKernel(float* z, const float* bias, int rows, int cols)
+    {
+        const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+        if (i < static_cast<size_t>(rows) * cols)
+            z[i] += bias[i % cols];
+    }
+
+    __global__ void blockForwardKernel(const float* z, const float* h, void* a, void* hOut, int t, size_t n)
+    {
+        const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+        if (i >= n)
+            return;
+        const float r = z[i] > 0.0f ? z[i] : 0.0f;
+        if (a)
+            storeAs(a, i, t, r);
+        if (hOut)
+            storeAs(hOut, i, t, h[i] + r);
+    }
+
+    __global__ void storeKernel(const float* src, void* dst, int t, size_t n)
+    {
+        const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+        if (i < n)
+            storeAs(dst, i, t, src[i]);
+    }
+
+    __global__ void loadKernel(const void* src, float* dst, int t, size_t n)
+    {
+        const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+        if (i < n)
+            dst[i] = loadAs(src, i, t);
+    }
+
+    __global__ void reluBackwardKernel(const float* g, const void* a, int t, float* dz, size_t n)
+    {
+        const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+        if (i < n)
+            dz[i] = loadAs(a, i, t) > 0.0f ? g[i] : 0.0f;
+    }
+
+    __global__ void columnSumKernel(const float* m, float* out, int rows, int cols)
+    {
+        const int c = blockIdx.x * blockDim.x + threadIdx.x;
+        if (c >= cols)
+            return;
+        float s = 0.0f;
+        for (int r = 0; r < rows; ++r)
+            s += m[static_cast<size_t>(r) * cols + c];
+        out[c] = s;
+    }
+
+    // One block, fixed reduction order: the loss is bit-identical from run to run.
+    __global__ void mseKernel(const float* y, const float* target, float* grad, size_t n, float* loss)
+    {
+        __shared__ float partial[kThreads];
+        float s = 0.0f;
+        const float scale = 2.0f / static_cast<float>(n);
+        for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
+            const float d = y[i] - target[i];
+            s += d * d;
+            grad[i] = scale * d;
         }
-        return p;
+        partial[threadIdx.x] = s;
+        __syncthreads();
+        for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+            if (threadIdx.x < stride)
+                partial[threadIdx.x] += partial[threadIdx.x + stride];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0)
+            *loss = partial[0] / static_cast<float>(n);
     }
-    void freeSegment(void* ptr, size_t) override { cudaFree(ptr); }
 
-    void copyToDevice(void* dst, const void* src, size_t bytes) override
+    __global__ void adamKernel(float* p, const float* g, float* m, float* v, size_t n, float lr, float c1, float c2)
     {
-        check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+        const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+        if (i >= n)
+            return;
+        const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        p[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
     }
-    void copyToHost(void* dst, const void* src, size_t bytes) override
-    {
-        check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
-    }
-    void synchronize() override { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 
-    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-    void gemm(bool transA, bool transB, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
-        float* c) override
-    {
-        const int lda = transA ? m : k;
-        const int ldb = transB ? k : n;
-        check(cublasSgemm(m_blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
-                  &alpha, b, ldb, a, lda, &beta, c, n),
-            "cublasSgemm");
-    }
-    void addBias(float* z, const float* bias, int rows, int cols) override
-    {
-        addBiasKernel<<<blocksFor(static_cast<size_t>(rows) * cols), kThreads>>>(z, bias, rows, cols);
-    }
-    void blockForward(const float* z, const float* h, void* a, void* hOut, DType t, size_t n) override
-    {
-        blockForwardKernel<<<blocksFor(n), kThreads>>>(z, h, a, hOut, static_cast<int>(t), n);
-    }
-    void store(const float* src, void* dst, DType t, size_t n) override
-    {
-        storeKernel<<<blocksFor(n), kThreads>>>(src, dst, static_cast<int>(t), n);
-    }
-    void load(const void* src, float* dst, DType t, size_t n) override
-    {
-        loadKernel<<<blocksFor(n), kThreads>>>(src, dst, static_cast<int>(t), n);
-    }
-    void reluBackward(const float* g, const void* a, DType t, float* dz, size_t n) override
-    {
-        reluBackwardKernel<<<blocksFor(n), kThreads>>>(g, a, static_cast<int>(t), dz, n);
-    }
-    void columnSum(const float* m, float* out, int rows, int cols) override
-    {
-        columnSumKernel<<<blocksFor(cols), kThreads>>>(m, out, rows, cols);
-    }
-    float mseLoss(const float* y, const float* target, float* grad, size_t n) override
-    {
-        mseKernel<<<1, kThreads>>>(y, target, grad, n, m_loss);
-        float loss = 0.0f;
-        copyToHost(&loss, m_loss, sizeof loss);
-        return loss;
-    }
-    void adamStep(float* param, const float* grad, float* m, float* v, size_t n, float lr, int step) override
-    {
-        const float c1 = 1.0f - std::pow(0.9f, static_cast<float>(step));
-        const float c2 = 1.0f - std::pow(0.999f, static_cast<float>(step));
-        adamKernel<<<blocksFor(n), kThreads>>>(param, grad, m, v, n, lr, c1, c2);
-    }
-    void fillZero(void* ptr, size_t bytes) override { check(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
+    class CudaBackend final : public Backend {
+    public:
+        CudaBackend()
+        {
+            check(cublasCreate(&m_blas), "cublasCreate");
+            check(cudaMalloc(&m_loss, sizeof(float)), "cudaMalloc (loss scalar)");
+        }
+        ~CudaBackend() override
+        {
+            cudaFree(m_loss);
+            cublasDestroy(m_blas);
+        }
+        const char* name() const override { return "cuda"; }
 
-private:
-    cublasHandle_t m_blas = nullptr;
-    float* m_loss = nullptr;
-};
+        void* allocateSegment(size_t bytes) override
+        {
+            void* p = nullptr;
+            if (cudaMalloc(&p, bytes) != cudaSuccess) {
+                cudaGetLastError(); // clear the sticky-free error so the retry starts clean
+                return nullptr;
+            }
+            return p;
+        }
+        void freeSegment(void* ptr, size_t) override { cudaFree(ptr); }
 
-static_assert(static_cast<int>(DType::Fp32) == 0 && static_cast<int>(DType::Fp16) == 1
-    && static_cast<int>(DType::Bf16) == 2, "the kernels encode DType as 0/1/2");
+        void copyToDevice(void* dst, const void* src, size_t bytes) override
+        {
+            check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+        }
+        void copyToHost(void* dst, const void* src, size_t bytes) override
+        {
+            check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+        }
+        void synchronize() override { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+        // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+        void gemm(bool transA, bool transB, int m, int n, int k, float alpha, const float* a, const float* b,
+            float beta, float* c) override
+        {
+            const int lda = transA ? m : k;
+            const int ldb = transB ? k : n;
+            check(cublasSgemm(m_blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+                      &alpha, b, ldb, a, lda, &beta, c, n),
+                "cublasSgemm");
+        }
+        void addBias(float* z, const float* bias, int rows, int cols) override
+        {
+            addBiasKernel<<<blocksFor(static_cast<size_t>(rows) * cols), kThreads>>>(z, bias, rows, cols);
+        }
+        void blockForward(const float* z, const float* h, void* a, void* hOut, DType t, size_t n) override
+        {
+            blockForwardKernel<<<blocksFor(n), kThreads>>>(z, h, a, hOut, static_cast<int>(t), n);
+        }
+        void store(const float* src, void* dst, DType t, size_t n) override
+        {
+            storeKernel<<<blocksFor(n), kThreads>>>(src, dst, static_cast<int>(t), n);
+        }
+        void load(const void* src, float* dst, DType t, size_t n) override
+        {
+            loadKernel<<<blocksFor(n), kThreads>>>(src, dst, static_cast<int>(t), n);
+        }
+        void reluBackward(const float* g, const void* a, DType t, float* dz, size_t n) override
+        {
+            reluBackwardKernel<<<blocksFor(n), kThreads>>>(g, a, static_cast<int>(t), dz, n);
+        }
+        void columnSum(const float* m, float* out, int rows, int cols) override
+        {
+            columnSumKernel<<<blocksFor(cols), kThreads>>>(m, out, rows, cols);
+        }
+        float mseLoss(const float* y, const float* target, float* grad, size_t n) override
+        {
+            mseKernel<<<1, kThreads>>>(y, target, grad, n, m_loss);
+            float loss = 0.0f;
+            copyToHost(&loss, m_loss, sizeof loss);
+            return loss;
+        }
+        void adamStep(float* param, const float* grad, float* m, float* v, size_t n, float lr, int step) override
+        {
+            const float c1 = 1.0f - std::pow(0.9f, static_cast<float>(step));
+            const float c2 = 1.0f - std::pow(0.999f, static_cast<float>(step));
+            adamKernel<<<blocksFor(n), kThreads>>>(param, grad, m, v, n, lr, c1, c2);
+        }
+        void fillZero(void* ptr, size_t bytes) override { check(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
+
+    private:
+        cublasHandle_t m_blas = nullptr;
+        float* m_loss = nullptr;
+    };
+
+    static_assert(
+        static_cast<int>(DType::Fp32) == 0 && static_cast<int>(DType::Fp16) == 1 && static_cast<int>(DType::Bf16) == 2,
+        "the kernels encode DType as 0/1/2");
 
 } // namespace
 
-bool cudaBackendBuilt() { return true; }
+bool cudaBackendBuilt()
+{
+    return true;
+}
 
 int cudaDeviceCount(std::string* noteOut)
 {

@@ -6,7 +6,10 @@
 
 namespace tidemark::train {
 
-bool distributedBuilt() { return false; }
+bool distributedBuilt()
+{
+    return false;
+}
 
 std::unique_ptr<Communicator> startDistributed(int*, char***, std::string* errorOut)
 {
@@ -15,8 +18,13 @@ std::unique_ptr<Communicator> startDistributed(int*, char***, std::string* error
     return nullptr;
 }
 
-void stopDistributed() { }
+void stopDistributed()
+{
+}
 
-void abortDistributed(int status) { std::_Exit(status); }
+void abortDistributed(int status)
+{
+    std::_Exit(status);
+}
 
 } // namespace tidemark::train

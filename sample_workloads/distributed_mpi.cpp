@@ -13,33 +13,36 @@ namespace tidemark::train {
 
 namespace {
 
-class MpiCommunicator final : public Communicator {
-public:
-    MpiCommunicator()
-    {
-        MPI_Comm_rank(MPI_COMM_WORLD, &m_rank);
-        MPI_Comm_size(MPI_COMM_WORLD, &m_size);
-    }
-    int rank() const override { return m_rank; }
-    int size() const override { return m_size; }
-    void allreduceSum(float* data, size_t n) override
-    {
-        // MPI counts are int: reduce in chunks so any layer size works.
-        constexpr size_t kChunk = std::numeric_limits<int>::max() / 2;
-        for (size_t done = 0; done < n; done += kChunk) {
-            const int count = static_cast<int>(std::min(kChunk, n - done));
-            MPI_Allreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    class MpiCommunicator final : public Communicator {
+    public:
+        MpiCommunicator()
+        {
+            MPI_Comm_rank(MPI_COMM_WORLD, &m_rank);
+            MPI_Comm_size(MPI_COMM_WORLD, &m_size);
         }
-    }
+        int rank() const override { return m_rank; }
+        int size() const override { return m_size; }
+        void allreduceSum(float* data, size_t n) override
+        {
+            // MPI counts are int: reduce in chunks so any layer size works.
+            constexpr size_t kChunk = std::numeric_limits<int>::max() / 2;
+            for (size_t done = 0; done < n; done += kChunk) {
+                const int count = static_cast<int>(std::min(kChunk, n - done));
+                MPI_Allreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            }
+        }
 
-private:
-    int m_rank = 0;
-    int m_size = 1;
-};
+    private:
+        int m_rank = 0;
+        int m_size = 1;
+    };
 
 } // namespace
 
-bool distributedBuilt() { return true; }
+bool distributedBuilt()
+{
+    return true;
+}
 
 std::unique_ptr<Communicator> startDistributed(int* argc, char*** argv, std::string* errorOut)
 {
@@ -51,7 +54,10 @@ std::unique_ptr<Communicator> startDistributed(int* argc, char*** argv, std::str
     return std::make_unique<MpiCommunicator>();
 }
 
-void stopDistributed() { MPI_Finalize(); }
+void stopDistributed()
+{
+    MPI_Finalize();
+}
 
 void abortDistributed(int status)
 {

@@ -8,19 +8,19 @@ namespace tidemark::train {
 
 namespace {
 
-uint32_t bitsOf(float f)
-{
-    uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-}
+    uint32_t bitsOf(float f)
+    {
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        return u;
+    }
 
-float floatOf(uint32_t u)
-{
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
+    float floatOf(uint32_t u)
+    {
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
 
 } // namespace
 
@@ -102,7 +102,10 @@ uint16_t floatToBf16(float f)
     return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
-float bf16ToFloat(uint16_t b) { return floatOf(static_cast<uint32_t>(b) << 16); }
+float bf16ToFloat(uint16_t b)
+{
+    return floatOf(static_cast<uint32_t>(b) << 16);
+}
 
 void storeFromFloat(const float* src, void* dst, DType t, size_t n)
 {

@@ -10,7 +10,10 @@ namespace tidemark::train {
 
 enum class DType : uint8_t { Fp32, Fp16, Bf16 };
 
-constexpr size_t elementSize(DType t) { return t == DType::Fp32 ? 4 : 2; }
+constexpr size_t elementSize(DType t)
+{
+    return t == DType::Fp32 ? 4 : 2;
+}
 const char* dtypeName(DType t);
 
 uint16_t floatToHalf(float f);

@@ -38,7 +38,10 @@ std::unique_ptr<Backend> pickBackend(const std::string& device, std::string& err
     return makeCpuBackend();
 }
 
-double mib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+double mib(size_t bytes)
+{
+    return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
 
 } // namespace
 
@@ -107,7 +110,8 @@ static int run(Options& options)
         std::printf("; rank %d of %d, parameter checksum %016llx", c.comm->rank(), c.comm->size(),
             static_cast<unsigned long long>(result.parameterChecksum));
     if (result.leakCount)
-        std::printf("; leaked %llu x %zu bytes", static_cast<unsigned long long>(result.leakCount), result.leakBlockBytes);
+        std::printf(
+            "; leaked %llu x %zu bytes", static_cast<unsigned long long>(result.leakCount), result.leakBlockBytes);
     std::printf("\n");
     if (truth) {
         const std::string text = truthJson(c, result);

@@ -18,8 +18,8 @@ DeviceBuffer::DeviceBuffer(CachingAllocator& alloc, size_t bytes, Tag tag)
     , m_bytes(bytes)
 {
     if (!m_ptr)
-        throw std::runtime_error("out of device memory allocating " + std::to_string(bytes) + " bytes of "
-            + tagName(tag));
+        throw std::runtime_error(
+            "out of device memory allocating " + std::to_string(bytes) + " bytes of " + tagName(tag));
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
@@ -79,12 +79,15 @@ Mlp::Mlp(Backend& backend, CachingAllocator& allocator, const ModelConfig& confi
     m_relu.resize(config.layers + 1);
 }
 
-DeviceBuffer Mlp::alloc(size_t bytes, Tag tag) { return DeviceBuffer(m_alloc, bytes, tag); }
+DeviceBuffer Mlp::alloc(size_t bytes, Tag tag)
+{
+    return DeviceBuffer(m_alloc, bytes, tag);
+}
 
 DeviceBuffer Mlp::activation()
 {
-    return alloc(static_cast<size_t>(m_config.batch) * m_config.hidden * elementSize(m_config.precision),
-        Tag::Activation);
+    return alloc(
+        static_cast<size_t>(m_config.batch) * m_config.hidden * elementSize(m_config.precision), Tag::Activation);
 }
 
 size_t Mlp::parameterCount() const
@@ -135,43 +138,59 @@ void Mlp::blockForward(int k, bool keepRelu, bool writeHidden)
 
 float Mlp::forwardBackward(const float* x, const float* target)
 {
+    DeviceBuffer dy;
+    const float loss = forward(x, target, dy);
+    backward(x, dy);
+    return loss;
+}
+
+// Runs layers 0..L+1; fills dy with dLoss/dy (allocated at the head, as autograd would).
+float Mlp::forward(const float* x, const float* target, DeviceBuffer& dy)
+{
+    ScopedRange forward("forward");
     const int layers = m_config.layers;
     const size_t hiddenN = static_cast<size_t>(m_config.batch) * m_config.hidden;
     const size_t outN = static_cast<size_t>(m_config.batch) * m_config.outputDim;
-    DeviceBuffer dy = alloc(outN * sizeof(float), Tag::ActivationGrad);
-    float loss = 0.0f;
     {
-        ScopedRange forward("forward");
-        {
-            ScopedRange range("layer", 0);
-            DeviceBuffer z = alloc(hiddenN * sizeof(float), Tag::Workspace);
-            linearForward(m_layers[0], x, z.f32());
-            m_hidden[0] = activation();
-            m_backend.store(z.f32(), m_hidden[0].get(), m_config.precision, hiddenN);
-        }
-        for (int k = 1; k <= layers; ++k) {
-            blockForward(k, !checkpointing(), true);
-            if (!isCheckpoint(k - 1))
-                m_hidden[k - 1].reset();
-        }
-        ScopedRange range("layer", layers + 1);
-        Fp32View in = asFp32(m_hidden[layers]);
-        DeviceBuffer y = alloc(outN * sizeof(float), Tag::Workspace);
-        linearForward(m_layers[layers + 1], in.ptr, y.f32());
-        loss = m_backend.mseLoss(y.f32(), target, dy.f32(), outN);
+        ScopedRange range("layer", 0);
+        DeviceBuffer z = alloc(hiddenN * sizeof(float), Tag::Workspace);
+        linearForward(m_layers[0], x, z.f32());
+        m_hidden[0] = activation();
+        m_backend.store(z.f32(), m_hidden[0].get(), m_config.precision, hiddenN);
     }
+    for (int k = 1; k <= layers; ++k) {
+        blockForward(k, !checkpointing(), true);
+        if (!isCheckpoint(k - 1))
+            m_hidden[k - 1].reset();
+    }
+    ScopedRange range("layer", layers + 1);
+    Fp32View in = asFp32(m_hidden[layers]);
+    DeviceBuffer y = alloc(outN * sizeof(float), Tag::Workspace);
+    linearForward(m_layers[layers + 1], in.ptr, y.f32());
+    dy = alloc(outN * sizeof(float), Tag::ActivationGrad);
+    return m_backend.mseLoss(y.f32(), target, dy.f32(), outN);
+}
+
+// dW = in^T dOut and db = column sums of dOut, written to the layer's gradient buffer.
+void Mlp::weightGradients(Linear& l, const float* in, const float* dOut)
+{
+    m_backend.gemm(true, false, l.in, l.out, m_config.batch, 1.0f, in, dOut, 0.0f, l.grads.f32());
+    m_backend.columnSum(dOut, l.grads.f32() + static_cast<size_t>(l.in) * l.out, m_config.batch, l.out);
+}
+
+void Mlp::backward(const float* x, DeviceBuffer& dy)
+{
     ScopedRange backward("backward");
+    const int layers = m_config.layers;
     for (Linear& l : m_layers)
         if (!l.grads)
             l.grads = alloc(l.count() * sizeof(float), Tag::Grad);
-    DeviceBuffer dh = alloc(hiddenN * sizeof(float), Tag::ActivationGrad);
+    DeviceBuffer dh = alloc(static_cast<size_t>(m_config.batch) * m_config.hidden * sizeof(float), Tag::ActivationGrad);
     {
         ScopedRange range("layer", layers + 1);
         Linear& head = m_layers[layers + 1];
         Fp32View in = asFp32(m_hidden[layers]);
-        m_backend.gemm(true, false, head.in, head.out, m_config.batch, 1.0f, in.ptr, dy.f32(), 0.0f, head.grads.f32());
-        m_backend.columnSum(dy.f32(), head.grads.f32() + static_cast<size_t>(head.in) * head.out, m_config.batch,
-            head.out);
+        weightGradients(head, in.ptr, dy.f32());
         m_backend.gemm(false, true, m_config.batch, head.in, head.out, 1.0f, dy.f32(), head.w(), 0.0f, dh.f32());
         dy.reset();
     }
@@ -184,11 +203,7 @@ float Mlp::forwardBackward(const float* x, const float* target)
         blockBackward(k, dh.f32());
     }
     ScopedRange range("layer", 0);
-    Linear& proj = m_layers[0];
-    m_backend.gemm(true, false, proj.in, proj.out, m_config.batch, 1.0f, x, dh.f32(), 0.0f, proj.grads.f32());
-    m_backend.columnSum(dh.f32(), proj.grads.f32() + static_cast<size_t>(proj.in) * proj.out, m_config.batch,
-        proj.out);
-    return loss;
+    weightGradients(m_layers[0], x, dh.f32());
 }
 
 // Rebuilds a_first..a_last and h_first..h_{last-1} from the checkpoint h_{first-1}.
@@ -210,9 +225,8 @@ void Mlp::blockBackward(int k, float* grad)
     m_backend.reluBackward(grad, m_relu[k].get(), m_config.precision, dz.f32(), n);
     {
         Fp32View in = asFp32(m_hidden[k - 1]);
-        m_backend.gemm(true, false, l.in, l.out, m_config.batch, 1.0f, in.ptr, dz.f32(), 0.0f, l.grads.f32());
+        weightGradients(l, in.ptr, dz.f32());
     }
-    m_backend.columnSum(dz.f32(), l.grads.f32() + static_cast<size_t>(l.in) * l.out, m_config.batch, l.out);
     // The residual path passes grad through unchanged; the branch adds dz W^T on top (beta = 1).
     m_backend.gemm(false, true, m_config.batch, l.in, l.out, 1.0f, dz.f32(), l.w(), 1.0f, grad);
     m_relu[k].reset();

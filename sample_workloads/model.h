@@ -81,7 +81,10 @@ private:
     DeviceBuffer alloc(size_t bytes, Tag tag);
     DeviceBuffer activation();
     Fp32View asFp32(const DeviceBuffer& stored);
+    float forward(const float* x, const float* target, DeviceBuffer& dy);
+    void backward(const float* x, DeviceBuffer& dy);
     void linearForward(const Linear& l, const float* in, float* out);
+    void weightGradients(Linear& l, const float* in, const float* dOut);
     void blockForward(int k, bool keepRelu, bool writeHidden);
     void blockBackward(int k, float* grad);
     void recomputeSegment(int firstBlock, int lastBlock);

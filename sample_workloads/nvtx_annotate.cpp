@@ -10,7 +10,10 @@
 
 namespace tidemark::train {
 
-ScopedRange::ScopedRange(const char* name) { nvtxRangePushA(name); }
+ScopedRange::ScopedRange(const char* name)
+{
+    nvtxRangePushA(name);
+}
 
 ScopedRange::ScopedRange(const char* prefix, long long index)
 {
@@ -19,7 +22,10 @@ ScopedRange::ScopedRange(const char* prefix, long long index)
     nvtxRangePushA(text);
 }
 
-ScopedRange::~ScopedRange() { nvtxRangePop(); }
+ScopedRange::~ScopedRange()
+{
+    nvtxRangePop();
+}
 
 MemoryAnnotator::MemoryAnnotator()
     : m_domain(nvtxDomainCreateA("tidemark-train"))

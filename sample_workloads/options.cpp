@@ -10,29 +10,29 @@ namespace tidemark::train {
 
 namespace {
 
-template <typename T> bool parseNumber(const char* text, T lo, T hi, T& out)
-{
-    const char* end = text + std::strlen(text);
-    T value {};
-    const auto [ptr, ec] = std::from_chars(text, end, value);
-    if (ec != std::errc() || ptr != end || value < lo || value > hi)
-        return false;
-    out = value;
-    return true;
-}
+    template <typename T> bool parseNumber(const char* text, T lo, T hi, T& out)
+    {
+        const char* end = text + std::strlen(text);
+        T value {};
+        const auto [ptr, ec] = std::from_chars(text, end, value);
+        if (ec != std::errc() || ptr != end || value < lo || value > hi)
+            return false;
+        out = value;
+        return true;
+    }
 
-bool parsePrecision(const std::string& text, DType& out)
-{
-    if (text == "fp32")
-        out = DType::Fp32;
-    else if (text == "fp16")
-        out = DType::Fp16;
-    else if (text == "bf16")
-        out = DType::Bf16;
-    else
-        return false;
-    return true;
-}
+    bool parsePrecision(const std::string& text, DType& out)
+    {
+        if (text == "fp32")
+            out = DType::Fp32;
+        else if (text == "fp16")
+            out = DType::Fp16;
+        else if (text == "bf16")
+            out = DType::Bf16;
+        else
+            return false;
+        return true;
+    }
 
 } // namespace
 
@@ -62,98 +62,109 @@ const char* usageText()
            "  --help                   this text\n";
 }
 
-std::string parseOptions(int argc, const char* const* argv, Options& out)
-{
-    TrainConfig& t = out.train;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        auto value = [&](const char*& v) -> bool {
-            if (i + 1 >= argc)
-                return false;
-            v = argv[++i];
-            return true;
+namespace {
+
+    struct IntOption {
+        const char* name;
+        long long lo, hi;
+        const char* what;
+    };
+    constexpr IntOption kIntOptions[] = { { "--batch-size", 1, 1 << 20, "an integer 1..1048576" },
+        { "--layers", 1, 4096, "an integer 1..4096" }, { "--hidden", 1, 1 << 16, "an integer 1..65536" },
+        { "--steps", 0, 100000000, "an integer 0..100000000" }, { "--checkpoint", 0, 4096, "an integer 0..4096" },
+        { "--leak-every", 0, 100000000, "an integer 0..100000000" },
+        { "--leak-bytes", 1, 1ll << 40, "a byte count 1..2^40" },
+        { "--print-every", 0, 100000000, "an integer 0..100000000" } };
+
+    void assignInt(const std::string& name, long long n, TrainConfig& t)
+    {
+        if (name == "--batch-size")
+            t.model.batch = static_cast<int>(n);
+        else if (name == "--layers")
+            t.model.layers = static_cast<int>(n);
+        else if (name == "--hidden")
+            t.model.hidden = static_cast<int>(n);
+        else if (name == "--steps")
+            t.steps = static_cast<int>(n);
+        else if (name == "--checkpoint")
+            t.model.checkpoint = static_cast<int>(n);
+        else if (name == "--leak-every")
+            t.leakEvery = static_cast<int>(n);
+        else if (name == "--leak-bytes")
+            t.leakBytes = static_cast<size_t>(n);
+        else
+            t.printEvery = static_cast<int>(n);
+    }
+
+    // Options that take a value; returns the error text, or "" when v was accepted.
+    std::string applyValue(const std::string& arg, const char* v, Options& out)
+    {
+        TrainConfig& t = out.train;
+        const auto bad = [&](const std::string& what) {
+            return "bad value '" + std::string(v) + "' for " + arg + ": expected " + what;
         };
-        const char* v = nullptr;
-        const auto needs = [&](const std::string& what) { return arg + " needs " + what; };
-        const auto bad = [&](const std::string& what) { return "bad value '" + std::string(v) + "' for " + arg + ": expected " + what; };
-        if (arg == "--help" || arg == "-h") {
-            out.help = true;
-        } else if (arg == "--no-cache") {
-            t.caching = false;
-        } else if (arg == "--fragment") {
-            t.fragment = true;
-        } else if (arg == "--distributed") {
-            out.distributed = true;
-        } else if (arg == "--device") {
-            if (!value(v))
-                return needs("cpu, cuda or auto");
+        if (arg == "--device") {
             t.device = v;
-            if (t.device != "cpu" && t.device != "cuda" && t.device != "auto")
-                return bad("cpu, cuda or auto");
-        } else if (arg == "--precision") {
-            if (!value(v))
-                return needs("fp32, fp16 or bf16");
-            if (!parsePrecision(v, t.model.precision))
-                return bad("fp32, fp16 or bf16");
-        } else if (arg == "--truth") {
-            if (!value(v))
-                return needs("a file name");
+            return t.device == "cpu" || t.device == "cuda" || t.device == "auto" ? "" : bad("cpu, cuda or auto");
+        }
+        if (arg == "--precision")
+            return parsePrecision(v, t.model.precision) ? "" : bad("fp32, fp16 or bf16");
+        if (arg == "--truth") {
             out.truthPath = v;
-        } else if (arg == "--lr") {
-            if (!value(v))
-                return needs("a number");
+            return "";
+        }
+        if (arg == "--seed")
+            return parseNumber<uint64_t>(v, 0, std::numeric_limits<uint64_t>::max(), t.seed)
+                ? ""
+                : bad("an unsigned integer");
+        if (arg == "--lr") {
             char* end = nullptr;
             const float lr = std::strtof(v, &end);
             if (end == v || *end != '\0' || !(lr > 0.0f && lr < 10.0f))
                 return bad("a number in (0, 10)");
             t.learningRate = lr;
-        } else {
-            struct IntOpt {
-                const char* name;
-                long long lo, hi;
-                const char* what;
-            };
-            static constexpr IntOpt kInts[] = { { "--batch-size", 1, 1 << 20, "an integer 1..1048576" },
-                { "--layers", 1, 4096, "an integer 1..4096" }, { "--hidden", 1, 1 << 16, "an integer 1..65536" },
-                { "--steps", 0, 100000000, "an integer 0..100000000" }, { "--checkpoint", 0, 4096, "an integer 0..4096" },
-                { "--leak-every", 0, 100000000, "an integer 0..100000000" },
-                { "--leak-bytes", 1, 1ll << 40, "a byte count 1..2^40" }, { "--print-every", 0, 100000000, "an integer >= 0" } };
-            const IntOpt* opt = nullptr;
-            for (const IntOpt& o : kInts)
-                if (arg == o.name)
-                    opt = &o;
-            if (arg == "--seed") {
-                if (!value(v))
-                    return needs("an unsigned integer");
-                if (!parseNumber<uint64_t>(v, 0, std::numeric_limits<uint64_t>::max(), t.seed))
-                    return bad("an unsigned integer");
-                continue;
-            }
-            if (!opt)
-                return "unknown option '" + arg + "' (see --help)";
-            if (!value(v))
-                return needs(opt->what);
-            long long n = 0;
-            if (!parseNumber<long long>(v, opt->lo, opt->hi, n))
-                return bad(opt->what);
-            const std::string name = opt->name;
-            if (name == "--batch-size")
-                t.model.batch = static_cast<int>(n);
-            else if (name == "--layers")
-                t.model.layers = static_cast<int>(n);
-            else if (name == "--hidden")
-                t.model.hidden = static_cast<int>(n);
-            else if (name == "--steps")
-                t.steps = static_cast<int>(n);
-            else if (name == "--checkpoint")
-                t.model.checkpoint = static_cast<int>(n);
-            else if (name == "--leak-every")
-                t.leakEvery = static_cast<int>(n);
-            else if (name == "--leak-bytes")
-                t.leakBytes = static_cast<size_t>(n);
-            else
-                t.printEvery = static_cast<int>(n);
+            return "";
         }
+        for (const IntOption& o : kIntOptions) {
+            if (arg != o.name)
+                continue;
+            long long n = 0;
+            if (!parseNumber<long long>(v, o.lo, o.hi, n))
+                return bad(o.what);
+            assignInt(arg, n, t);
+            return "";
+        }
+        return "unknown option '" + arg + "' (see --help)";
+    }
+
+    bool takesValue(const std::string& arg)
+    {
+        for (const IntOption& o : kIntOptions)
+            if (arg == o.name)
+                return true;
+        return arg == "--device" || arg == "--precision" || arg == "--truth" || arg == "--seed" || arg == "--lr";
+    }
+
+} // namespace
+
+std::string parseOptions(int argc, const char* const* argv, Options& out)
+{
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h")
+            out.help = true;
+        else if (arg == "--no-cache")
+            out.train.caching = false;
+        else if (arg == "--fragment")
+            out.train.fragment = true;
+        else if (arg == "--distributed")
+            out.distributed = true;
+        else if (!takesValue(arg))
+            return "unknown option '" + arg + "' (see --help)";
+        else if (i + 1 >= argc)
+            return arg + " needs a value (see --help)";
+        else if (std::string error = applyValue(arg, argv[++i], out); !error.empty())
+            return error;
     }
     return {};
 }

@@ -14,7 +14,10 @@ uint64_t Rng::next()
     return z ^ (z >> 31);
 }
 
-double Rng::uniform() { return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+double Rng::uniform()
+{
+    return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
 
 float Rng::normal()
 {

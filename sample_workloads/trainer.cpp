@@ -26,62 +26,100 @@ namespace tidemark::train {
 
 namespace {
 
-// --fragment: eight 2.5 MiB blocks fill one 20 MiB large-pool segment; the odd ones are freed and
-// the even ones kept until the next step, leaving four 2.5 MiB holes. A 5 MiB request that lives
-// until the end of the step cannot use them and takes a new segment: 10 MiB stranded per step.
-class FragmentPattern {
-public:
-    static constexpr size_t kPinBytes = 2621440;
-    static constexpr int kPins = 8;
-    static constexpr size_t kWideBytes = 2 * kPinBytes;
+    // --fragment: eight 2.5 MiB blocks fill one 20 MiB large-pool segment; the odd ones are freed and
+    // the even ones kept until the next step, leaving four 2.5 MiB holes. A 5 MiB request that lives
+    // until the end of the step cannot use them and takes a new segment: 10 MiB stranded per step.
+    class FragmentPattern {
+    public:
+        static constexpr size_t kPinBytes = 2621440;
+        static constexpr int kPins = 8;
+        static constexpr size_t kWideBytes = 2 * kPinBytes;
 
-    explicit FragmentPattern(CachingAllocator& alloc)
-        : m_alloc(alloc)
-    {
-    }
-    void beginStep(FragmentSnapshot& snapshot)
-    {
-        ScopedRange range("fragment");
-        m_pins.clear();
-        std::vector<DeviceBuffer> all;
-        for (int i = 0; i < kPins; ++i)
-            all.emplace_back(m_alloc, kPinBytes, Tag::Fragment);
-        for (int i = 0; i < kPins; ++i)
-            if (i % 2 == 0)
-                m_pins.push_back(std::move(all[i]));
-        all.clear();
-        m_wide = DeviceBuffer(m_alloc, kWideBytes, Tag::Fragment);
-        snapshot = takeSnapshot();
-    }
-    void endStep() { m_wide.reset(); }
-
-private:
-    // Stranded: free blocks too small for the wide request, inside segments a pinned block keeps alive.
-    FragmentSnapshot takeSnapshot() const
-    {
-        FragmentSnapshot s;
-        s.taken = true;
-        std::set<uintptr_t> pinnedSegments;
-        const std::vector<BlockInfo> blocks = m_alloc.blocks();
-        for (const BlockInfo& b : blocks)
-            if (b.allocated && b.tag == Tag::Fragment && b.sizeBytes == kPinBytes)
-                pinnedSegments.insert(b.segment);
-        for (const BlockInfo& b : blocks) {
-            if (b.allocated || !pinnedSegments.count(b.segment))
-                continue;
-            if (b.sizeBytes < kWideBytes)
-                s.strandedBytes += b.sizeBytes;
-            s.largestFreeBlockBytes = std::max(s.largestFreeBlockBytes, b.sizeBytes);
+        explicit FragmentPattern(CachingAllocator& alloc)
+            : m_alloc(alloc)
+        {
         }
-        s.reservedBytes = m_alloc.stats().reservedBytes;
-        s.allocatedBytes = m_alloc.stats().allocatedBytes;
-        return s;
+        void beginStep(FragmentSnapshot& snapshot)
+        {
+            ScopedRange range("fragment");
+            m_pins.clear();
+            std::vector<DeviceBuffer> all;
+            for (int i = 0; i < kPins; ++i)
+                all.emplace_back(m_alloc, kPinBytes, Tag::Fragment);
+            for (int i = 0; i < kPins; ++i)
+                if (i % 2 == 0)
+                    m_pins.push_back(std::move(all[i]));
+            all.clear();
+            m_wide = DeviceBuffer(m_alloc, kWideBytes, Tag::Fragment);
+            snapshot = takeSnapshot();
+        }
+        void endStep() { m_wide.reset(); }
+
+    private:
+        // Stranded: free blocks too small for the wide request, inside segments a pinned block keeps alive.
+        FragmentSnapshot takeSnapshot() const
+        {
+            FragmentSnapshot s;
+            s.taken = true;
+            std::set<uintptr_t> pinnedSegments;
+            const std::vector<BlockInfo> blocks = m_alloc.blocks();
+            for (const BlockInfo& b : blocks)
+                if (b.allocated && b.tag == Tag::Fragment && b.sizeBytes == kPinBytes)
+                    pinnedSegments.insert(b.segment);
+            for (const BlockInfo& b : blocks) {
+                if (b.allocated || !pinnedSegments.count(b.segment))
+                    continue;
+                if (b.sizeBytes < kWideBytes)
+                    s.strandedBytes += b.sizeBytes;
+                s.largestFreeBlockBytes = std::max(s.largestFreeBlockBytes, b.sizeBytes);
+            }
+            s.reservedBytes = m_alloc.stats().reservedBytes;
+            s.allocatedBytes = m_alloc.stats().allocatedBytes;
+            return s;
+        }
+
+        CachingAllocator& m_alloc;
+        std::vector<DeviceBuffer> m_pins;
+        DeviceBuffer m_wide;
+    };
+
+} // namespace
+
+namespace {
+
+    // One step's batch on the device: every rank draws the same global batch and keeps its own
+    // slice, so N ranks of batch B see exactly the data of one process with batch N x B.
+    struct StepBatch {
+        DeviceBuffer x;
+        DeviceBuffer target;
+    };
+
+    StepBatch loadBatch(const TrainConfig& config, const TeacherTask& task, int step, Backend& backend,
+        CachingAllocator& alloc, std::vector<float>& hostX, std::vector<float>& hostT)
+    {
+        const ModelConfig& mc = config.model;
+        const int world = config.comm ? config.comm->size() : 1;
+        const size_t rank = config.comm ? static_cast<size_t>(config.comm->rank()) : 0;
+        task.batch(step, mc.batch * world, hostX, hostT);
+        const size_t xSlice = static_cast<size_t>(mc.batch) * mc.inputDim;
+        const size_t tSlice = static_cast<size_t>(mc.batch) * mc.outputDim;
+        StepBatch b { DeviceBuffer(alloc, xSlice * sizeof(float), Tag::Input),
+            DeviceBuffer(alloc, tSlice * sizeof(float), Tag::Input) };
+        backend.copyToDevice(b.x.get(), hostX.data() + rank * xSlice, b.x.bytes());
+        backend.copyToDevice(b.target.get(), hostT.data() + rank * tSlice, b.target.bytes());
+        return b;
     }
 
-    CachingAllocator& m_alloc;
-    std::vector<DeviceBuffer> m_pins;
-    DeviceBuffer m_wide;
-};
+    void logStep(std::FILE* log, const TrainConfig& config, int step, float loss, float localLoss)
+    {
+        if (!log || config.printEvery <= 0 || step % config.printEvery != 0)
+            return;
+        if (config.comm)
+            std::fprintf(log, "rank %d step %d loss %.6f local %.6f\n", config.comm->rank(), step,
+                static_cast<double>(loss), static_cast<double>(localLoss));
+        else
+            std::fprintf(log, "step %d loss %.6f\n", step, static_cast<double>(loss));
+    }
 
 } // namespace
 
@@ -102,25 +140,14 @@ TrainResult runTraining(const TrainConfig& config, Backend& backend, std::FILE* 
             ScopedRange range("step", step);
             if (fragment)
                 fragment->beginStep(result.fragment);
-            const int world = config.comm ? config.comm->size() : 1;
-            const int rank = config.comm ? config.comm->rank() : 0;
-            // Every rank draws the same global batch and keeps its own slice of it, so N ranks of
-            // batch B see exactly the data of one process with batch N x B.
-            task.batch(step, mc.batch * world, hostX, hostT);
-            const size_t xSlice = static_cast<size_t>(mc.batch) * mc.inputDim;
-            const size_t tSlice = static_cast<size_t>(mc.batch) * mc.outputDim;
-            DeviceBuffer x(alloc, xSlice * sizeof(float), Tag::Input);
-            DeviceBuffer t(alloc, tSlice * sizeof(float), Tag::Input);
-            backend.copyToDevice(x.get(), hostX.data() + rank * xSlice, x.bytes());
-            backend.copyToDevice(t.get(), hostT.data() + rank * tSlice, t.bytes());
-            const float localLoss = model.forwardBackward(x.f32(), t.f32());
+            StepBatch batch = loadBatch(config, task, step, backend, alloc, hostX, hostT);
+            const float localLoss = model.forwardBackward(batch.x.f32(), batch.target.f32());
             float loss = localLoss;
             if (config.comm) {
                 model.allreduceGradients(*config.comm);
                 config.comm->allreduceSum(&loss, 1);
-                loss /= static_cast<float>(world);
+                loss /= static_cast<float>(config.comm->size());
             }
-            result.localLosses.push_back(localLoss);
             model.optimizerStep(config.learningRate);
             if (config.leakEvery > 0 && step % config.leakEvery == 0) {
                 if (!tidemark_train_planted_leak(&alloc, config.leakBytes))
@@ -130,13 +157,8 @@ TrainResult runTraining(const TrainConfig& config, Backend& backend, std::FILE* 
             if (fragment)
                 fragment->endStep();
             result.losses.push_back(loss);
-            if (log && config.printEvery > 0 && step % config.printEvery == 0) {
-                if (config.comm)
-                    std::fprintf(log, "rank %d step %d loss %.6f local %.6f\n", rank, step, static_cast<double>(loss),
-                        static_cast<double>(localLoss));
-                else
-                    std::fprintf(log, "step %d loss %.6f\n", step, static_cast<double>(loss));
-            }
+            result.localLosses.push_back(localLoss);
+            logStep(log, config, step, loss, localLoss);
         }
         backend.synchronize();
         result.parameterBytes = model.parameterBytes();
@@ -167,7 +189,8 @@ std::string truthJson(const TrainConfig& config, const TrainResult& r)
                 { "checkpoint", mc.checkpoint }, { "precision", dtypeName(mc.precision) }, { "seed", config.seed },
                 { "caching", config.caching }, { "leak_every", config.leakEvery }, { "leak_bytes", config.leakBytes },
                 { "fragment", config.fragment }, { "learning_rate", config.learningRate },
-                { "world_size", config.comm ? config.comm->size() : 1 }, { "rank", config.comm ? config.comm->rank() : 0 } } },
+                { "world_size", config.comm ? config.comm->size() : 1 },
+                { "rank", config.comm ? config.comm->rank() : 0 } } },
         { "allocator",
             { { "peak_allocated_bytes", s.peakAllocatedBytes }, { "peak_reserved_bytes", s.peakReservedBytes },
                 { "segments_created", s.segmentsCreated }, { "segments_freed", s.segmentsFreed },

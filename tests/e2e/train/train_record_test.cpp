@@ -108,8 +108,8 @@ protected:
 
 TEST_F(TrainRecordTest, RecordsTheTrainingPhasesAsNestedRanges)
 {
-    const auto names = countByName(
-        "SELECT s.value, count(*) FROM ranges r JOIN strings s ON s.id = r.name_id GROUP BY s.value");
+    const auto names
+        = countByName("SELECT s.value, count(*) FROM ranges r JOIN strings s ON s.id = r.name_id GROUP BY s.value");
     for (int step = 1; step <= kSteps; ++step)
         EXPECT_EQ(names.count("step " + std::to_string(step)) ? names.at("step " + std::to_string(step)) : 0, 1);
     for (const char* phase : { "forward", "backward", "optimizer", "fragment" })
@@ -136,8 +136,8 @@ TEST_F(TrainRecordTest, SegmentsAreHeapsAndAgreeWithTheTruth)
     const auto& a = m_truth["allocator"];
     EXPECT_EQ(scalar("SELECT count(*) FROM pool_heaps"), a["segments_created"].get<int64_t>());
     EXPECT_EQ(scalar("SELECT sum(size_bytes) FROM pool_heaps"), a["segment_bytes_created"].get<int64_t>());
-    EXPECT_EQ(scalar("SELECT count(*) FROM pool_heaps WHERE usage = 'sub_allocator'"),
-        a["segments_created"].get<int64_t>());
+    EXPECT_EQ(
+        scalar("SELECT count(*) FROM pool_heaps WHERE usage = 'sub_allocator'"), a["segments_created"].get<int64_t>());
     EXPECT_EQ(peakLive("SELECT size_bytes, register_ts_ns, unregister_ts_ns FROM pool_heaps"),
         a["peak_reserved_bytes"].get<int64_t>());
     // Segments still registered at exit are the ones the planted leak keeps alive.
@@ -158,8 +158,8 @@ TEST_F(TrainRecordTest, BlocksAreNamedRegionsAndAgreeWithTheTruth)
     // Names are the allocator's tags; the per-tag peaks are the truth's.
     const auto names = countByName("SELECT s.value, count(*) FROM allocations r JOIN strings s ON s.id = r.name_id "
                                    "WHERE r.heap_id IS NOT NULL GROUP BY s.value");
-    for (const char* tag : { "activation", "activation_grad", "weight", "grad", "optimizer_state", "workspace",
-             "input", "leak", "fragment" })
+    for (const char* tag : { "activation", "activation_grad", "weight", "grad", "optimizer_state", "workspace", "input",
+             "leak", "fragment" })
         EXPECT_GT(names.count(tag) ? names.at(tag) : 0, 0) << tag;
     for (const char* tag : { "activation", "weight", "optimizer_state" })
         EXPECT_EQ(peakLive(std::string("SELECT r.size_bytes, r.alloc_ts_ns, r.free_ts_ns FROM allocations r "
@@ -178,12 +178,14 @@ TEST_F(TrainRecordTest, PlantedLeakIsLiveAtExitWithItsFunctionOnTheStack)
     EXPECT_EQ(scalar("SELECT sum(size_bytes) FROM allocations WHERE heap_id IS NOT NULL AND free_ts_ns IS NULL"),
         leak["total_bytes"].get<int64_t>());
     // Walk each leaked region's call stack and look for the planted function by name.
-    EXPECT_EQ(scalar("WITH RECURSIVE chain(leak, id, parent, frame) AS ("
-                     " SELECT a.id, c.id, c.parent_id, c.frame_id FROM allocations a JOIN callsites c ON c.id = a.callsite_id"
-                     " WHERE a.heap_id IS NOT NULL AND a.free_ts_ns IS NULL"
-                     " UNION ALL SELECT chain.leak, c.id, c.parent_id, c.frame_id FROM callsites c JOIN chain ON c.id = chain.parent)"
-                     " SELECT count(DISTINCT chain.leak) FROM chain JOIN symbols sy ON sy.frame_id = chain.frame"
-                     " JOIN strings s ON s.id = sy.function_id WHERE s.value = 'tidemark_train_planted_leak'"),
+    EXPECT_EQ(
+        scalar("WITH RECURSIVE chain(leak, id, parent, frame) AS ("
+               " SELECT a.id, c.id, c.parent_id, c.frame_id FROM allocations a JOIN callsites c ON c.id = a.callsite_id"
+               " WHERE a.heap_id IS NOT NULL AND a.free_ts_ns IS NULL"
+               " UNION ALL SELECT chain.leak, c.id, c.parent_id, c.frame_id FROM callsites c JOIN chain ON c.id = "
+               "chain.parent)"
+               " SELECT count(DISTINCT chain.leak) FROM chain JOIN symbols sy ON sy.frame_id = chain.frame"
+               " JOIN strings s ON s.id = sy.function_id WHERE s.value = 'tidemark_train_planted_leak'"),
         leak["count"].get<int64_t>());
 }
 

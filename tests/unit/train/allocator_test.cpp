@@ -52,7 +52,10 @@ private:
     std::map<void*, size_t> m_sizes;
 };
 
-uint8_t patternByte(uintptr_t addr, size_t i) { return static_cast<uint8_t>((addr >> 9) * 31 + i * 7); }
+uint8_t patternByte(uintptr_t addr, size_t i)
+{
+    return static_cast<uint8_t>((addr >> 9) * 31 + i * 7);
+}
 
 // Sparse (every 1021st byte, plus the last one) so a 24 MiB block does not take long to stamp.
 void fill(void* p, size_t n)

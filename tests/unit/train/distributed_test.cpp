@@ -98,9 +98,9 @@ TEST(DistributedTest, FailingRankDoesNotHangTheOthers)
     const std::string dir = ::testing::TempDir();
     std::filesystem::remove_all(dir + "/ok-1");
     std::filesystem::create_directories(dir + "/ok-0");
-    const Outcome mpi = shell(std::string("timeout 60 ") + TIDEMARK_MPIEXEC
-        + " -n 2 --oversubscribe --allow-run-as-root " + TIDEMARK_TRAIN_PATH + " --distributed" + kModel
-        + " --truth " + dir + "/ok-%r/t.json");
+    const Outcome mpi
+        = shell(std::string("timeout 60 ") + TIDEMARK_MPIEXEC + " -n 2 --oversubscribe --allow-run-as-root "
+            + TIDEMARK_TRAIN_PATH + " --distributed" + kModel + " --truth " + dir + "/ok-%r/t.json");
     EXPECT_NE(mpi.status, 0);
     EXPECT_NE(mpi.status, 124) << "timed out: a rank was left waiting";
 }

@@ -15,8 +15,14 @@ using namespace tidemark::train;
 
 namespace {
 
-bool isHalfNan(uint16_t h) { return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0; }
-bool isBf16Nan(uint16_t b) { return (b & 0x7f80u) == 0x7f80u && (b & 0x7fu) != 0; }
+bool isHalfNan(uint16_t h)
+{
+    return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0;
+}
+bool isBf16Nan(uint16_t b)
+{
+    return (b & 0x7f80u) == 0x7f80u && (b & 0x7fu) != 0;
+}
 
 uint16_t referenceHalf(float f)
 {
@@ -46,8 +52,8 @@ uint16_t referenceBf16(float f)
 
 std::vector<float> interestingFloats()
 {
-    std::vector<float> v { 0.0f, -0.0f, 1.0f, -1.0f, 65504.0f, 65520.0f, 65519.99f, 1e-8f, 5.9604645e-8f,
-        2.9802322e-8f, 2.98023259e-8f, 6.1035156e-5f, 6.097555e-5f, 3.0e38f, std::numeric_limits<float>::infinity(),
+    std::vector<float> v { 0.0f, -0.0f, 1.0f, -1.0f, 65504.0f, 65520.0f, 65519.99f, 1e-8f, 5.9604645e-8f, 2.9802322e-8f,
+        2.98023259e-8f, 6.1035156e-5f, 6.097555e-5f, 3.0e38f, std::numeric_limits<float>::infinity(),
         -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(), 1.0009765625f,
         1.00048828125f, 1.00146484375f };
     std::mt19937 gen(42);
@@ -139,8 +145,8 @@ TEST(StorageTest, BulkStoreAndLoadAgreeWithScalarConversions)
         loadToFloat(stored.data(), back.data(), t, src.size());
         for (size_t i = 0; i < src.size(); ++i) {
             const float expect = t == DType::Fp32 ? src[i]
-                : t == DType::Fp16               ? halfToFloat(floatToHalf(src[i]))
-                                                 : bf16ToFloat(floatToBf16(src[i]));
+                : t == DType::Fp16                ? halfToFloat(floatToHalf(src[i]))
+                                                  : bf16ToFloat(floatToBf16(src[i]));
             EXPECT_EQ(back[i], expect) << dtypeName(t) << " " << src[i];
         }
     }

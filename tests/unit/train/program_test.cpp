@@ -45,7 +45,10 @@ Outcome runProgram(const std::string& args)
     return o;
 }
 
-int countLines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+int countLines(const std::string& s)
+{
+    return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
 
 Options parse(std::initializer_list<const char*> args, std::string& error)
 {
@@ -62,8 +65,8 @@ TEST(OptionsTest, ParsesEveryKnob)
 {
     std::string error;
     const Options o = parse({ "--batch-size", "16", "--layers", "4", "--hidden", "32", "--steps", "3", "--checkpoint",
-                              "2", "--precision", "bf16", "--leak-every", "2", "--leak-bytes", "4096", "--fragment",
-                              "--seed", "99", "--no-cache", "--truth", "t.json", "--device", "cpu" },
+                                "2", "--precision", "bf16", "--leak-every", "2", "--leak-bytes", "4096", "--fragment",
+                                "--seed", "99", "--no-cache", "--truth", "t.json", "--device", "cpu" },
         error);
     ASSERT_EQ(error, "");
     EXPECT_EQ(o.train.model.batch, 16);
@@ -119,8 +122,9 @@ TEST(ProgramTest, AutoFallsBackToCpuWithOneNoteAndWritesTruth)
     ASSERT_EQ(o.status, 0) << o.out;
     // There is no GPU on the machines this project is tested on; where there is one, auto picks it.
     const bool cpu = o.out.find("cpu backend") != std::string::npos;
-    if (cpu)
+    if (cpu) {
         EXPECT_NE(o.out.find("tidemark-train: note: no CUDA device"), std::string::npos) << o.out;
+    }
     for (int step = 1; step <= 5; ++step)
         EXPECT_NE(o.out.find("step " + std::to_string(step) + " loss "), std::string::npos);
     std::ifstream in(truthPath);

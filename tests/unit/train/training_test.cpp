@@ -36,7 +36,10 @@ float mean(const std::vector<float>& v, size_t from, size_t count)
     return std::accumulate(v.begin() + from, v.begin() + from + count, 0.0f) / static_cast<float>(count);
 }
 
-size_t tagPeak(const TrainResult& r, Tag t) { return r.stats.tagPeakBytes[static_cast<size_t>(t)]; }
+size_t tagPeak(const TrainResult& r, Tag t)
+{
+    return r.stats.tagPeakBytes[static_cast<size_t>(t)];
+}
 
 // How many hidden-state tensors (batch x hidden) are live at the worst moment, derived from the
 // schedule the model promises: without checkpointing h_0..h_L and a_1..a_L are all kept; with
