@@ -12,165 +12,165 @@ namespace tidemark::interposer::cuda {
 
 namespace {
 
-// The writer drops the leading libtidemark.so frames (these helpers and the hook); 1 = no more.
-constexpr unsigned kStackSkip = 1;
-constexpr uint8_t kNoDevice = 0;   // pinned and managed memory belong to no single device
+    // The writer drops the leading libtidemark.so frames (these helpers and the hook); 1 = no more.
+    constexpr unsigned kStackSkip = 1;
+    constexpr uint8_t kNoDevice = 0; // pinned and managed memory belong to no single device
 
-uint8_t currentDevice(const RealRuntime& r) noexcept
-{
-    int device = 0;
-    if (r.getDevice && r.getDevice(&device) == cudaSuccess && device >= 0 && device < 256)
-        return static_cast<uint8_t>(device);
-    return 0;
-}
-
-// The device a stream-ordered call runs on: the stream's device when cudart can tell (12.8+),
-// otherwise the current device (the legacy and per-thread default streams follow it).
-uint8_t streamDevice(const RealRuntime& r, cudaStream_t stream) noexcept
-{
-    int device = 0;
-    if (stream && r.streamGetDevice && r.streamGetDevice(stream, &device) == cudaSuccess && device >= 0
-        && device < 256)
-        return static_cast<uint8_t>(device);
-    return currentDevice(r);
-}
-
-struct Target {
-    Api api;
-    SpaceKind space;
-    uint8_t device;
-    uint64_t stream;
-};
-
-__attribute__((noinline)) void recordAlloc(const Target& t, const void* address, uint64_t size) noexcept
-{
-    wire::AllocRecord r {};
-    r.h.kind = static_cast<uint16_t>(wire::Kind::Alloc);
-    r.h.size_bytes = sizeof(r);
-    r.api = static_cast<uint16_t>(t.api);
-    r.space_kind = static_cast<uint8_t>(t.space);
-    r.device = t.device;
-    r.address = reinterpret_cast<uint64_t>(address);
-    r.size = size;
-    r.stack_id = captureStack(kStackSkip);
-    r.range_id = currentRangeId();
-    r.stream = t.stream;
-    r.source = kSourcePreload;
-    r.ts_ns = nowNs();
-    emit(&r, sizeof(r));
-}
-
-__attribute__((noinline)) void recordFailure(const RealRuntime& real, const Target& t, uint64_t size,
-    cudaError_t rc) noexcept
-{
-    wire::AllocFailedRecord r {};
-    r.h.kind = static_cast<uint16_t>(wire::Kind::AllocFailed);
-    r.h.size_bytes = sizeof(r);
-    r.api = static_cast<uint16_t>(t.api);
-    r.space_kind = static_cast<uint8_t>(t.space);
-    r.device = t.device;
-    r.ts_ns = nowNs();
-    r.size = size;
-    r.stack_id = captureStack(kStackSkip);
-    r.range_id = currentRangeId();
-    r.stream = t.stream;
-    r.error_code = static_cast<int32_t>(rc);
-    r.source = kSourcePreload;
-    r.device_free_bytes = UINT64_MAX;
-    r.device_total_bytes = UINT64_MAX;
-    // cudaMemGetInfo describes the current device; only then does it describe this failure.
-    size_t freeBytes = 0, totalBytes = 0;
-    if (t.space != SpaceKind::Pinned && real.memGetInfo && t.device == currentDevice(real)
-        && real.memGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
-        r.device_free_bytes = freeBytes;
-        r.device_total_bytes = totalBytes;
+    uint8_t currentDevice(const RealRuntime& r) noexcept
+    {
+        int device = 0;
+        if (r.getDevice && r.getDevice(&device) == cudaSuccess && device >= 0 && device < 256)
+            return static_cast<uint8_t>(device);
+        return 0;
     }
-    emit(&r, sizeof(r));
-}
 
-void recordFree(const Target& t, const void* address) noexcept
-{
-    wire::FreeRecord r {};
-    r.h.kind = static_cast<uint16_t>(wire::Kind::Free);
-    r.h.size_bytes = sizeof(r);
-    r.api = static_cast<uint16_t>(t.api);
-    r.space_kind = static_cast<uint8_t>(t.space);
-    r.device = t.device;
-    r.ts_ns = nowNs();
-    r.address = reinterpret_cast<uint64_t>(address);
-    r.source = kSourcePreload;
-    emit(&r, sizeof(r));
-}
+    // The device a stream-ordered call runs on: the stream's device when cudart can tell (12.8+),
+    // otherwise the current device (the legacy and per-thread default streams follow it).
+    uint8_t streamDevice(const RealRuntime& r, cudaStream_t stream) noexcept
+    {
+        int device = 0;
+        if (stream && r.streamGetDevice && r.streamGetDevice(stream, &device) == cudaSuccess && device >= 0
+            && device < 256)
+            return static_cast<uint8_t>(device);
+        return currentDevice(r);
+    }
 
-// Shared tail of every allocating hook.
-__attribute__((always_inline)) inline void afterAlloc(const RealRuntime& real, const Target& t, cudaError_t rc,
-    const void* address, uint64_t size) noexcept
-{
-    countCall(t.api, rc != cudaSuccess);
-    if (rc == cudaSuccess)
-        recordAlloc(t, address, size);
-    else
-        recordFailure(real, t, size, rc);
-}
+    struct Target {
+        Api api;
+        SpaceKind space;
+        uint8_t device;
+        uint64_t stream;
+    };
 
-// Where a pointer about to be freed lives, asked before the free (afterwards it is gone):
-// cudaFree releases device and managed memory alike, on whichever device it was allocated.
-Target freeTarget(const RealRuntime& real, Api api, const void* ptr, uint64_t stream) noexcept
-{
-    Target t { api, SpaceKind::Device, currentDevice(real), stream };
-    cudaPointerAttributes attr {};
-    if (real.pointerGetAttributes && real.pointerGetAttributes(&attr, ptr) == cudaSuccess) {
-        if (attr.type == cudaMemoryTypeManaged) {
-            t.space = SpaceKind::Managed;
-            t.device = kNoDevice;
-        } else if (attr.type == cudaMemoryTypeDevice && attr.device >= 0 && attr.device < 256) {
-            t.device = static_cast<uint8_t>(attr.device);
+    __attribute__((noinline)) void recordAlloc(const Target& t, const void* address, uint64_t size) noexcept
+    {
+        wire::AllocRecord r {};
+        r.h.kind = static_cast<uint16_t>(wire::Kind::Alloc);
+        r.h.size_bytes = sizeof(r);
+        r.api = static_cast<uint16_t>(t.api);
+        r.space_kind = static_cast<uint8_t>(t.space);
+        r.device = t.device;
+        r.address = reinterpret_cast<uint64_t>(address);
+        r.size = size;
+        r.stack_id = captureStack(kStackSkip);
+        r.range_id = currentRangeId();
+        r.stream = t.stream;
+        r.source = kSourcePreload;
+        r.ts_ns = nowNs();
+        emit(&r, sizeof(r));
+    }
+
+    __attribute__((noinline)) void recordFailure(
+        const RealRuntime& real, const Target& t, uint64_t size, cudaError_t rc) noexcept
+    {
+        wire::AllocFailedRecord r {};
+        r.h.kind = static_cast<uint16_t>(wire::Kind::AllocFailed);
+        r.h.size_bytes = sizeof(r);
+        r.api = static_cast<uint16_t>(t.api);
+        r.space_kind = static_cast<uint8_t>(t.space);
+        r.device = t.device;
+        r.ts_ns = nowNs();
+        r.size = size;
+        r.stack_id = captureStack(kStackSkip);
+        r.range_id = currentRangeId();
+        r.stream = t.stream;
+        r.error_code = static_cast<int32_t>(rc);
+        r.source = kSourcePreload;
+        r.device_free_bytes = UINT64_MAX;
+        r.device_total_bytes = UINT64_MAX;
+        // cudaMemGetInfo describes the current device; only then does it describe this failure.
+        size_t freeBytes = 0, totalBytes = 0;
+        if (t.space != SpaceKind::Pinned && real.memGetInfo && t.device == currentDevice(real)
+            && real.memGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
+            r.device_free_bytes = freeBytes;
+            r.device_total_bytes = totalBytes;
         }
+        emit(&r, sizeof(r));
     }
-    return t;
-}
 
-using AsyncFree = cudaError_t (*RealRuntime::*)(void*, cudaStream_t);
-using SyncFree = cudaError_t (*RealRuntime::*)(void*);
-using AsyncAlloc = cudaError_t (*RealRuntime::*)(void**, size_t, cudaStream_t);
-using PoolAlloc = cudaError_t (*RealRuntime::*)(void**, size_t, cudaMemPool_t, cudaStream_t);
+    void recordFree(const Target& t, const void* address) noexcept
+    {
+        wire::FreeRecord r {};
+        r.h.kind = static_cast<uint16_t>(wire::Kind::Free);
+        r.h.size_bytes = sizeof(r);
+        r.api = static_cast<uint16_t>(t.api);
+        r.space_kind = static_cast<uint8_t>(t.space);
+        r.device = t.device;
+        r.ts_ns = nowNs();
+        r.address = reinterpret_cast<uint64_t>(address);
+        r.source = kSourcePreload;
+        emit(&r, sizeof(r));
+    }
 
-// Inlined into each hook so the stack skip stays the same for every API; the real function is
-// looked up inside the guard because dlsym may allocate.
-__attribute__((always_inline)) inline cudaError_t freeCommon(Api api, void* ptr, cudaStream_t stream,
-    AsyncFree asyncMember, SyncFree syncMember) noexcept
-{
-    ReentryGuard guard;
-    const RealRuntime& r = real();
-    auto asyncFn = asyncMember ? r.*asyncMember : nullptr;
-    auto syncFn = syncMember ? r.*syncMember : nullptr;
-    if (!asyncFn && !syncFn)
-        return kNoRealRuntime;
-    if (guard.wasAlreadyInside() || !ptr) // cudaFree(nullptr) only initialises the context
-        return asyncFn ? asyncFn(ptr, stream) : syncFn(ptr);
-    Target t = freeTarget(r, api, ptr, reinterpret_cast<uint64_t>(stream));
-    cudaError_t rc = asyncFn ? asyncFn(ptr, stream) : syncFn(ptr);
-    countCall(api, rc != cudaSuccess);
-    if (rc == cudaSuccess)
-        recordFree(t, ptr); // for cudaFreeAsync: when the free was enqueued (stream order)
-    return rc;
-}
+    // Shared tail of every allocating hook.
+    __attribute__((always_inline)) inline void afterAlloc(
+        const RealRuntime& real, const Target& t, cudaError_t rc, const void* address, uint64_t size) noexcept
+    {
+        countCall(t.api, rc != cudaSuccess);
+        if (rc == cudaSuccess)
+            recordAlloc(t, address, size);
+        else
+            recordFailure(real, t, size, rc);
+    }
 
-__attribute__((always_inline)) inline cudaError_t mallocAsyncCommon(Api api, void** ptr, size_t size,
-    cudaMemPool_t pool, cudaStream_t stream, AsyncAlloc asyncMember, PoolAlloc poolMember) noexcept
-{
-    ReentryGuard guard;
-    const RealRuntime& r = real();
-    auto asyncFn = asyncMember ? r.*asyncMember : nullptr;
-    auto poolFn = poolMember ? r.*poolMember : nullptr;
-    if (!asyncFn && !poolFn)
-        return kNoRealRuntime;
-    cudaError_t rc = asyncFn ? asyncFn(ptr, size, stream) : poolFn(ptr, size, pool, stream);
-    if (!guard.wasAlreadyInside())
-        afterAlloc(r, { api, SpaceKind::Device, streamDevice(r, stream), reinterpret_cast<uint64_t>(stream) }, rc,
-            ptr ? *ptr : nullptr, size);
-    return rc;
-}
+    // Where a pointer about to be freed lives, asked before the free (afterwards it is gone):
+    // cudaFree releases device and managed memory alike, on whichever device it was allocated.
+    Target freeTarget(const RealRuntime& real, Api api, const void* ptr, uint64_t stream) noexcept
+    {
+        Target t { api, SpaceKind::Device, currentDevice(real), stream };
+        cudaPointerAttributes attr {};
+        if (real.pointerGetAttributes && real.pointerGetAttributes(&attr, ptr) == cudaSuccess) {
+            if (attr.type == cudaMemoryTypeManaged) {
+                t.space = SpaceKind::Managed;
+                t.device = kNoDevice;
+            } else if (attr.type == cudaMemoryTypeDevice && attr.device >= 0 && attr.device < 256) {
+                t.device = static_cast<uint8_t>(attr.device);
+            }
+        }
+        return t;
+    }
+
+    using AsyncFree = cudaError_t (*RealRuntime::*)(void*, cudaStream_t);
+    using SyncFree = cudaError_t (*RealRuntime::*)(void*);
+    using AsyncAlloc = cudaError_t (*RealRuntime::*)(void**, size_t, cudaStream_t);
+    using PoolAlloc = cudaError_t (*RealRuntime::*)(void**, size_t, cudaMemPool_t, cudaStream_t);
+
+    // Inlined into each hook so the stack skip stays the same for every API; the real function is
+    // looked up inside the guard because dlsym may allocate.
+    __attribute__((always_inline)) inline cudaError_t freeCommon(
+        Api api, void* ptr, cudaStream_t stream, AsyncFree asyncMember, SyncFree syncMember) noexcept
+    {
+        ReentryGuard guard;
+        const RealRuntime& r = real();
+        auto asyncFn = asyncMember ? r.*asyncMember : nullptr;
+        auto syncFn = syncMember ? r.*syncMember : nullptr;
+        if (!asyncFn && !syncFn)
+            return kNoRealRuntime;
+        if (guard.wasAlreadyInside() || !ptr) // cudaFree(nullptr) only initialises the context
+            return asyncFn ? asyncFn(ptr, stream) : syncFn(ptr);
+        Target t = freeTarget(r, api, ptr, reinterpret_cast<uint64_t>(stream));
+        cudaError_t rc = asyncFn ? asyncFn(ptr, stream) : syncFn(ptr);
+        countCall(api, rc != cudaSuccess);
+        if (rc == cudaSuccess)
+            recordFree(t, ptr); // for cudaFreeAsync: when the free was enqueued (stream order)
+        return rc;
+    }
+
+    __attribute__((always_inline)) inline cudaError_t mallocAsyncCommon(Api api, void** ptr, size_t size,
+        cudaMemPool_t pool, cudaStream_t stream, AsyncAlloc asyncMember, PoolAlloc poolMember) noexcept
+    {
+        ReentryGuard guard;
+        const RealRuntime& r = real();
+        auto asyncFn = asyncMember ? r.*asyncMember : nullptr;
+        auto poolFn = poolMember ? r.*poolMember : nullptr;
+        if (!asyncFn && !poolFn)
+            return kNoRealRuntime;
+        cudaError_t rc = asyncFn ? asyncFn(ptr, size, stream) : poolFn(ptr, size, pool, stream);
+        if (!guard.wasAlreadyInside())
+            afterAlloc(r, { api, SpaceKind::Device, streamDevice(r, stream), reinterpret_cast<uint64_t>(stream) }, rc,
+                ptr ? *ptr : nullptr, size);
+        return rc;
+    }
 
 } // namespace
 
@@ -190,7 +190,8 @@ TIDEMARK_HOOK cudaError_t cudaMalloc(void** devPtr, size_t size)
         return kNoRealRuntime;
     cudaError_t rc = r.malloc(devPtr, size);
     if (!guard.wasAlreadyInside())
-        afterAlloc(r, { Api::CudaMalloc, SpaceKind::Device, currentDevice(r), 0 }, rc, devPtr ? *devPtr : nullptr, size);
+        afterAlloc(
+            r, { Api::CudaMalloc, SpaceKind::Device, currentDevice(r), 0 }, rc, devPtr ? *devPtr : nullptr, size);
     return rc;
 }
 
@@ -202,7 +203,8 @@ TIDEMARK_HOOK cudaError_t cudaMallocManaged(void** devPtr, size_t size, unsigned
         return kNoRealRuntime;
     cudaError_t rc = r.mallocManaged(devPtr, size, flags);
     if (!guard.wasAlreadyInside())
-        afterAlloc(r, { Api::CudaMallocManaged, SpaceKind::Managed, kNoDevice, 0 }, rc, devPtr ? *devPtr : nullptr, size);
+        afterAlloc(
+            r, { Api::CudaMallocManaged, SpaceKind::Managed, kNoDevice, 0 }, rc, devPtr ? *devPtr : nullptr, size);
     return rc;
 }
 
@@ -240,7 +242,8 @@ TIDEMARK_HOOK cudaError_t cudaMallocPitch(void** devPtr, size_t* pitch, size_t w
     if (!guard.wasAlreadyInside()) {
         // The bytes really reserved are pitch x height; on failure only the request is known.
         uint64_t bytes = rc == cudaSuccess && pitch ? uint64_t(*pitch) * height : uint64_t(width) * height;
-        afterAlloc(r, { Api::CudaMallocPitch, SpaceKind::Device, currentDevice(r), 0 }, rc, devPtr ? *devPtr : nullptr, bytes);
+        afterAlloc(
+            r, { Api::CudaMallocPitch, SpaceKind::Device, currentDevice(r), 0 }, rc, devPtr ? *devPtr : nullptr, bytes);
     }
     return rc;
 }
@@ -256,7 +259,8 @@ TIDEMARK_HOOK cudaError_t cudaMalloc3D(cudaPitchedPtr* pitchedDevPtr, cudaExtent
         uint64_t rows = uint64_t(extent.height) * extent.depth;
         bool ok = rc == cudaSuccess && pitchedDevPtr;
         uint64_t bytes = ok ? uint64_t(pitchedDevPtr->pitch) * rows : uint64_t(extent.width) * rows;
-        afterAlloc(r, { Api::CudaMalloc3D, SpaceKind::Device, currentDevice(r), 0 }, rc, ok ? pitchedDevPtr->ptr : nullptr, bytes);
+        afterAlloc(r, { Api::CudaMalloc3D, SpaceKind::Device, currentDevice(r), 0 }, rc,
+            ok ? pitchedDevPtr->ptr : nullptr, bytes);
     }
     return rc;
 }
@@ -268,18 +272,20 @@ TIDEMARK_HOOK cudaError_t cudaMallocAsync(void** devPtr, size_t size, cudaStream
 
 TIDEMARK_HOOK cudaError_t cudaMallocAsync_ptsz(void** devPtr, size_t size, cudaStream_t stream)
 {
-    return mallocAsyncCommon(Api::CudaMallocAsync, devPtr, size, nullptr, stream, &RealRuntime::mallocAsyncPtsz, nullptr);
+    return mallocAsyncCommon(
+        Api::CudaMallocAsync, devPtr, size, nullptr, stream, &RealRuntime::mallocAsyncPtsz, nullptr);
 }
 
 TIDEMARK_HOOK cudaError_t cudaMallocFromPoolAsync(void** ptr, size_t size, cudaMemPool_t pool, cudaStream_t stream)
 {
-    return mallocAsyncCommon(Api::CudaMallocFromPoolAsync, ptr, size, pool, stream, nullptr, &RealRuntime::mallocFromPoolAsync);
+    return mallocAsyncCommon(
+        Api::CudaMallocFromPoolAsync, ptr, size, pool, stream, nullptr, &RealRuntime::mallocFromPoolAsync);
 }
 
 TIDEMARK_HOOK cudaError_t cudaMallocFromPoolAsync_ptsz(void** ptr, size_t size, cudaMemPool_t pool, cudaStream_t stream)
 {
-    return mallocAsyncCommon(Api::CudaMallocFromPoolAsync, ptr, size, pool, stream, nullptr,
-        &RealRuntime::mallocFromPoolAsyncPtsz);
+    return mallocAsyncCommon(
+        Api::CudaMallocFromPoolAsync, ptr, size, pool, stream, nullptr, &RealRuntime::mallocFromPoolAsyncPtsz);
 }
 
 TIDEMARK_HOOK cudaError_t cudaFree(void* devPtr)

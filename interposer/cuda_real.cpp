@@ -12,40 +12,39 @@ namespace tidemark::interposer::cuda {
 
 namespace {
 
-RealRuntime g_real {};
-std::atomic<bool> g_resolved { false };
-std::mutex g_resolveMutex;
+    RealRuntime g_real {};
+    std::atomic<bool> g_resolved { false };
+    std::mutex g_resolveMutex;
 
-template <typename Fn>
-void resolve(Fn& slot, const char* name) noexcept
-{
-    slot = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
-}
+    template <typename Fn> void resolve(Fn& slot, const char* name) noexcept
+    {
+        slot = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    }
 
-void resolveAll() noexcept
-{
-    RealRuntime& r = g_real;
-    resolve(r.malloc, "cudaMalloc");
-    resolve(r.free, "cudaFree");
-    resolve(r.mallocAsync, "cudaMallocAsync");
-    resolve(r.mallocAsyncPtsz, "cudaMallocAsync_ptsz");
-    resolve(r.mallocFromPoolAsync, "cudaMallocFromPoolAsync");
-    resolve(r.mallocFromPoolAsyncPtsz, "cudaMallocFromPoolAsync_ptsz");
-    resolve(r.freeAsync, "cudaFreeAsync");
-    resolve(r.freeAsyncPtsz, "cudaFreeAsync_ptsz");
-    resolve(r.mallocManaged, "cudaMallocManaged");
-    resolve(r.mallocHost, "cudaMallocHost");
-    resolve(r.hostAlloc, "cudaHostAlloc");
-    resolve(r.freeHost, "cudaFreeHost");
-    resolve(r.mallocPitch, "cudaMallocPitch");
-    resolve(r.malloc3D, "cudaMalloc3D");
-    resolve(r.getDevice, "cudaGetDevice");
-    resolve(r.streamGetDevice, "cudaStreamGetDevice");
-    resolve(r.pointerGetAttributes, "cudaPointerGetAttributes");
-    resolve(r.memGetInfo, "cudaMemGetInfo");
-    if (!r.malloc)
-        log(LogLevel::Warn, "CUDA runtime hook called but no libcudart found after libtidemark.so");
-}
+    void resolveAll() noexcept
+    {
+        RealRuntime& r = g_real;
+        resolve(r.malloc, "cudaMalloc");
+        resolve(r.free, "cudaFree");
+        resolve(r.mallocAsync, "cudaMallocAsync");
+        resolve(r.mallocAsyncPtsz, "cudaMallocAsync_ptsz");
+        resolve(r.mallocFromPoolAsync, "cudaMallocFromPoolAsync");
+        resolve(r.mallocFromPoolAsyncPtsz, "cudaMallocFromPoolAsync_ptsz");
+        resolve(r.freeAsync, "cudaFreeAsync");
+        resolve(r.freeAsyncPtsz, "cudaFreeAsync_ptsz");
+        resolve(r.mallocManaged, "cudaMallocManaged");
+        resolve(r.mallocHost, "cudaMallocHost");
+        resolve(r.hostAlloc, "cudaHostAlloc");
+        resolve(r.freeHost, "cudaFreeHost");
+        resolve(r.mallocPitch, "cudaMallocPitch");
+        resolve(r.malloc3D, "cudaMalloc3D");
+        resolve(r.getDevice, "cudaGetDevice");
+        resolve(r.streamGetDevice, "cudaStreamGetDevice");
+        resolve(r.pointerGetAttributes, "cudaPointerGetAttributes");
+        resolve(r.memGetInfo, "cudaMemGetInfo");
+        if (!r.malloc)
+            log(LogLevel::Warn, "CUDA runtime hook called but no libcudart found after libtidemark.so");
+    }
 
 } // namespace
 

@@ -11,26 +11,49 @@
 namespace tidemark::interposer {
 
 namespace {
-std::atomic<const TidemarkCuptiHost*> g_host { nullptr };
-const TidemarkCuptiHost* host() { return g_host.load(std::memory_order_acquire); }
+    std::atomic<const TidemarkCuptiHost*> g_host { nullptr };
+    const TidemarkCuptiHost* host()
+    {
+        return g_host.load(std::memory_order_acquire);
+    }
 } // namespace
 
-bool trackingEnabled() noexcept { return host() && host()->tracking_enabled(); }
-uint64_t nowNs() noexcept { return host() ? host()->now_ns() : 0; }
+bool trackingEnabled() noexcept
+{
+    return host() && host()->tracking_enabled();
+}
+uint64_t nowNs() noexcept
+{
+    return host() ? host()->now_ns() : 0;
+}
 void emit(const void* record, size_t bytes) noexcept
 {
     if (host())
         host()->emit(record, bytes);
 }
-uint32_t captureStack(unsigned skip) noexcept { return host() ? host()->capture_stack(skip + 1) : 0; } // + this frame
+uint32_t captureStack(unsigned skip) noexcept
+{
+    return host() ? host()->capture_stack(skip + 1) : 0;
+} // + this frame
 uint32_t internString(const char* text, size_t len) noexcept
 {
     return host() && text ? host()->intern_string(text, len) : 0;
 }
-uint32_t internString(const char* text) noexcept { return text ? internString(text, std::strlen(text)) : 0; }
-uint32_t currentRangeId() noexcept { return host() ? host()->current_range_id() : 0; }
-void setCurrentRangeId(uint32_t) noexcept { } // ranges belong to the NVTX handlers in libtidemark.so
-uint32_t nextObjectId() noexcept { return host() ? host()->next_object_id() : 0; }
+uint32_t internString(const char* text) noexcept
+{
+    return text ? internString(text, std::strlen(text)) : 0;
+}
+uint32_t currentRangeId() noexcept
+{
+    return host() ? host()->current_range_id() : 0;
+}
+void setCurrentRangeId(uint32_t) noexcept
+{
+} // ranges belong to the NVTX handlers in libtidemark.so
+uint32_t nextObjectId() noexcept
+{
+    return host() ? host()->next_object_id() : 0;
+}
 void emitStat(wire::StatSource source, const char* name, uint64_t value, const char* detail) noexcept
 {
     if (host())

@@ -10,27 +10,35 @@ namespace tidemark::interposer::cupti {
 
 namespace {
 
-using Op = ApiCall::Op;
+    using Op = ApiCall::Op;
 
-template <typename T>
-const T& params(const CUpti_CallbackData& cb) noexcept
-{
-    return *static_cast<const T*>(cb.functionParams);
-}
+    template <typename T> const T& params(const CUpti_CallbackData& cb) noexcept
+    {
+        return *static_cast<const T*>(cb.functionParams);
+    }
 
-uint64_t out(void* const* p) noexcept { return p ? reinterpret_cast<uint64_t>(*p) : 0; }
-uint64_t out(const CUdeviceptr* p) noexcept { return p ? static_cast<uint64_t>(*p) : 0; }
-uint64_t handle(const void* stream) noexcept { return reinterpret_cast<uint64_t>(stream); }
+    uint64_t out(void* const* p) noexcept
+    {
+        return p ? reinterpret_cast<uint64_t>(*p) : 0;
+    }
+    uint64_t out(const CUdeviceptr* p) noexcept
+    {
+        return p ? static_cast<uint64_t>(*p) : 0;
+    }
+    uint64_t handle(const void* stream) noexcept
+    {
+        return reinterpret_cast<uint64_t>(stream);
+    }
 
-ApiCall alloc(Api api, SpaceKind space, uint64_t address, uint64_t size, uint64_t stream = 0) noexcept
-{
-    return { api, Op::Alloc, space, address, size, stream };
-}
+    ApiCall alloc(Api api, SpaceKind space, uint64_t address, uint64_t size, uint64_t stream = 0) noexcept
+    {
+        return { api, Op::Alloc, space, address, size, stream };
+    }
 
-ApiCall release(Api api, SpaceKind space, uint64_t address, uint64_t stream = 0) noexcept
-{
-    return { api, Op::Free, space, address, 0, stream };
-}
+    ApiCall release(Api api, SpaceKind space, uint64_t address, uint64_t stream = 0) noexcept
+    {
+        return { api, Op::Free, space, address, 0, stream };
+    }
 
 } // namespace
 
@@ -86,7 +94,8 @@ bool decodeRuntime(CUpti_CallbackId cbid, const CUpti_CallbackData& cb, ApiCall&
         return true;
     }
     case CUPTI_RUNTIME_TRACE_CBID_cudaFree_v3020:
-        c = release(Api::CudaFree, SpaceKind::Device, reinterpret_cast<uint64_t>(params<cudaFree_v3020_params>(cb).devPtr));
+        c = release(
+            Api::CudaFree, SpaceKind::Device, reinterpret_cast<uint64_t>(params<cudaFree_v3020_params>(cb).devPtr));
         return true;
     case CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_v11020:
     case CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_ptsz_v11020: {
@@ -95,9 +104,11 @@ bool decodeRuntime(CUpti_CallbackId cbid, const CUpti_CallbackData& cb, ApiCall&
         return true;
     }
     case CUPTI_RUNTIME_TRACE_CBID_cudaFreeHost_v3020:
-        c = release(Api::CudaFreeHost, SpaceKind::Pinned, reinterpret_cast<uint64_t>(params<cudaFreeHost_v3020_params>(cb).ptr));
+        c = release(Api::CudaFreeHost, SpaceKind::Pinned,
+            reinterpret_cast<uint64_t>(params<cudaFreeHost_v3020_params>(cb).ptr));
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -154,7 +165,8 @@ bool decodeDriver(CUpti_CallbackId cbid, const CUpti_CallbackData& cb, ApiCall& 
         return true;
     }
     case CUPTI_DRIVER_TRACE_CBID_cuMemFreeHost:
-        c = release(Api::CuMemFreeHost, SpaceKind::Pinned, reinterpret_cast<uint64_t>(params<cuMemFreeHost_params>(cb).p));
+        c = release(
+            Api::CuMemFreeHost, SpaceKind::Pinned, reinterpret_cast<uint64_t>(params<cuMemFreeHost_params>(cb).p));
         return true;
     case CUPTI_DRIVER_TRACE_CBID_cuMemCreate: {
         // Physical memory: recorded by its generic allocation handle, not by an address. Mappings
@@ -166,9 +178,11 @@ bool decodeDriver(CUpti_CallbackId cbid, const CUpti_CallbackData& cb, ApiCall& 
         return true;
     }
     case CUPTI_DRIVER_TRACE_CBID_cuMemRelease:
-        c = release(Api::CuMemRelease, SpaceKind::Device, static_cast<uint64_t>(params<cuMemRelease_params>(cb).handle));
+        c = release(
+            Api::CuMemRelease, SpaceKind::Device, static_cast<uint64_t>(params<cuMemRelease_params>(cb).handle));
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 

@@ -18,11 +18,11 @@ struct ActivityCounts {
     uint64_t kernels = 0;
     uint64_t memcpys = 0;
     uint64_t memsets = 0;
-    uint64_t allocs = 0;       // MEMORY2 allocations
-    uint64_t frees = 0;        // MEMORY2 releases
-    uint64_t poolEvents = 0;   // MEMORY_POOL records
-    uint64_t incomplete = 0;   // records with zero timestamps (forced flush before completion)
-    uint64_t ignored = 0;      // kinds or memory kinds we do not record
+    uint64_t allocs = 0; // MEMORY2 allocations
+    uint64_t frees = 0; // MEMORY2 releases
+    uint64_t poolEvents = 0; // MEMORY_POOL records
+    uint64_t incomplete = 0; // records with zero timestamps (forced flush before completion)
+    uint64_t ignored = 0; // kinds or memory kinds we do not record
 };
 
 // Walks a completed activity buffer with cuptiActivityGetNextRecord and emits wire records
@@ -47,8 +47,8 @@ struct ApiCall {
     SpaceKind space = SpaceKind::Device;
     uint64_t address = 0; // for cuMemCreate/cuMemRelease: the generic allocation handle
     uint64_t size = 0;
-    uint64_t stream = 0;  // the caller's stream handle
-    int device = -1;      // -1: the device of the callback's context
+    uint64_t stream = 0; // the caller's stream handle
+    int device = -1; // -1: the device of the callback's context
 };
 
 // Decode a handled runtime / driver callback (params from generated_cuda*_meta.h); false for ids

@@ -14,34 +14,34 @@ namespace tidemark::interposer::nvtx {
 
 namespace {
 
-std::atomic<uint32_t> g_coreUnits { 0 };
-std::atomic<uint32_t> g_memUnits { 0 };
-std::atomic<uint32_t> g_ignoredExtensions { 0 };
-std::atomic<bool> g_atforkRegistered { false };
+    std::atomic<uint32_t> g_coreUnits { 0 };
+    std::atomic<uint32_t> g_memUnits { 0 };
+    std::atomic<uint32_t> g_ignoredExtensions { 0 };
+    std::atomic<bool> g_atforkRegistered { false };
 
-bool disabledByEnv() noexcept
-{
-    const char* v = std::getenv("TIDEMARK_NVTX");
-    return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0);
-}
+    bool disabledByEnv() noexcept
+    {
+        const char* v = std::getenv("TIDEMARK_NVTX");
+        return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0);
+    }
 
-void onForkChild()
-{
-    invalidateStringCache(); // the child writes a spool file of its own
-}
+    void onForkChild()
+    {
+        invalidateStringCache(); // the child writes a spool file of its own
+    }
 
-bool fillModule(const NvtxExportTableCallbacks* callbacks, NvtxCallbackModule module) noexcept
-{
-    NvtxFunctionTable table = nullptr;
-    unsigned size = 0;
-    if (!callbacks->GetModuleFunctionTable(module, &table, &size) || !table)
-        return false;
-    if (module == NVTX_CB_MODULE_CORE)
-        installCore(table, size);
-    else
-        installCore2(table, size);
-    return true;
-}
+    bool fillModule(const NvtxExportTableCallbacks* callbacks, NvtxCallbackModule module) noexcept
+    {
+        NvtxFunctionTable table = nullptr;
+        unsigned size = 0;
+        if (!callbacks->GetModuleFunctionTable(module, &table, &size) || !table)
+            return false;
+        if (module == NVTX_CB_MODULE_CORE)
+            installCore(table, size);
+        else
+            installCore2(table, size);
+        return true;
+    }
 
 } // namespace
 
@@ -82,7 +82,8 @@ extern "C" __attribute__((visibility("default"))) int InitializeInjectionNvtxExt
         // Payload, counters, ...: nothing to record. Succeed with no slot filled so the module's
         // calls become no-ops without NVTX unloading the library.
         uint32_t n = nvtx::g_ignoredExtensions.fetch_add(1) + 1;
-        emitStat(tidemark::wire::StatSource::Nvtx, "nvtx.extensions_ignored", n, "NVTX extension modules other than memory");
+        emitStat(
+            tidemark::wire::StatSource::Nvtx, "nvtx.extensions_ignored", n, "NVTX extension modules other than memory");
         return 1;
     }
     if (nvtx::installMem(info) == 0)

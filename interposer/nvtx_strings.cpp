@@ -14,99 +14,99 @@ namespace tidemark::interposer::nvtx {
 
 namespace {
 
-constexpr uint32_t kCapacity = 8192; // domains + registered strings per process
-constexpr uint32_t kSlots = kCapacity * 2;
-constexpr size_t kArenaChunk = 256 * 1024;
+    constexpr uint32_t kCapacity = 8192; // domains + registered strings per process
+    constexpr uint32_t kSlots = kCapacity * 2;
+    constexpr size_t kArenaChunk = 256 * 1024;
 
-struct Entry {
-    const char* text;
-    uint32_t len;
-    uint32_t hash;
-    std::atomic<uint64_t> cached; // generation << 32 | string id
-};
+    struct Entry {
+        const char* text;
+        uint32_t len;
+        uint32_t hash;
+        std::atomic<uint64_t> cached; // generation << 32 | string id
+    };
 
-Entry g_entries[kCapacity];          // index 0 is never used: handle 0 means "none"
-std::atomic<uint32_t> g_count { 1 }; // entries below this index are complete
-uint32_t g_slots[kSlots];            // open addressing over entry indices, 0 = empty
-std::atomic<uint32_t> g_generation { 1 };
-std::atomic<uint64_t> g_overflow { 0 };
-std::mutex g_insertMutex;
-char* g_arena = nullptr;
-size_t g_arenaLeft = 0;
+    Entry g_entries[kCapacity]; // index 0 is never used: handle 0 means "none"
+    std::atomic<uint32_t> g_count { 1 }; // entries below this index are complete
+    uint32_t g_slots[kSlots]; // open addressing over entry indices, 0 = empty
+    std::atomic<uint32_t> g_generation { 1 };
+    std::atomic<uint64_t> g_overflow { 0 };
+    std::mutex g_insertMutex;
+    char* g_arena = nullptr;
+    size_t g_arenaLeft = 0;
 
-uint32_t hashText(const char* text, size_t len) noexcept
-{
-    uint32_t h = 2166136261u; // FNV-1a
-    for (size_t i = 0; i < len; ++i)
-        h = (h ^ static_cast<unsigned char>(text[i])) * 16777619u;
-    return h;
-}
-
-const char* copyToArena(const char* text, size_t len) noexcept
-{
-    if (len + 1 > g_arenaLeft) {
-        size_t chunk = len + 1 > kArenaChunk ? len + 1 : kArenaChunk;
-        void* mem = mmap(nullptr, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED)
-            return nullptr;
-        g_arena = static_cast<char*>(mem);
-        g_arenaLeft = chunk;
+    uint32_t hashText(const char* text, size_t len) noexcept
+    {
+        uint32_t h = 2166136261u; // FNV-1a
+        for (size_t i = 0; i < len; ++i)
+            h = (h ^ static_cast<unsigned char>(text[i])) * 16777619u;
+        return h;
     }
-    char* out = g_arena;
-    std::memcpy(out, text, len);
-    out[len] = '\0';
-    g_arena += len + 1;
-    g_arenaLeft -= len + 1;
-    return out;
-}
 
-// Returns the entry index for text, adding it when new; 0 when the table is full.
-uint32_t findOrAdd(const char* text) noexcept
-{
-    if (!text)
-        return 0;
-    size_t len = strnlen(text, wire::kMaxStringBytes);
-    uint32_t hash = hashText(text, len);
-    std::lock_guard<std::mutex> lock(g_insertMutex);
-    uint32_t slot = hash & (kSlots - 1);
-    while (uint32_t index = g_slots[slot]) {
-        const Entry& e = g_entries[index];
-        if (e.hash == hash && e.len == len && std::memcmp(e.text, text, len) == 0)
-            return index;
-        slot = (slot + 1) & (kSlots - 1);
+    const char* copyToArena(const char* text, size_t len) noexcept
+    {
+        if (len + 1 > g_arenaLeft) {
+            size_t chunk = len + 1 > kArenaChunk ? len + 1 : kArenaChunk;
+            void* mem = mmap(nullptr, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (mem == MAP_FAILED)
+                return nullptr;
+            g_arena = static_cast<char*>(mem);
+            g_arenaLeft = chunk;
+        }
+        char* out = g_arena;
+        std::memcpy(out, text, len);
+        out[len] = '\0';
+        g_arena += len + 1;
+        g_arenaLeft -= len + 1;
+        return out;
     }
-    uint32_t index = g_count.load(std::memory_order_relaxed);
-    const char* copy = index < kCapacity ? copyToArena(text, len) : nullptr;
-    if (!copy) {
-        g_overflow.fetch_add(1, std::memory_order_relaxed);
-        return 0;
-    }
-    Entry& e = g_entries[index];
-    e.text = copy;
-    e.len = static_cast<uint32_t>(len);
-    e.hash = hash;
-    e.cached.store(0, std::memory_order_relaxed);
-    g_slots[slot] = index;
-    g_count.store(index + 1, std::memory_order_release);
-    if (index == kCapacity - 1)
-        emitStat(wire::StatSource::Nvtx, "nvtx.string_table_full", kCapacity, "further domains/strings unnamed");
-    return index;
-}
 
-uint32_t idOfIndex(uintptr_t index) noexcept
-{
-    if (index == 0 || index >= g_count.load(std::memory_order_acquire))
-        return 0;
-    Entry& e = g_entries[index];
-    uint64_t generation = g_generation.load(std::memory_order_relaxed);
-    uint64_t cached = e.cached.load(std::memory_order_relaxed);
-    if ((cached >> 32) == generation)
-        return static_cast<uint32_t>(cached);
-    uint32_t id = internString(e.text, e.len);
-    if (id != 0)
-        e.cached.store(generation << 32 | id, std::memory_order_relaxed);
-    return id;
-}
+    // Returns the entry index for text, adding it when new; 0 when the table is full.
+    uint32_t findOrAdd(const char* text) noexcept
+    {
+        if (!text)
+            return 0;
+        size_t len = strnlen(text, wire::kMaxStringBytes);
+        uint32_t hash = hashText(text, len);
+        std::lock_guard<std::mutex> lock(g_insertMutex);
+        uint32_t slot = hash & (kSlots - 1);
+        while (uint32_t index = g_slots[slot]) {
+            const Entry& e = g_entries[index];
+            if (e.hash == hash && e.len == len && std::memcmp(e.text, text, len) == 0)
+                return index;
+            slot = (slot + 1) & (kSlots - 1);
+        }
+        uint32_t index = g_count.load(std::memory_order_relaxed);
+        const char* copy = index < kCapacity ? copyToArena(text, len) : nullptr;
+        if (!copy) {
+            g_overflow.fetch_add(1, std::memory_order_relaxed);
+            return 0;
+        }
+        Entry& e = g_entries[index];
+        e.text = copy;
+        e.len = static_cast<uint32_t>(len);
+        e.hash = hash;
+        e.cached.store(0, std::memory_order_relaxed);
+        g_slots[slot] = index;
+        g_count.store(index + 1, std::memory_order_release);
+        if (index == kCapacity - 1)
+            emitStat(wire::StatSource::Nvtx, "nvtx.string_table_full", kCapacity, "further domains/strings unnamed");
+        return index;
+    }
+
+    uint32_t idOfIndex(uintptr_t index) noexcept
+    {
+        if (index == 0 || index >= g_count.load(std::memory_order_acquire))
+            return 0;
+        Entry& e = g_entries[index];
+        uint64_t generation = g_generation.load(std::memory_order_relaxed);
+        uint64_t cached = e.cached.load(std::memory_order_relaxed);
+        if ((cached >> 32) == generation)
+            return static_cast<uint32_t>(cached);
+        uint32_t id = internString(e.text, e.len);
+        if (id != 0)
+            e.cached.store(generation << 32 | id, std::memory_order_relaxed);
+        return id;
+    }
 
 } // namespace
 
@@ -165,10 +165,14 @@ uint32_t wideStringId(const wchar_t* text) noexcept
 uint32_t messageStringId(int32_t messageType, const nvtxMessageValue_t& message) noexcept
 {
     switch (messageType) {
-    case NVTX_MESSAGE_TYPE_ASCII: return asciiStringId(message.ascii);
-    case NVTX_MESSAGE_TYPE_UNICODE: return wideStringId(message.unicode);
-    case NVTX_MESSAGE_TYPE_REGISTERED: return idOfIndex(reinterpret_cast<uintptr_t>(message.registered));
-    default: return 0;
+    case NVTX_MESSAGE_TYPE_ASCII:
+        return asciiStringId(message.ascii);
+    case NVTX_MESSAGE_TYPE_UNICODE:
+        return wideStringId(message.unicode);
+    case NVTX_MESSAGE_TYPE_REGISTERED:
+        return idOfIndex(reinterpret_cast<uintptr_t>(message.registered));
+    default:
+        return 0;
     }
 }
 

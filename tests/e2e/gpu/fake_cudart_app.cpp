@@ -5,11 +5,11 @@
 #include <cuda_runtime_api.h>
 #include <nvtx3/nvToolsExt.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <link.h>
-#include <algorithm>
-#include <cstdint>
 #include <map>
 
 namespace {
@@ -22,7 +22,8 @@ std::map<void*, Mine> g_live; // what this program holds, per its own bookkeepin
 
 void truthAlloc(const char* api, const char* space, int device, size_t size, void* ptr, const char* phase)
 {
-    std::printf("TRUTH alloc api=%s space=%s device=%d size=%zu ptr=%p phase=%s\n", api, space, device, size, ptr, phase);
+    std::printf(
+        "TRUTH alloc api=%s space=%s device=%d size=%zu ptr=%p phase=%s\n", api, space, device, size, ptr, phase);
     g_live[ptr] = { device, size };
 }
 
@@ -40,13 +41,13 @@ size_t liveOn(int device)
     return total;
 }
 
-#define CHECK(call)                                                                                  \
-    do {                                                                                             \
-        cudaError_t e_ = (call);                                                                     \
-        if (e_ != cudaSuccess) {                                                                     \
-            std::fprintf(stderr, "%s failed: %d\n", #call, static_cast<int>(e_));                    \
-            std::exit(3);                                                                            \
-        }                                                                                            \
+#define CHECK(call)                                                                                                    \
+    do {                                                                                                               \
+        cudaError_t e_ = (call);                                                                                       \
+        if (e_ != cudaSuccess) {                                                                                       \
+            std::fprintf(stderr, "%s failed: %d\n", #call, static_cast<int>(e_));                                      \
+            std::exit(3);                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 // The executable's own address range, so the test can check that allocation stacks reach main().
@@ -62,7 +63,8 @@ int printExeRange(dl_phdr_info* info, size_t, void*)
         lo = std::min<uint64_t>(lo, info->dlpi_addr + ph.p_vaddr);
         hi = std::max<uint64_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
     }
-    std::printf("TRUTH exe lo=0x%llx hi=0x%llx\n", static_cast<unsigned long long>(lo), static_cast<unsigned long long>(hi));
+    std::printf(
+        "TRUTH exe lo=0x%llx hi=0x%llx\n", static_cast<unsigned long long>(lo), static_cast<unsigned long long>(hi));
     return 1;
 }
 
@@ -114,8 +116,8 @@ int main()
     void* huge = nullptr;
     size_t request = freeBytes + (1 << 20); // one MiB more than is left on device 0
     cudaError_t e = cudaMalloc(&huge, request);
-    std::printf("TRUTH failed api=cudaMalloc device=0 size=%zu error=%d free=%zu total=%zu live=%zu phase=oom\n", request,
-        static_cast<int>(e), freeBytes, totalBytes, liveOn(0));
+    std::printf("TRUTH failed api=cudaMalloc device=0 size=%zu error=%d free=%zu total=%zu live=%zu phase=oom\n",
+        request, static_cast<int>(e), freeBytes, totalBytes, liveOn(0));
     nvtxRangePop();
 
     CHECK(cudaSetDevice(1)); // free device-0 memory while device 1 is current

@@ -18,8 +18,14 @@ using namespace tidemark::gputest;
 
 namespace {
 
-std::string buildDir() { return std::getenv("TIDEMARK_BUILD_DIR") ? std::getenv("TIDEMARK_BUILD_DIR") : "."; }
-std::string captureLib() { return buildDir() + "/tests/lib/libtidemark_gpu_testcapture.so"; }
+std::string buildDir()
+{
+    return std::getenv("TIDEMARK_BUILD_DIR") ? std::getenv("TIDEMARK_BUILD_DIR") : ".";
+}
+std::string captureLib()
+{
+    return buildDir() + "/tests/lib/libtidemark_gpu_testcapture.so";
+}
 std::string tempSpool(const char* name)
 {
     fs::path dir = fs::temp_directory_path() / ("tidemark_gpu_e2e_" + std::to_string(getpid()));
@@ -27,7 +33,10 @@ std::string tempSpool(const char* name)
     fs::remove(dir / name);
     return (dir / name).string();
 }
-uint64_t hex(const std::string& s) { return std::stoull(s, nullptr, 16); }
+uint64_t hex(const std::string& s)
+{
+    return std::stoull(s, nullptr, 16);
+}
 
 const wire::AllocRecord* allocAt(const Model& m, uint64_t address)
 {
@@ -38,7 +47,10 @@ const wire::AllocRecord* allocAt(const Model& m, uint64_t address)
     return found;
 }
 
-std::string realLib() { return buildDir() + "/lib/tidemark/libtidemark.so"; }
+std::string realLib()
+{
+    return buildDir() + "/lib/tidemark/libtidemark.so";
+}
 
 struct AppRun {
     RunResult result;
@@ -306,8 +318,8 @@ std::string shell(const std::string& command)
 TEST(CaptureLibrary, ExportsTheThreeEntryPoints)
 {
     std::string nm = shell("nm -D --defined-only " + realLib());
-    for (const char* symbol : { " InitializeInjection\n", " InitializeInjectionNvtx2\n", " InitializeInjectionNvtxExtension\n",
-             " cudaMalloc\n", " cudaFreeAsync\n" })
+    for (const char* symbol : { " InitializeInjection\n", " InitializeInjectionNvtx2\n",
+             " InitializeInjectionNvtxExtension\n", " cudaMalloc\n", " cudaFreeAsync\n" })
         EXPECT_NE(nm.find(symbol), std::string::npos) << "libtidemark.so does not export" << symbol;
 }
 
@@ -327,8 +339,8 @@ Model injectionRun(const std::vector<std::string>& extraEnv, const char* name, R
 {
     std::string spool = tempSpool(name);
     fs::create_directories(spool);
-    std::vector<std::string> env = { "LD_PRELOAD=" + realLib(), "CUDA_INJECTION64_PATH=" + realLib(),
-        "TIDEMARK_SPOOL_DIR=" + spool };
+    std::vector<std::string> env
+        = { "LD_PRELOAD=" + realLib(), "CUDA_INJECTION64_PATH=" + realLib(), "TIDEMARK_SPOOL_DIR=" + spool };
     env.insert(env.end(), extraEnv.begin(), extraEnv.end());
     r = run({ buildDir() + "/tests/bin/cupti_init_app" }, env);
     Model m;

@@ -13,70 +13,96 @@ namespace tidemark::gputest {
 
 namespace {
 
-template <typename T>
-T read(const wire::RecordHeader& h)
-{
-    T out {};
-    std::memcpy(&out, &h, sizeof(T) < h.size_bytes ? sizeof(T) : h.size_bytes);
-    return out;
-}
+    template <typename T> T read(const wire::RecordHeader& h)
+    {
+        T out {};
+        std::memcpy(&out, &h, sizeof(T) < h.size_bytes ? sizeof(T) : h.size_bytes);
+        return out;
+    }
 
-void visit(Model& m, const wire::RecordHeader& h)
-{
-    const char* tail = reinterpret_cast<const char*>(&h);
-    ++m.records;
-    switch (static_cast<wire::Kind>(h.kind)) {
-    case wire::Kind::String: {
-        auto r = read<wire::StringRecord>(h);
-        m.strings[r.id] = std::string(tail + sizeof(r), r.len);
-        break;
+    void visit(Model& m, const wire::RecordHeader& h)
+    {
+        const char* tail = reinterpret_cast<const char*>(&h);
+        ++m.records;
+        switch (static_cast<wire::Kind>(h.kind)) {
+        case wire::Kind::String: {
+            auto r = read<wire::StringRecord>(h);
+            m.strings[r.id] = std::string(tail + sizeof(r), r.len);
+            break;
+        }
+        case wire::Kind::Stack: {
+            auto r = read<wire::StackRecord>(h);
+            std::vector<uint64_t> ips(r.depth);
+            std::memcpy(ips.data(), tail + sizeof(r), r.depth * 8);
+            m.stacks[r.id] = ips;
+            break;
+        }
+        case wire::Kind::Stat: {
+            auto r = read<wire::StatRecord>(h);
+            m.stats[std::string(tail + sizeof(r), r.name_len)]
+                = { r.value, std::string(tail + sizeof(r) + r.name_len, r.detail_len) };
+            break;
+        }
+        case wire::Kind::RangeBegin:
+            m.ranges[read<wire::RangeBeginRecord>(h).range_id] = read<wire::RangeBeginRecord>(h);
+            break;
+        case wire::Kind::RangeEnd:
+            m.rangeEnds[read<wire::RangeEndRecord>(h).range_id] = read<wire::RangeEndRecord>(h).ts_ns;
+            break;
+        case wire::Kind::Alloc:
+            m.allocs.push_back(read<wire::AllocRecord>(h));
+            break;
+        case wire::Kind::Free:
+            m.frees.push_back(read<wire::FreeRecord>(h));
+            break;
+        case wire::Kind::AllocFailed:
+            m.failures.push_back(read<wire::AllocFailedRecord>(h));
+            break;
+        case wire::Kind::HostAlloc:
+            m.hostAllocs.push_back(read<wire::HostAllocRecord>(h));
+            break;
+        case wire::Kind::HeapRegister:
+            m.heaps.push_back(read<wire::HeapRegisterRecord>(h));
+            break;
+        case wire::Kind::RegionRegister:
+            m.regions.push_back(read<wire::RegionRegisterRecord>(h));
+            break;
+        case wire::Kind::RegionUnregister:
+        case wire::Kind::RegionResize:
+        case wire::Kind::RegionName:
+            m.regionEvents.emplace_back(static_cast<wire::Kind>(h.kind), read<wire::RegionEventRecord>(h));
+            break;
+        case wire::Kind::Mark:
+            m.marks.push_back(read<wire::MarkRecord>(h));
+            break;
+        case wire::Kind::Kernel:
+            m.kernels.push_back(read<wire::KernelRecord>(h));
+            break;
+        case wire::Kind::Memcpy:
+            m.memcpys.push_back(read<wire::MemcpyRecord>(h));
+            break;
+        case wire::Kind::Memset:
+            m.memsets.push_back(read<wire::MemsetRecord>(h));
+            break;
+        case wire::Kind::Sample:
+            m.samples.push_back(read<wire::SampleRecord>(h));
+            break;
+        default:
+            break;
+        }
     }
-    case wire::Kind::Stack: {
-        auto r = read<wire::StackRecord>(h);
-        std::vector<uint64_t> ips(r.depth);
-        std::memcpy(ips.data(), tail + sizeof(r), r.depth * 8);
-        m.stacks[r.id] = ips;
-        break;
-    }
-    case wire::Kind::Stat: {
-        auto r = read<wire::StatRecord>(h);
-        m.stats[std::string(tail + sizeof(r), r.name_len)]
-            = { r.value, std::string(tail + sizeof(r) + r.name_len, r.detail_len) };
-        break;
-    }
-    case wire::Kind::RangeBegin: m.ranges[read<wire::RangeBeginRecord>(h).range_id] = read<wire::RangeBeginRecord>(h); break;
-    case wire::Kind::RangeEnd: m.rangeEnds[read<wire::RangeEndRecord>(h).range_id] = read<wire::RangeEndRecord>(h).ts_ns; break;
-    case wire::Kind::Alloc: m.allocs.push_back(read<wire::AllocRecord>(h)); break;
-    case wire::Kind::Free: m.frees.push_back(read<wire::FreeRecord>(h)); break;
-    case wire::Kind::AllocFailed: m.failures.push_back(read<wire::AllocFailedRecord>(h)); break;
-    case wire::Kind::HostAlloc: m.hostAllocs.push_back(read<wire::HostAllocRecord>(h)); break;
-    case wire::Kind::HeapRegister: m.heaps.push_back(read<wire::HeapRegisterRecord>(h)); break;
-    case wire::Kind::RegionRegister: m.regions.push_back(read<wire::RegionRegisterRecord>(h)); break;
-    case wire::Kind::RegionUnregister:
-    case wire::Kind::RegionResize:
-    case wire::Kind::RegionName:
-        m.regionEvents.emplace_back(static_cast<wire::Kind>(h.kind), read<wire::RegionEventRecord>(h));
-        break;
-    case wire::Kind::Mark: m.marks.push_back(read<wire::MarkRecord>(h)); break;
-    case wire::Kind::Kernel: m.kernels.push_back(read<wire::KernelRecord>(h)); break;
-    case wire::Kind::Memcpy: m.memcpys.push_back(read<wire::MemcpyRecord>(h)); break;
-    case wire::Kind::Memset: m.memsets.push_back(read<wire::MemsetRecord>(h)); break;
-    case wire::Kind::Sample: m.samples.push_back(read<wire::SampleRecord>(h)); break;
-    default: break;
-    }
-}
 
-bool loadOne(const std::string& path, Model& out, std::string& error)
-{
-    auto reader = trace::SpoolReader::open(path);
-    if (!reader) {
-        error = "cannot read spool " + path;
-        return false;
+    bool loadOne(const std::string& path, Model& out, std::string& error)
+    {
+        auto reader = trace::SpoolReader::open(path);
+        if (!reader) {
+            error = "cannot read spool " + path;
+            return false;
+        }
+        trace::SpoolScan scan = reader->forEach([&](uint32_t, const wire::RecordHeader& h) { visit(out, h); });
+        out.badRecords += scan.bad_records;
+        return true;
     }
-    trace::SpoolScan scan = reader->forEach([&](uint32_t, const wire::RecordHeader& h) { visit(out, h); });
-    out.badRecords += scan.bad_records;
-    return true;
-}
 
 } // namespace
 

@@ -49,10 +49,20 @@ size_t parseSize(const char* text, size_t fallback)
     char* end = nullptr;
     unsigned long long v = std::strtoull(text, &end, 10);
     switch (end ? *end : 0) {
-    case 'K': case 'k': v <<= 10; break;
-    case 'M': case 'm': v <<= 20; break;
-    case 'G': case 'g': v <<= 30; break;
-    default: break;
+    case 'K':
+    case 'k':
+        v <<= 10;
+        break;
+    case 'M':
+    case 'm':
+        v <<= 20;
+        break;
+    case 'G':
+    case 'g':
+        v <<= 30;
+        break;
+    default:
+        break;
     }
     return static_cast<size_t>(v);
 }
@@ -153,7 +163,10 @@ cudaError_t release(void* ptr, cudaMemoryType expected)
 
 #define FAKE_API extern "C" __attribute__((visibility("default")))
 
-FAKE_API int tidemark_fake_cudart_is_test_double() { return 1; }
+FAKE_API int tidemark_fake_cudart_is_test_double()
+{
+    return 1;
+}
 
 FAKE_API cudaError_t cudaGetDeviceCount(int* count)
 {
@@ -200,11 +213,16 @@ FAKE_API cudaError_t cudaGetLastError()
 FAKE_API const char* cudaGetErrorString(cudaError_t e)
 {
     switch (e) {
-    case cudaSuccess: return "no error";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    default: return "unknown error (fake cudart)";
+    case cudaSuccess:
+        return "no error";
+    case cudaErrorMemoryAllocation:
+        return "out of memory";
+    case cudaErrorInvalidValue:
+        return "invalid argument";
+    case cudaErrorInvalidDevice:
+        return "invalid device ordinal";
+    default:
+        return "unknown error (fake cudart)";
     }
 }
 

@@ -23,8 +23,7 @@ struct Buffer {
     uint8_t* data;
     size_t capacity;
     size_t used = 0;
-    template <typename T>
-    void add(const T& record)
+    template <typename T> void add(const T& record)
     {
         ASSERT_LE(used + sizeof(T), capacity);
         std::memcpy(data + used, &record, sizeof(T));
@@ -55,8 +54,8 @@ CUpti_ActivityKernel10 kernel(const char* name, uint64_t start, uint64_t end)
     return k;
 }
 
-CUpti_ActivityMemory4 memory(CUpti_ActivityMemoryOperationType op, CUpti_ActivityMemoryKind kind, uint64_t address,
-    uint64_t bytes, uint64_t ts)
+CUpti_ActivityMemory4 memory(
+    CUpti_ActivityMemoryOperationType op, CUpti_ActivityMemoryKind kind, uint64_t address, uint64_t bytes, uint64_t ts)
 {
     CUpti_ActivityMemory4 m {};
     m.kind = CUPTI_ACTIVITY_KIND_MEMORY2;
@@ -103,11 +102,16 @@ TEST(CuptiActivity, RealStructsBecomeWireRecords)
     set.end = 3510;
     set.deviceId = 1;
     b.add(set);
-    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 0x7f0000000000, 8 << 20, 900));
-    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_MANAGED, 0x7e0000000000, 4096, 910));
-    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 0x7f0000000000, 8 << 20, 5000));
-    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE, 0x1000, 64, 920));
-    auto pooled = memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 0x7d0000000000, 1 << 20, 950);
+    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 0x7f0000000000,
+        8 << 20, 900));
+    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_MANAGED, 0x7e0000000000,
+        4096, 910));
+    b.add(memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 0x7f0000000000,
+        8 << 20, 5000));
+    b.add(
+        memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE, 0x1000, 64, 920));
+    auto pooled = memory(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE,
+        0x7d0000000000, 1 << 20, 950);
     pooled.isAsync = 1;
     pooled.streamId = 14;
     pooled.memoryPoolConfig.memoryPoolType = CUPTI_ACTIVITY_MEMORY_POOL_TYPE_LOCAL;

@@ -18,8 +18,14 @@ namespace te = tidemark::testemit;
 
 namespace {
 
-uint32_t fakeDevice(CUcontext context) { return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(context)); }
-CUcontext contextOfDevice(uintptr_t device) { return reinterpret_cast<CUcontext>(device); }
+uint32_t fakeDevice(CUcontext context)
+{
+    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(context));
+}
+CUcontext contextOfDevice(uintptr_t device)
+{
+    return reinterpret_cast<CUcontext>(device);
+}
 
 // Delivers ENTER, then runs `inside` (the API's own work), then EXIT with the given result.
 template <typename Params, typename Inside>
@@ -39,7 +45,8 @@ void call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const char* name, 
 }
 
 template <typename Params>
-void call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const char* name, Params& p, int32_t result, CUcontext ctx)
+void call(
+    CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const char* name, Params& p, int32_t result, CUcontext ctx)
 {
     call(domain, cbid, name, p, result, ctx, [] {});
 }

@@ -173,10 +173,12 @@ TEST_F(NvtxInjection, MarksAndThreadNames)
     ASSERT_EQ(names.size(), 2u);
     auto n0 = names[0].as<wire::ThreadNameRecord>();
     EXPECT_EQ(n0.tid, 4242u);
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(names[0].bytes.data()) + sizeof(n0), n0.name_len), "data-loader");
+    EXPECT_EQ(
+        std::string(reinterpret_cast<const char*>(names[0].bytes.data()) + sizeof(n0), n0.name_len), "data-loader");
     EXPECT_EQ(names[0].bytes.size() % 8, 0u);
     auto n1 = names[1].as<wire::ThreadNameRecord>();
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(names[1].bytes.data()) + sizeof(n1), n1.name_len), "w\xc3\xa4rker");
+    EXPECT_EQ(
+        std::string(reinterpret_cast<const char*>(names[1].bytes.data()) + sizeof(n1), n1.name_len), "w\xc3\xa4rker");
 }
 
 TEST_F(NvtxInjection, DeepNestingIsBoundedAndUnwindsCleanly)
@@ -205,4 +207,3 @@ TEST_F(NvtxInjection, DisabledByEnvironmentReturnsZero)
 }
 
 } // namespace
-

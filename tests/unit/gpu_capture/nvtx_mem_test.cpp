@@ -17,8 +17,7 @@ namespace te = tidemark::testemit;
 
 namespace {
 
-template <typename T>
-std::vector<T> all(wire::Kind kind)
+template <typename T> std::vector<T> all(wire::Kind kind)
 {
     std::vector<T> out;
     for (const auto& c : te::recordsOfKind(kind))

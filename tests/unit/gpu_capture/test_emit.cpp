@@ -18,65 +18,68 @@
 namespace tidemark::testemit {
 namespace {
 
-struct State {
-    std::mutex mutex;
-    std::vector<Captured> records;
-    std::map<std::string, uint32_t> strings;
-    std::map<std::vector<uint64_t>, uint32_t> stacks;
-    std::map<uint32_t, std::string> stringById;
-    std::map<uint32_t, std::vector<uint64_t>> stackById;
-    uint32_t nextId = 1;
-};
+    struct State {
+        std::mutex mutex;
+        std::vector<Captured> records;
+        std::map<std::string, uint32_t> strings;
+        std::map<std::vector<uint64_t>, uint32_t> stacks;
+        std::map<uint32_t, std::string> stringById;
+        std::map<uint32_t, std::vector<uint64_t>> stackById;
+        uint32_t nextId = 1;
+    };
 
-State& state()
-{
-    static State* s = new State; // never destroyed: hooks may run during exit
-    return *s;
-}
-
-thread_local int t_guardDepth = 0;
-thread_local uint32_t t_range = 0;
-std::atomic<int> g_maxGuardDepth { 0 };
-std::atomic<uint32_t> g_objectId { 0 };
-
-uint32_t gettid32() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
-
-void append(const void* record, size_t bytes)
-{
-    Captured c;
-    c.tid = gettid32();
-    c.bytes.assign(static_cast<const uint8_t*>(record), static_cast<const uint8_t*>(record) + bytes);
-    state().records.push_back(std::move(c));
-}
-
-void writeSpoolAtExit()
-{
-    const char* path = std::getenv("TIDEMARK_TEST_SPOOL");
-    if (!path)
-        return;
-    State& s = state();
-    std::lock_guard<std::mutex> lock(s.mutex);
-    FILE* f = std::fopen(path, "wb");
-    if (!f)
-        return;
-    wire::SpoolFileHeader h {};
-    std::memcpy(h.magic, wire::kSpoolMagic, sizeof(h.magic));
-    h.version = wire::kSpoolVersion;
-    h.header_bytes = sizeof(h);
-    h.pid = static_cast<uint32_t>(getpid());
-    h.ppid = static_cast<uint32_t>(getppid());
-    std::fwrite(&h, sizeof(h), 1, f);
-    for (const Captured& c : s.records) { // one chunk per record keeps this simple
-        wire::ChunkHeader ch { wire::kChunkMagic, static_cast<uint32_t>(c.bytes.size()), c.tid, 0 };
-        std::fwrite(&ch, sizeof(ch), 1, f);
-        std::fwrite(c.bytes.data(), c.bytes.size(), 1, f);
+    State& state()
+    {
+        static State* s = new State; // never destroyed: hooks may run during exit
+        return *s;
     }
-    std::fclose(f);
-}
 
-struct AtExit {
-    AtExit() { std::atexit(&writeSpoolAtExit); }
-} g_atExit;
+    thread_local int t_guardDepth = 0;
+    thread_local uint32_t t_range = 0;
+    std::atomic<int> g_maxGuardDepth { 0 };
+    std::atomic<uint32_t> g_objectId { 0 };
+
+    uint32_t gettid32()
+    {
+        return static_cast<uint32_t>(syscall(SYS_gettid));
+    }
+
+    void append(const void* record, size_t bytes)
+    {
+        Captured c;
+        c.tid = gettid32();
+        c.bytes.assign(static_cast<const uint8_t*>(record), static_cast<const uint8_t*>(record) + bytes);
+        state().records.push_back(std::move(c));
+    }
+
+    void writeSpoolAtExit()
+    {
+        const char* path = std::getenv("TIDEMARK_TEST_SPOOL");
+        if (!path)
+            return;
+        State& s = state();
+        std::lock_guard<std::mutex> lock(s.mutex);
+        FILE* f = std::fopen(path, "wb");
+        if (!f)
+            return;
+        wire::SpoolFileHeader h {};
+        std::memcpy(h.magic, wire::kSpoolMagic, sizeof(h.magic));
+        h.version = wire::kSpoolVersion;
+        h.header_bytes = sizeof(h);
+        h.pid = static_cast<uint32_t>(getpid());
+        h.ppid = static_cast<uint32_t>(getppid());
+        std::fwrite(&h, sizeof(h), 1, f);
+        for (const Captured& c : s.records) { // one chunk per record keeps this simple
+            wire::ChunkHeader ch { wire::kChunkMagic, static_cast<uint32_t>(c.bytes.size()), c.tid, 0 };
+            std::fwrite(&ch, sizeof(ch), 1, f);
+            std::fwrite(c.bytes.data(), c.bytes.size(), 1, f);
+        }
+        std::fclose(f);
+    }
+
+    struct AtExit {
+        AtExit() { std::atexit(&writeSpoolAtExit); }
+    } g_atExit;
 
 } // namespace
 
@@ -133,8 +136,14 @@ bool findStat(const std::string& name, uint64_t* value, std::string* detail)
     return found;
 }
 
-bool insideGuard() { return t_guardDepth > 0; }
-int maxGuardDepth() { return g_maxGuardDepth.load(); }
+bool insideGuard()
+{
+    return t_guardDepth > 0;
+}
+int maxGuardDepth()
+{
+    return g_maxGuardDepth.load();
+}
 
 } // namespace tidemark::testemit
 
@@ -142,7 +151,10 @@ namespace tidemark::interposer {
 
 using namespace tidemark::testemit;
 
-bool trackingEnabled() noexcept { return true; }
+bool trackingEnabled() noexcept
+{
+    return true;
+}
 
 uint64_t nowNs() noexcept
 {
@@ -225,11 +237,23 @@ uint32_t internString(const char* text, size_t len) noexcept
     return it->second;
 }
 
-uint32_t internString(const char* text) noexcept { return text ? internString(text, std::strlen(text)) : 0; }
+uint32_t internString(const char* text) noexcept
+{
+    return text ? internString(text, std::strlen(text)) : 0;
+}
 
-uint32_t currentRangeId() noexcept { return t_range; }
-void setCurrentRangeId(uint32_t id) noexcept { t_range = id; }
-uint32_t nextObjectId() noexcept { return ++g_objectId; }
+uint32_t currentRangeId() noexcept
+{
+    return t_range;
+}
+void setCurrentRangeId(uint32_t id) noexcept
+{
+    t_range = id;
+}
+uint32_t nextObjectId() noexcept
+{
+    return ++g_objectId;
+}
 
 void emitStat(wire::StatSource source, const char* name, uint64_t value, const char* detail) noexcept
 {
@@ -258,6 +282,9 @@ ReentryGuard::ReentryGuard() noexcept
     while (depth > seen && !g_maxGuardDepth.compare_exchange_weak(seen, depth)) { }
 }
 
-ReentryGuard::~ReentryGuard() { --t_guardDepth; }
+ReentryGuard::~ReentryGuard()
+{
+    --t_guardDepth;
+}
 
 } // namespace tidemark::interposer

@@ -22,8 +22,7 @@ struct Captured {
         std::memcpy(&h, bytes.data(), sizeof(h));
         return static_cast<wire::Kind>(h.kind);
     }
-    template <typename T>
-    T as() const
+    template <typename T> T as() const
     {
         T out {};
         std::memcpy(&out, bytes.data(), sizeof(T) < bytes.size() ? sizeof(T) : bytes.size());

@@ -1,0 +1,174 @@
+// Full recordings of the GPU-side capture through `tidemark record`: the fake-cudart program (the
+// runtime hooks in front of the fake CUDA runtime TEST DOUBLE) and `tidemark-train --device cpu`
+// (NVTX ranges and the memory extension for real), checked in the SQLite recording against the
+// ground truth each program prints or writes itself.
+#include "spool_model.h"
+
+#include "trace/recording.h"
+#include "trace/sqlite.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace tidemark;
+using namespace tidemark::gputest;
+
+namespace {
+
+std::string buildDir() { return std::getenv("TIDEMARK_BUILD_DIR") ? std::getenv("TIDEMARK_BUILD_DIR") : "."; }
+fs::path workDir()
+{
+    fs::path dir = fs::temp_directory_path() / ("tidemark_record_gpu_" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    return dir;
+}
+uint64_t hex(const std::string& s) { return std::stoull(s, nullptr, 16); }
+
+int64_t queryInt(trace::Db& db, const std::string& sql)
+{
+    auto v = db.queryInt(sql);
+    EXPECT_TRUE(v.ok()) << sql;
+    return v.ok() ? *v : -1;
+}
+
+// Names of the functions on an allocation's stack (innermost frame's symbol, per callsite).
+std::vector<std::string> stackFunctions(trace::Db& db, int64_t callsite)
+{
+    std::vector<std::string> out;
+    auto stmt = db.prepare("WITH RECURSIVE chain(id, parent, frame) AS ("
+                           " SELECT id, parent_id, frame_id FROM callsites WHERE id = ?1"
+                           " UNION ALL SELECT c.id, c.parent_id, c.frame_id FROM callsites c JOIN chain ON c.id = chain.parent)"
+                           " SELECT coalesce(s.value, '') FROM chain LEFT JOIN symbols y ON y.frame_id = chain.frame"
+                           " AND y.inline_depth = 0 LEFT JOIN strings s ON s.id = y.function_id");
+    if (!stmt.ok())
+        return out;
+    stmt->bind(1, callsite);
+    while (stmt->step())
+        out.push_back(stmt->text(0));
+    return out;
+}
+
+class RecordFakeCudart : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        recording = (workDir() / "fake_cudart.tmdb").string();
+        fs::remove(recording);
+        result = run({ buildDir() + "/bin/tidemark", "record", "-o", recording, "--",
+                         buildDir() + "/tests/bin/fake_cudart_app" },
+            { "TIDEMARK_FAKE_CUDART_CAPACITY=16M", "TIDEMARK_FAKE_CUDART_DEVICES=2" });
+        truth = truthLines(result.out);
+    }
+    static inline std::string recording;
+    static inline RunResult result;
+    static inline std::vector<std::pair<std::string, std::map<std::string, std::string>>> truth;
+};
+
+TEST_F(RecordFakeCudart, EveryDeviceAllocationWithDeviceSizeStackAndPhase)
+{
+    ASSERT_EQ(result.exitCode, 0) << result.out;
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+    std::map<uint64_t, bool> freed;
+    for (auto& [kind, f] : truth)
+        if (kind == "free")
+            freed[hex(f["ptr"])] = true;
+    int checked = 0;
+    for (auto& [kind, f] : truth) {
+        if (kind != "alloc")
+            continue;
+        std::string space = f["space"] == "device" ? "cuda:" + f["device"] : f["space"];
+        auto stmt = db->prepare("SELECT a.size_bytes, s.name, a.callsite_id, coalesce(rs.value, ''), a.free_ts_ns IS NOT NULL,"
+                                " a.source_mask FROM allocations a JOIN spaces s ON s.id = a.space_id"
+                                " LEFT JOIN ranges r ON r.id = a.range_id LEFT JOIN strings rs ON rs.id = r.name_id"
+                                " WHERE a.address = ?1 AND s.kind != 'host'");
+        ASSERT_TRUE(stmt.ok());
+        stmt->bind(1, static_cast<int64_t>(hex(f["ptr"])));
+        ASSERT_TRUE(stmt->step()) << "no row for " << f["api"] << " at " << f["ptr"];
+        EXPECT_EQ(stmt->int64(0), std::stoll(f["size"])) << f["api"];
+        EXPECT_EQ(stmt->text(1), space) << f["api"];
+        EXPECT_EQ(stmt->text(3), f["phase"]) << f["api"];
+        EXPECT_EQ(stmt->int64(4) != 0, freed.count(hex(f["ptr"])) > 0) << f["api"];
+        EXPECT_NE(stmt->int64(5) & 1, 0) << "seen by the runtime hook";
+        ASSERT_FALSE(stmt->isNull(2)) << f["api"] << " has no stack";
+        auto functions = stackFunctions(*db, stmt->int64(2));
+        EXPECT_NE(std::find(functions.begin(), functions.end(), "main"), functions.end())
+            << f["api"] << ": stack does not reach main()";
+        EXPECT_FALSE(stmt->step()) << "one row per allocation";
+        ++checked;
+    }
+    EXPECT_EQ(checked, 8);
+}
+
+TEST_F(RecordFakeCudart, FailedAllocationWithMemGetInfoAndLiveSet)
+{
+    ASSERT_EQ(result.exitCode, 0);
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+    std::map<std::string, std::string> t;
+    for (auto& [kind, f] : truth)
+        if (kind == "failed")
+            t = f;
+    ASSERT_FALSE(t.empty());
+    auto stmt = db->prepare("SELECT f.size_bytes, f.error_code, f.device_free_bytes, f.device_total_bytes, f.live_bytes,"
+                            " s.name, coalesce(rs.value, '') FROM failed_allocations f JOIN spaces s ON s.id = f.space_id"
+                            " LEFT JOIN ranges r ON r.id = f.range_id LEFT JOIN strings rs ON rs.id = r.name_id");
+    ASSERT_TRUE(stmt.ok());
+    ASSERT_TRUE(stmt->step());
+    EXPECT_EQ(stmt->int64(0), std::stoll(t["size"]));
+    EXPECT_EQ(stmt->int64(1), 2) << "cudaErrorMemoryAllocation";
+    EXPECT_EQ(stmt->int64(2), std::stoll(t["free"]));
+    EXPECT_EQ(stmt->int64(3), std::stoll(t["total"]));
+    EXPECT_EQ(stmt->int64(4), std::stoll(t["live"])) << "live set on cuda:0 at the failure";
+    EXPECT_EQ(stmt->text(5), "cuda:0");
+    EXPECT_EQ(stmt->text(6), "oom");
+    EXPECT_FALSE(stmt->step());
+}
+
+TEST_F(RecordFakeCudart, CoverageInTheRecording)
+{
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cuda' AND name = 'cuda.hooks'"), 16);
+    EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cuda' AND name = 'cuda.hook.cudaMalloc'"), 4);
+    EXPECT_GE(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'nvtx' AND name = 'nvtx.injection'"), 1);
+}
+
+TEST(RecordTrainCpu, NvtxPhasesAndAllocatorPoolsMatchTheTruthFile)
+{
+    fs::path truthPath = workDir() / "train_truth.json";
+    std::string recording = (workDir() / "train.tmdb").string();
+    fs::remove(recording);
+    RunResult r = run({ buildDir() + "/bin/tidemark", "record", "-o", recording, "--", buildDir() + "/bin/tidemark-train",
+                          "--device", "cpu", "--steps", "4", "--truth", truthPath.string() },
+        {});
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    nlohmann::json truth = nlohmann::json::parse(std::ifstream(truthPath));
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+    for (int step = 1; step <= 4; ++step)
+        EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'step "
+                      + std::to_string(step) + "'"),
+            1);
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'forward'"), 4);
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges WHERE end_ts_ns IS NULL"), 0);
+    const auto& a = truth["allocator"];
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM pool_heaps"), a["segments_created"].get<int64_t>());
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM pool_heaps WHERE unregister_ts_ns IS NOT NULL"),
+        a["segments_freed"].get<int64_t>());
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM allocations WHERE heap_id IS NOT NULL"), a["alloc_calls"].get<int64_t>());
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM allocations WHERE heap_id IS NOT NULL AND free_ts_ns IS NOT NULL"),
+        a["free_calls"].get<int64_t>());
+    // Activations are named regions allocated inside a forward range of some step.
+    EXPECT_GT(queryInt(*db, "SELECT count(*) FROM allocations a JOIN strings n ON n.id = a.name_id"
+                            " JOIN ranges r ON r.id = a.range_id WHERE a.heap_id IS NOT NULL AND n.value = 'activation'"),
+        0);
+}
+
+} // namespace
