@@ -110,6 +110,8 @@ namespace {
         return b;
     }
 
+    constexpr int kWarmupSteps = 10;
+
     void logStep(std::FILE* log, const TrainConfig& config, int step, float loss, float localLoss)
     {
         if (!log || config.printEvery <= 0 || step % config.printEvery != 0)
@@ -148,7 +150,10 @@ TrainResult runTraining(const TrainConfig& config, Backend& backend, std::FILE* 
                 config.comm->allreduceSum(&loss, 1);
                 loss /= static_cast<float>(config.comm->size());
             }
-            model.optimizerStep(config.learningRate);
+            // Linear warm-up: Adam's first steps move every weight by about lr at once, which
+            // without it throws the loss up before it comes down.
+            const float warm = std::min(1.0f, static_cast<float>(step) / static_cast<float>(kWarmupSteps));
+            model.optimizerStep(config.learningRate * warm);
             if (config.leakEvery > 0 && step % config.leakEvery == 0) {
                 if (!tidemark_train_planted_leak(&alloc, config.leakBytes))
                     throw std::runtime_error("out of device memory in the planted leak");
