@@ -85,7 +85,14 @@ bool resolve() noexcept
 
 inline bool shouldRecord() noexcept
 {
-    return t_tls.inside == 0 && g_hostActive.load(std::memory_order_relaxed);
+    if (TIDEMARK_LIKELY(g_hostActive.load(std::memory_order_relaxed)))
+        return t_tls.inside == 0;
+    // Not started yet: the first hooked call starts capture (see earlyStart).
+    if (TIDEMARK_UNLIKELY(g_startState.load(std::memory_order_relaxed) == 0) && t_tls.inside == 0) {
+        earlyStart();
+        return g_hostActive.load(std::memory_order_relaxed);
+    }
+    return false;
 }
 
 // Called with the guard held, after the real allocation succeeded.

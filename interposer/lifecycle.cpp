@@ -15,6 +15,7 @@
 namespace tidemark::interposer {
 
 std::atomic<uint32_t> g_phase { uint32_t(Phase::Inert) };
+std::atomic<int> g_startState { 0 };
 std::atomic<bool> g_hostActive { false };
 GlobalCounters g_counters;
 uint32_t g_pid = 0;
@@ -94,7 +95,7 @@ bool startImage() noexcept
     g_hostActive.store(g_config.host && hostHooksResolve());
     emitProcessInfo();
     modulesScan(true);
-    return drainThreadStart();
+    return true;
 }
 
 void onAtExit() noexcept
@@ -127,8 +128,8 @@ void forkChild() noexcept
     resetStackIds();
     modulesResetAfterFork();
     g_nextObjectId.store(1);
-    if (wasActive && g_config.followFork)
-        startImage();
+    if (wasActive && g_config.followFork && startImage())
+        drainThreadStart();
     --t_tls.inside;
 }
 
@@ -203,21 +204,41 @@ ReentryGuard::~ReentryGuard() { --t_tls.inside; }
 
 using namespace tidemark::interposer;
 
-// Constructor priority 101: before the target's own constructors in this object; the dynamic
-// loader runs LD_PRELOAD objects' constructors before the executable's.
-__attribute__((constructor(101))) static void tidemarkStart()
+namespace tidemark::interposer {
+
+// Everything that is safe while the dynamic loader is still starting the process (the first
+// malloc may come from the loader or from a library constructor that runs before ours): config,
+// clock, the spool file, ProcessInfo and modules. No thread, no dlopen.
+void earlyStart() noexcept
 {
+    int expected = 0;
+    if (!g_startState.compare_exchange_strong(expected, 1))
+        return;
     ReentryGuard guard;
     hostHooksResolve();
     loadConfig();
-    if (!g_config.spoolDir[0])
-        return; // inert: not started by `tidemark record`
-    clockInit();
-    threadKeyInit();
-    stacksInit();
-    pthread_atfork(forkPrepare, forkParent, forkChild);
-    std::atexit(onAtExit);
-    startImage();
+    if (g_config.spoolDir[0]) {
+        clockInit();
+        threadKeyInit();
+        stacksInit();
+        pthread_atfork(forkPrepare, forkParent, forkChild);
+        std::atexit(onAtExit);
+        startImage();
+    }
+    g_startState.store(2);
+}
+
+} // namespace tidemark::interposer
+
+// The constructor finishes the start: the unwinder and the drain thread.
+__attribute__((constructor(101))) static void tidemarkStart()
+{
+    earlyStart();
+    if (!active())
+        return;
+    ReentryGuard guard;
+    stacksLoadUnwinder();
+    drainThreadStart();
 }
 
 // Runs after the executable's static destructors and atexit handlers (registered later than

@@ -159,6 +159,7 @@ void clockRecalibrate() noexcept; // drain thread: refine the TSC-to-ns slope
 
 // Stacks (stacks.cpp).
 bool stacksInit() noexcept;
+void stacksLoadUnwinder() noexcept;
 uint32_t captureStackFor(ThreadState* t, unsigned skip) noexcept;
 void resetStackIds() noexcept;
 bool addressIsOurs(uintptr_t ip) noexcept;
@@ -204,6 +205,11 @@ void resetCounters() noexcept;
 void foldThreadCounters(ThreadState* t) noexcept; // adds t's counters to g_counters, zeroes them
 void emitExitStats() noexcept;                     // Stat records: counters and hook coverage
 void finishImage(wire::ExitReason reason) noexcept; // last records of this image, then flush
+
+// Start-up (lifecycle.cpp): earlyStart() runs at the first hooked call or in the constructor,
+// whichever comes first, so allocations made by libraries initialised before us are recorded.
+extern std::atomic<int> g_startState; // 0 not tried, 1 starting, 2 done
+void earlyStart() noexcept;
 
 // Hook coverage (host_hooks.cpp): which real functions were resolved.
 bool hostHooksResolve() noexcept;

@@ -198,13 +198,20 @@ void emitStackRecord(ThreadState* t, uint32_t id, unsigned n) noexcept
 
 bool addressIsOurs(uintptr_t ip) noexcept { return ip >= g_selfLo && ip < g_selfHi; }
 
+// Early part (may run inside the first malloc, during the dynamic loader's start-up): only finds
+// our own text range. Until stacksLoadUnwinder() has run, captures use frame pointers.
 bool stacksInit() noexcept
 {
     if (!g_selfHi)
         dl_iterate_phdr(findSelf, reinterpret_cast<void*>(&findSelf));
+    return true;
+}
+
+// From the library constructor: dlopen must not run inside a malloc the loader itself made.
+void stacksLoadUnwinder() noexcept
+{
     if (g_config.stackDepth && g_config.unwinder == Unwinder::Dwarf && !g_unwBacktrace && !loadLibunwind())
         g_config.unwinder = Unwinder::FramePointer;
-    return true;
 }
 
 void resetStackIds() noexcept { g_nextStackId.store(1); }
@@ -218,7 +225,7 @@ __attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip
     bool truncated = false;
     uint64_t h = 0;
     unsigned n;
-    if (g_config.unwinder == Unwinder::Dwarf) {
+    if (g_config.unwinder == Unwinder::Dwarf && g_unwBacktrace) {
         n = walkLibunwind(t, skip, depth, &truncated);
         h = hashFrames(t->frames(), n);
     } else {
