@@ -9,7 +9,8 @@ packages=(
     libopenblas-dev
     qt6-base-dev libgl-dev libxkbcommon-dev xvfb xauth
     libopenmpi-dev openmpi-bin
-    heaptrack
+    heaptrack zstd
+    libunwind-dev
 )
 missing=()
 for p in "${packages[@]}"; do
