@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <pthread.h>
 #include <string_view>
 #include <unistd.h>
 
@@ -68,6 +69,17 @@ namespace {
                 "memory is allocated through the driver API; only CUPTI callbacks can see these");
     }
 
+    // A followed fork child writes its own spool: it starts counting from zero and reports its own
+    // calls with the inherited exit handler.
+    void onForkChild()
+    {
+        for (unsigned i = 0; i < kApiCount; ++i) {
+            g_calls[i].store(0, std::memory_order_relaxed);
+            g_failures[i].store(0, std::memory_order_relaxed);
+        }
+        g_ownerPid.store(getpid());
+    }
+
 } // namespace
 
 void registerExitReport() noexcept
@@ -75,6 +87,7 @@ void registerExitReport() noexcept
     if (g_exitRegistered.exchange(true))
         return;
     g_ownerPid.store(getpid());
+    pthread_atfork(nullptr, nullptr, &onForkChild);
     // Registered after the writer started (first hooked call or cuInit), so it runs before the
     // writer's own exit handler while the spool is still open.
     std::atexit(&exitReport);

@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <link.h>
 #include <map>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -70,8 +73,31 @@ int printExeRange(dl_phdr_info* info, size_t, void*)
 
 } // namespace
 
-int main()
+// "fork" mode: a forked child (like a data-loader worker) makes CUDA calls of its own; each
+// process must report only its own calls.
+int forkMode()
 {
+    void *parent, *child;
+    CHECK(cudaMalloc(&parent, 1 << 20));
+    CHECK(cudaMalloc(&parent, 1 << 20));
+    pid_t pid = fork();
+    if (pid == 0) {
+        CHECK(cudaMalloc(&child, 2 << 20));
+        CHECK(cudaFree(child));
+        std::printf("TRUTH child pid=%d mallocs=1 frees=1\n", static_cast<int>(getpid()));
+        std::fflush(stdout);
+        std::exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::printf("TRUTH parent pid=%d mallocs=2 frees=0\n", static_cast<int>(getpid()));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+}
+
+int main(int argc, char** argv)
+{
+    if (argc > 1 && std::string(argv[1]) == "fork")
+        return forkMode();
     dl_iterate_phdr(&printExeRange, nullptr);
     void *a, *b, *pinned, *managed, *async, *pitched, *leak;
     size_t pitch = 0;

@@ -230,6 +230,33 @@ TEST_P(FakeCudartRun, CudartsOwnHostAllocationsAreNotCountedTwice)
 
 INSTANTIATE_TEST_SUITE_P(Writers, FakeCudartRun, ::testing::Values("testwriter", "libtidemark"));
 
+TEST(FakeCudartFork, EachProcessReportsOnlyItsOwnCalls)
+{
+    std::string dir = tempSpool("fork_spooldir");
+    fs::create_directories(dir);
+    RunResult r = run({ buildDir() + "/tests/bin/fake_cudart_app", "fork" },
+        { "LD_PRELOAD=" + realLib(), "TIDEMARK_SPOOL_DIR=" + dir, "TIDEMARK_FAKE_CUDART_CAPACITY=16M" });
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    std::map<uint32_t, std::map<std::string, std::string>> expected; // pid -> truth
+    for (auto& [kind, f] : truthLines(r.out))
+        if (kind == "child" || kind == "parent")
+            expected[static_cast<uint32_t>(std::stoul(f["pid"]))] = f;
+    ASSERT_EQ(expected.size(), 2u);
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        Model m;
+        std::string error;
+        ASSERT_TRUE(loadSpool(e.path().string(), m, error)) << error;
+        ASSERT_EQ(expected.count(m.pid), 1u) << "spool of an unknown pid " << m.pid;
+        auto& t = expected[m.pid];
+        EXPECT_EQ(m.stats["cuda.hook.cudaMalloc"].first, std::stoull(t["mallocs"])) << "pid " << m.pid;
+        EXPECT_EQ(m.stats.count("cuda.hook.cudaFree"), t["frees"] == "0" ? 0u : 1u) << "pid " << m.pid;
+        EXPECT_EQ(m.allocs.size(), std::stoull(t["mallocs"])) << "pid " << m.pid;
+        ++files;
+    }
+    EXPECT_EQ(files, 2);
+}
+
 class NvtxRun : public ::testing::Test { };
 
 TEST_F(NvtxRun, InjectionThroughTheEnvironmentAcrossTwoLinkageUnits)

@@ -21,14 +21,20 @@ using namespace tidemark::gputest;
 
 namespace {
 
-std::string buildDir() { return std::getenv("TIDEMARK_BUILD_DIR") ? std::getenv("TIDEMARK_BUILD_DIR") : "."; }
+std::string buildDir()
+{
+    return std::getenv("TIDEMARK_BUILD_DIR") ? std::getenv("TIDEMARK_BUILD_DIR") : ".";
+}
 fs::path workDir()
 {
     fs::path dir = fs::temp_directory_path() / ("tidemark_record_gpu_" + std::to_string(getpid()));
     fs::create_directories(dir);
     return dir;
 }
-uint64_t hex(const std::string& s) { return std::stoull(s, nullptr, 16); }
+uint64_t hex(const std::string& s)
+{
+    return std::stoull(s, nullptr, 16);
+}
 
 int64_t queryInt(trace::Db& db, const std::string& sql)
 {
@@ -41,11 +47,12 @@ int64_t queryInt(trace::Db& db, const std::string& sql)
 std::vector<std::string> stackFunctions(trace::Db& db, int64_t callsite)
 {
     std::vector<std::string> out;
-    auto stmt = db.prepare("WITH RECURSIVE chain(id, parent, frame) AS ("
-                           " SELECT id, parent_id, frame_id FROM callsites WHERE id = ?1"
-                           " UNION ALL SELECT c.id, c.parent_id, c.frame_id FROM callsites c JOIN chain ON c.id = chain.parent)"
-                           " SELECT coalesce(s.value, '') FROM chain LEFT JOIN symbols y ON y.frame_id = chain.frame"
-                           " AND y.inline_depth = 0 LEFT JOIN strings s ON s.id = y.function_id");
+    auto stmt = db.prepare(
+        "WITH RECURSIVE chain(id, parent, frame) AS ("
+        " SELECT id, parent_id, frame_id FROM callsites WHERE id = ?1"
+        " UNION ALL SELECT c.id, c.parent_id, c.frame_id FROM callsites c JOIN chain ON c.id = chain.parent)"
+        " SELECT coalesce(s.value, '') FROM chain LEFT JOIN symbols y ON y.frame_id = chain.frame"
+        " AND y.inline_depth = 0 LEFT JOIN strings s ON s.id = y.function_id");
     if (!stmt.ok())
         return out;
     stmt->bind(1, callsite);
@@ -84,10 +91,11 @@ TEST_F(RecordFakeCudart, EveryDeviceAllocationWithDeviceSizeStackAndPhase)
         if (kind != "alloc")
             continue;
         std::string space = f["space"] == "device" ? "cuda:" + f["device"] : f["space"];
-        auto stmt = db->prepare("SELECT a.size_bytes, s.name, a.callsite_id, coalesce(rs.value, ''), a.free_ts_ns IS NOT NULL,"
-                                " a.source_mask FROM allocations a JOIN spaces s ON s.id = a.space_id"
-                                " LEFT JOIN ranges r ON r.id = a.range_id LEFT JOIN strings rs ON rs.id = r.name_id"
-                                " WHERE a.address = ?1 AND s.kind != 'host'");
+        auto stmt = db->prepare(
+            "SELECT a.size_bytes, s.name, a.callsite_id, coalesce(rs.value, ''), a.free_ts_ns IS NOT NULL,"
+            " a.source_mask FROM allocations a JOIN spaces s ON s.id = a.space_id"
+            " LEFT JOIN ranges r ON r.id = a.range_id LEFT JOIN strings rs ON rs.id = r.name_id"
+            " WHERE a.address = ?1 AND s.kind != 'host'");
         ASSERT_TRUE(stmt.ok());
         stmt->bind(1, static_cast<int64_t>(hex(f["ptr"])));
         ASSERT_TRUE(stmt->step()) << "no row for " << f["api"] << " at " << f["ptr"];
@@ -116,9 +124,10 @@ TEST_F(RecordFakeCudart, FailedAllocationWithMemGetInfoAndLiveSet)
         if (kind == "failed")
             t = f;
     ASSERT_FALSE(t.empty());
-    auto stmt = db->prepare("SELECT f.size_bytes, f.error_code, f.device_free_bytes, f.device_total_bytes, f.live_bytes,"
-                            " s.name, coalesce(rs.value, '') FROM failed_allocations f JOIN spaces s ON s.id = f.space_id"
-                            " LEFT JOIN ranges r ON r.id = f.range_id LEFT JOIN strings rs ON rs.id = r.name_id");
+    auto stmt
+        = db->prepare("SELECT f.size_bytes, f.error_code, f.device_free_bytes, f.device_total_bytes, f.live_bytes,"
+                      " s.name, coalesce(rs.value, '') FROM failed_allocations f JOIN spaces s ON s.id = f.space_id"
+                      " LEFT JOIN ranges r ON r.id = f.range_id LEFT JOIN strings rs ON rs.id = r.name_id");
     ASSERT_TRUE(stmt.ok());
     ASSERT_TRUE(stmt->step());
     EXPECT_EQ(stmt->int64(0), std::stoll(t["size"]));
@@ -136,7 +145,8 @@ TEST_F(RecordFakeCudart, CoverageInTheRecording)
     auto db = trace::openRecording(recording);
     ASSERT_TRUE(db.ok());
     EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cuda' AND name = 'cuda.hooks'"), 16);
-    EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cuda' AND name = 'cuda.hook.cudaMalloc'"), 4);
+    EXPECT_EQ(
+        queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cuda' AND name = 'cuda.hook.cudaMalloc'"), 4);
     EXPECT_GE(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'nvtx' AND name = 'nvtx.injection'"), 1);
 }
 
@@ -145,29 +155,34 @@ TEST(RecordTrainCpu, NvtxPhasesAndAllocatorPoolsMatchTheTruthFile)
     fs::path truthPath = workDir() / "train_truth.json";
     std::string recording = (workDir() / "train.tmdb").string();
     fs::remove(recording);
-    RunResult r = run({ buildDir() + "/bin/tidemark", "record", "-o", recording, "--", buildDir() + "/bin/tidemark-train",
-                          "--device", "cpu", "--steps", "4", "--truth", truthPath.string() },
-        {});
+    RunResult r
+        = run({ buildDir() + "/bin/tidemark", "record", "-o", recording, "--", buildDir() + "/bin/tidemark-train",
+                  "--device", "cpu", "--steps", "4", "--truth", truthPath.string() },
+            {});
     ASSERT_EQ(r.exitCode, 0) << r.out;
     nlohmann::json truth = nlohmann::json::parse(std::ifstream(truthPath));
     auto db = trace::openRecording(recording);
     ASSERT_TRUE(db.ok());
     for (int step = 1; step <= 4; ++step)
-        EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'step "
-                      + std::to_string(step) + "'"),
+        EXPECT_EQ(queryInt(*db,
+                      "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'step "
+                          + std::to_string(step) + "'"),
             1);
-    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'forward'"), 4);
+    EXPECT_EQ(
+        queryInt(*db, "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'forward'"), 4);
     EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges WHERE end_ts_ns IS NULL"), 0);
     const auto& a = truth["allocator"];
     EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM pool_heaps"), a["segments_created"].get<int64_t>());
     EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM pool_heaps WHERE unregister_ts_ns IS NOT NULL"),
         a["segments_freed"].get<int64_t>());
-    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM allocations WHERE heap_id IS NOT NULL"), a["alloc_calls"].get<int64_t>());
+    EXPECT_EQ(
+        queryInt(*db, "SELECT count(*) FROM allocations WHERE heap_id IS NOT NULL"), a["alloc_calls"].get<int64_t>());
     EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM allocations WHERE heap_id IS NOT NULL AND free_ts_ns IS NOT NULL"),
         a["free_calls"].get<int64_t>());
     // Activations are named regions allocated inside a forward range of some step.
-    EXPECT_GT(queryInt(*db, "SELECT count(*) FROM allocations a JOIN strings n ON n.id = a.name_id"
-                            " JOIN ranges r ON r.id = a.range_id WHERE a.heap_id IS NOT NULL AND n.value = 'activation'"),
+    EXPECT_GT(queryInt(*db,
+                  "SELECT count(*) FROM allocations a JOIN strings n ON n.id = a.name_id"
+                  " JOIN ranges r ON r.id = a.range_id WHERE a.heap_id IS NOT NULL AND n.value = 'activation'"),
         0);
 }
 

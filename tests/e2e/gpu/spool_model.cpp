@@ -99,6 +99,7 @@ namespace {
             error = "cannot read spool " + path;
             return false;
         }
+        out.pid = reader->header().pid;
         trace::SpoolScan scan = reader->forEach([&](uint32_t, const wire::RecordHeader& h) { visit(out, h); });
         out.badRecords += scan.bad_records;
         return true;

@@ -30,6 +30,7 @@ struct Model {
     std::vector<wire::MemsetRecord> memsets;
     std::vector<wire::SampleRecord> samples;
     std::map<std::string, std::pair<uint64_t, std::string>> stats; // last value and detail by name
+    uint32_t pid = 0; // of the (last) spool file loaded
     uint64_t records = 0;
     uint64_t badRecords = 0;
 

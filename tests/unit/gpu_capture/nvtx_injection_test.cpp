@@ -12,9 +12,11 @@
 
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 extern "C" int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t);
 extern "C" int InitializeInjectionNvtxExtension(nvtxExtModuleInfo_t*);
@@ -195,6 +197,56 @@ TEST_F(NvtxInjection, DeepNestingIsBoundedAndUnwindsCleanly)
         EXPECT_TRUE(r.ended) << "range " << id << " never ended";
     uint64_t v = 0;
     EXPECT_TRUE(te::findStat("nvtx.range_stack_overflow", &v, nullptr));
+}
+
+TEST_F(NvtxInjection, ThreadsKeepTheirOwnStacksAndShareHandles)
+{
+    constexpr int kThreads = 8, kIterations = 500;
+    nvtxDomainHandle_t handles[kThreads] {};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([t, &handles] {
+            std::string name = "shared-" + std::to_string(t % 2);
+            handles[t] = nvtxDomainCreateA(name.c_str());
+            nvtxStringHandle_t inner = nvtxDomainRegisterStringA(handles[t], ("inner-" + std::to_string(t)).c_str());
+            nvtxEventAttributes_t a {};
+            a.version = NVTX_VERSION;
+            a.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
+            a.messageType = NVTX_MESSAGE_TYPE_REGISTERED;
+            a.message.registered = inner;
+            for (int i = 0; i < kIterations; ++i) {
+                nvtxRangePushA("outer");
+                uint32_t outer = interposer::currentRangeId();
+                nvtxDomainRangePushEx(handles[t], &a);
+                EXPECT_NE(interposer::currentRangeId(), outer);
+                nvtxDomainRangePop(handles[t]);
+                EXPECT_EQ(interposer::currentRangeId(), outer) << "another thread's push leaked into this stack";
+                nvtxRangePop();
+            }
+            EXPECT_EQ(interposer::currentRangeId(), 0u);
+        });
+    for (auto& th : threads)
+        th.join();
+    for (int t = 2; t < kThreads; ++t)
+        EXPECT_EQ(handles[t], handles[t % 2]) << "same name, same handle, whatever the thread";
+    EXPECT_NE(handles[0], handles[1]);
+
+    // Every range ended on the thread that began it, and each inner range's parent is an outer
+    // range of the same thread.
+    std::map<uint32_t, uint32_t> beganOn;
+    for (const auto& c : te::records())
+        if (c.kind() == wire::Kind::RangeBegin)
+            beganOn[c.as<wire::RangeBeginRecord>().range_id] = c.tid;
+    auto ranges = collectRanges();
+    EXPECT_EQ(ranges.size(), size_t(kThreads * kIterations * 2));
+    for (const auto& [id, r] : ranges) {
+        EXPECT_TRUE(r.ended);
+        EXPECT_EQ(r.endTid, beganOn[id]);
+        if (r.begin.parent_id)
+            EXPECT_EQ(beganOn[r.begin.parent_id], beganOn[id]);
+        std::string name = te::stringText(r.begin.name_id);
+        EXPECT_TRUE(name == "outer" || name.rfind("inner-", 0) == 0) << name;
+    }
 }
 
 TEST_F(NvtxInjection, DisabledByEnvironmentReturnsZero)
