@@ -1,0 +1,154 @@
+// Loader: the staged, cancellable loading of a recording (see loader.h).
+#include "gui/lib/loader.h"
+
+#include <QElapsedTimer>
+#include <QLoggingCategory>
+#include <QMetaObject>
+#include <QtConcurrent/QtConcurrentRun>
+
+Q_LOGGING_CATEGORY(lcLoader, "tidemark.gui.loader", QtInfoMsg)
+
+namespace tidemark::gui {
+
+using analysis::Recording;
+
+QString errorText(const Error& e)
+{
+    QString s = QString::fromStdString(e.message);
+    if (!e.hint.empty())
+        s += QStringLiteral("\nhint: ") + QString::fromStdString(e.hint);
+    return s;
+}
+
+namespace {
+
+// Opens read-only; builds the level-of-detail series first when an unfinalized file allows it.
+Result<Recording> openForViewing(const std::string& path)
+{
+    auto rec = Recording::open(path);
+    if (!rec || rec->hasSeries())
+        return rec;
+    auto finalized = Recording::openAndFinalize(path);
+    if (finalized)
+        return finalized;
+    qCWarning(lcLoader) << "cannot finalize" << QString::fromStdString(path) << "(read-only?); zooming uses exact events:"
+                        << QString::fromStdString(finalized.error().message);
+    return rec;
+}
+
+} // namespace
+
+Result<Overview> Loader::buildOverview(const QString& path, const std::atomic<bool>* cancel,
+    const std::function<void(int, const QString&)>& progress)
+{
+    QElapsedTimer clock;
+    clock.start();
+    progress(2, QStringLiteral("Opening %1").arg(path));
+    auto rec = openForViewing(path.toStdString());
+    if (!rec)
+        return rec.error();
+    rec->setCancelFlag(cancel);
+    Overview ov;
+    ov.path = path;
+    ov.openSeconds = clock.nsecsElapsed() / 1e9;
+    progress(15, QStringLiteral("Reading the summary"));
+    auto summary = analysis::summary(*rec);
+    if (!summary)
+        return summary.error();
+    ov.summary = std::move(*summary);
+    auto coverage = analysis::coverage(*rec);
+    if (!coverage)
+        return coverage.error();
+    ov.coverage = std::move(*coverage);
+    progress(30, QStringLiteral("Building the timeline"));
+    const auto t0 = ov.summary.startNs;
+    const auto t1 = std::max(ov.summary.endNs, t0 + 1);
+    for (const auto& ss : ov.summary.spaces) {
+        if (ss.allocations == 0)
+            continue;
+        auto tl = analysis::timeline(*rec, ss.space.id, t0, t1, kOverviewColumns);
+        if (!tl)
+            return tl.error();
+        ov.spaces.push_back(ss.space);
+        ov.timelines.push_back(std::move(*tl));
+        ov.peakNs.push_back(ss.peakNs);
+        ov.peakBytes.push_back(ss.peakBytes);
+    }
+    for (auto* slot : { &ov.fastRec, &ov.slowRec }) {
+        auto other = rec->reopen();
+        if (!other)
+            return other.error();
+        *slot = std::make_shared<Recording>(std::move(*other));
+    }
+    ov.overviewSeconds = clock.nsecsElapsed() / 1e9;
+    return ov;
+}
+
+Loader::Loader(QObject* parent)
+    : QObject(parent)
+{
+}
+
+Loader::~Loader()
+{
+    cancel();
+    m_future.waitForFinished();
+}
+
+void Loader::cancel()
+{
+    if (m_cancel)
+        m_cancel->store(true);
+}
+
+void Loader::load(const QString& path)
+{
+    cancel();
+    m_future.waitForFinished();
+    m_cancel = std::make_shared<std::atomic<bool>>(false);
+    m_running = true;
+    const uint64_t generation = ++m_generation;
+    m_future = QtConcurrent::run([this, path, c = m_cancel, generation]() { run(path, c, generation); });
+}
+
+void Loader::run(QString path, std::shared_ptr<std::atomic<bool>> cancel, uint64_t generation)
+{
+    // Results reach the UI thread queued, and only while no newer load() has started.
+    auto post = [this, generation](auto fn) {
+        QMetaObject::invokeMethod(
+            this, [this, generation, fn = std::move(fn)]() { if (generation == m_generation) fn(); },
+            Qt::QueuedConnection);
+    };
+    auto fail = [this, post](const Error& e) {
+        post([this, msg = errorText(e)]() {
+            m_running = false;
+            emit failed(msg);
+            emit finished();
+        });
+    };
+    auto progressFn = [this, post](int percent, const QString& stage) {
+        post([this, percent, stage]() { emit progress(percent, stage); });
+    };
+    auto ov = buildOverview(path, cancel.get(), progressFn);
+    if (!ov)
+        return fail(ov.error());
+    auto overview = std::make_shared<Overview>(std::move(*ov));
+    auto rec = overview->slowRec->reopen();
+    post([this, overview]() { emit overviewReady(overview); });
+    if (!rec)
+        return fail(rec.error());
+    progressFn(60, QStringLiteral("Analysing peaks, leaks, growth and fragmentation"));
+    rec->setCancelFlag(cancel.get());
+    auto rep = analysis::buildReport(*rec, analysis::ReportOptions {});
+    if (!rep)
+        return fail(rep.error());
+    auto shared = std::make_shared<analysis::Report>(std::move(*rep));
+    post([this, shared]() {
+        m_running = false;
+        emit progress(100, QStringLiteral("Ready"));
+        emit reportReady(shared);
+        emit finished();
+    });
+}
+
+} // namespace tidemark::gui
