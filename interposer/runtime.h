@@ -108,8 +108,12 @@ inline uint64_t* ringReserve(ThreadState* t, uint64_t bytes) noexcept
     uint64_t head = t->head.load(std::memory_order_relaxed);
     uint64_t size = t->ringMask + 1;
     uint64_t pos = head & t->ringMask;
-    if (TIDEMARK_LIKELY(head + bytes - t->cachedTail <= size / 2 && pos + bytes <= size))
+    if (TIDEMARK_LIKELY(head + bytes - t->cachedTail <= size / 2 && pos + bytes <= size)) {
+        // Ask for the line four lines ahead in exclusive state, so the stores that reach it later
+        // do not stall on a read-for-ownership (the drain thread read it on another core).
+        __builtin_prefetch(t->ring + ((pos + 256) & t->ringMask), 1, 3);
         return reinterpret_cast<uint64_t*>(t->ring + pos);
+    }
     return nullptr;
 }
 inline void ringCommit(ThreadState* t, uint64_t bytes) noexcept
