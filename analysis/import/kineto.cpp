@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -213,6 +214,10 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
     std::string topKey;
     bool topIsArray = false;
     size_t seen = 0;
+    // Progress is events read over events in the file, estimated by counting "ph" keys (one per event).
+    size_t estimate = 0;
+    for (size_t p = text.find("\"ph\""); p != std::string_view::npos; p = text.find("\"ph\"", p + 4))
+        ++estimate;
     json top;
     try {
         top = json::parse(text.begin(), text.end(), [&](int depth, json::parse_event_t ev, json& parsed) {
@@ -225,8 +230,8 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
             if (!isEvent)
                 return true;
             reader.event(parsed);
-            if (++seen % 50000 == 0)
-                ctx.report("reading trace events", 0.5);
+            if (++seen % 20000 == 0 && estimate > 0)
+                ctx.report("reading trace events", std::min(1.0, static_cast<double>(seen) / static_cast<double>(estimate)));
             return false;
         });
     } catch (const json::exception& e) {
@@ -237,7 +242,13 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
         return makeError(ErrorCode::Corrupt, name + ": not a trace (JSON without traceEvents)");
     if (top.is_object() && !top.contains("traceEvents") && seen == 0)
         return makeError(ErrorCode::Unsupported, name + ": JSON without traceEvents is not a Chrome/Kineto trace");
+    if (top.is_array() && seen == 0)
+        return makeError(ErrorCode::Unsupported, name + ": JSON array without trace events",
+            "torch.profiler memory-timeline exports (export_memory_timeline) are not traces; import the profiler's trace instead");
+    ctx.report("reading trace events", 1.0);
+    ctx.report("pairing memory events", 0.0);
     reader.finish(top.is_object() ? top : json::object(), rankFallback);
+    ctx.report("pairing memory events", 1.0);
     return out.status();
 }
 

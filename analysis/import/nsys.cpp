@@ -219,7 +219,7 @@ Status importNsys(const std::string& path, RecordingWriter& out, const ImportCon
     auto db = trace::Db::open(path, trace::Db::Mode::ReadOnly);
     if (!db)
         return db.error();
-    NsysExport x { *db, out, ctx };
+    NsysExport x(*db, out, ctx);
     const std::pair<const char*, Status (*)(NsysExport&)> stages[] = {
         { "reading tables", loadSchema },
         { "NVTX ranges", [](NsysExport& e) { exportMeta(e); return nvtx(e); } },

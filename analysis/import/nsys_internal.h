@@ -14,6 +14,12 @@
 namespace tidemark::import {
 
 struct NsysExport {
+    NsysExport(trace::Db& d, RecordingWriter& o, const ImportContext& c)
+        : db(d)
+        , out(o)
+        , ctx(c)
+    {
+    }
     trace::Db& db;
     RecordingWriter& out;
     const ImportContext& ctx;

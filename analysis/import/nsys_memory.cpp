@@ -233,8 +233,17 @@ Status nsysMemory(NsysExport& x)
         if (!space)
             space = x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(device, 0, 1023)));
         if (op.returnValue != 0) {
-            FailedRow f { *space, op.processId, op.threadId, Api::NsysRuntime, op.usage ? op.usage->bytes : 0, op.ts,
-                op.callsite, range, {}, op.returnValue, op.apiName + " returned " + std::to_string(op.returnValue) };
+            FailedRow f;
+            f.spaceId = *space;
+            f.processId = op.processId;
+            f.threadId = op.threadId;
+            f.api = Api::NsysRuntime;
+            f.sizeBytes = op.usage ? op.usage->bytes : 0;
+            f.tsNs = op.ts;
+            f.callsiteId = op.callsite;
+            f.rangeId = range;
+            f.errorCode = op.returnValue;
+            f.errorName = op.apiName + " returned " + std::to_string(op.returnValue);
             x.out.failed(f);
             continue;
         }

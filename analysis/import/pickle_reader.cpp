@@ -346,7 +346,9 @@ Status PickleParser::step(uint8_t op, bool& stop)
         if (op == 't')
             return buildTuple(*from);
         PickleKind kind = op == 'l' ? PickleKind::List : op == 'd' ? PickleKind::Dict : PickleKind::Set;
-        auto c = make(PickleValue { kind });
+        PickleValue container;
+        container.kind = kind;
+        auto c = make(std::move(container));
         if (!c)
             return c.error();
         if (auto s = addChildren(*c, *from); !s)

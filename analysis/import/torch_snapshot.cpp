@@ -166,6 +166,12 @@ void DeviceLifetimes::reconcile(const std::vector<const TorchSegment*>& finals, 
 }
 
 struct SnapshotImport {
+    SnapshotImport(const TorchSnapshot& s, RecordingWriter& o, const ImportContext& c)
+        : snap(s)
+        , out(o)
+        , ctx(c)
+    {
+    }
     const TorchSnapshot& snap;
     RecordingWriter& out;
     const ImportContext& ctx;
@@ -253,7 +259,10 @@ void SnapshotImport::annotations()
             break;
         if (a.stage == "START") {
             open[a.name].push_back(pending.size());
-            pending.push_back({ a.timeUs * 1000, {}, a.name });
+            PendingRange r;
+            r.startTsNs = a.timeUs * 1000;
+            r.name = a.name;
+            pending.push_back(std::move(r));
         } else if (a.stage == "END" && !open[a.name].empty()) {
             pending[open[a.name].back()].endTsNs = a.timeUs * 1000;
             open[a.name].pop_back();
@@ -341,7 +350,7 @@ Status importTorchSnapshot(std::string_view pickle, RecordingWriter& out, const 
     if (!snap->allocatorSettingsJson.empty())
         out.meta("torch.allocator_settings", snap->allocatorSettingsJson);
 
-    SnapshotImport imp { *snap, out, ctx };
+    SnapshotImport imp(*snap, out, ctx);
     imp.processId = out.process(0, std::nullopt, {}, {});
     imp.clock();
     imp.annotations();

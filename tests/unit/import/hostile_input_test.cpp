@@ -142,6 +142,10 @@ TEST(HostileInput, WrongFormatsAndRefusedPicklesAreTypedErrors)
     auto json = importBytes("{\"hello\": [1, 2, 3]}", "x.json");
     ASSERT_FALSE(json.ok());
     EXPECT_EQ(json.error().code, ErrorCode::Unsupported);
+    // A JSON array of non-events (e.g. a torch memory timeline) is not a trace.
+    auto timeline = importBytes("[[-1, 1, 512, 6], [1000, 2, 256, 2]]", "timeline.json");
+    ASSERT_FALSE(timeline.ok());
+    EXPECT_EQ(timeline.error().code, ErrorCode::Unsupported);
     // A tidemark recording is not an import.
     std::string rec = scratch("already.tmdb");
     ASSERT_TRUE(importFile(fixture("tiny_snapshot.pickle"), rec).ok());

@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -196,4 +198,65 @@ TEST(KinetoRealData, EightRankTarballImportsAsRanks)
     EXPECT_EQ(queryInt(db, "SELECT max(rank) FROM processes"), *ranks.rbegin());
     EXPECT_EQ(queryInt(db, "SELECT count(*) FROM kernels"), kernels);
     EXPECT_EQ(queryInt(db, "SELECT count(DISTINCT process_id) FROM kernels"), 8);
+}
+
+TEST(KinetoImport, LargeGeneratedTraceStreamsWithProgressAndKeepsThePeak)
+{
+    // 400k memory events: random allocation sizes, frees in random order, a running Total Allocated
+    // that starts with 1 GiB allocated before the trace.
+    std::mt19937_64 rng(5);
+    std::string path = scratch("large.json");
+    int64_t total = 1 << 30, maxTotal = total;
+    {
+        std::ofstream out(path);
+        out << "{\"schemaVersion\": 1, \"traceEvents\": [\n";
+        std::vector<std::pair<int64_t, int64_t>> live;
+        int64_t ts = 1000, nextAddr = 1 << 20;
+        for (int i = 0; i < 400000; ++i) {
+            bool alloc = live.empty() || rng() % 100 < 52;
+            int64_t addr, bytes;
+            if (alloc) {
+                addr = nextAddr;
+                bytes = 512 * static_cast<int64_t>(1 + rng() % 4096);
+                nextAddr += bytes;
+                live.push_back({ addr, bytes });
+            } else {
+                size_t k = rng() % live.size();
+                addr = live[k].first;
+                bytes = -live[k].second;
+                live[k] = live.back();
+                live.pop_back();
+            }
+            total += bytes;
+            maxTotal = std::max(maxTotal, total);
+            ts += static_cast<int64_t>(rng() % 3);
+            out << (i ? ",\n" : "") << "{\"ph\": \"i\", \"cat\": \"cpu_instant_event\", \"name\": \"[memory]\", \"pid\": 1, \"tid\": 1, \"ts\": "
+                << ts << ", \"args\": {\"Addr\": " << addr << ", \"Bytes\": " << bytes << ", \"Total Allocated\": " << total
+                << ", \"Total Reserved\": " << (int64_t { 64 } << 30) << ", \"Device Type\": 1, \"Device Id\": 0}}";
+        }
+        out << "]}\n";
+    }
+    std::vector<std::pair<std::string, double>> progress;
+    ImportOptions options;
+    options.progress = [&](std::string_view stage, double f) { progress.push_back({ std::string(stage), f }); };
+    std::string outPath = scratch("large.tmdb");
+    auto start = std::chrono::steady_clock::now();
+    auto r = importFile(path, outPath, options);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    std::printf("imported %lld memory events (%.1f MB of JSON) in %.2f s\n", 400000LL,
+        static_cast<double>(std::filesystem::file_size(path)) / 1e6, seconds);
+    int readingReports = 0;
+    double last = 0;
+    for (const auto& [stage, f] : progress)
+        if (stage == "reading trace events") {
+            ++readingReports;
+            EXPECT_GE(f, last);
+            last = f;
+        }
+    EXPECT_GE(readingReports, 10);
+    EXPECT_DOUBLE_EQ(last, 1.0);
+    auto db = trace::openRecording(outPath);
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ(sweepPeak(*db, "cuda:0"), maxTotal);
 }
