@@ -284,7 +284,17 @@ SpoolSummary runUntilReady(const std::string& mode, int* status)
     for (int i = 0; i < 1000 && stat(ready.c_str(), &st) != 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (mode == "wait") {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50)); // 10 x TIDEMARK_FLUSH_MS
+        // The drain thread writes every 5 ms; wait (up to 10 s on a loaded machine) until the
+        // pattern is in the file, written by the drain thread alone, then kill without warning.
+        for (int i = 0; i < 1000; ++i) {
+            auto files = spoolFilesIn(spool);
+            SpoolSummary s;
+            std::string error;
+            if (files.size() == 1 && summarizeSpool(files[0], s, error, kMarkBegin, kMarkEnd)
+                && s.markerThreads.size() == 1)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         kill(pid, SIGKILL);
     }
     *status = waitStatus(pid);

@@ -310,7 +310,8 @@ int modeWait(const char* readyPath)
         pause();
 }
 
-// Like wait, but crashes with SIGSEGV 100 ms after the pattern (the drain runs every 5 ms).
+// Like wait, but crashes with SIGSEGV 500 ms after the pattern (the drain runs every 5 ms; the
+// slack is for a loaded machine, where the drain thread may wait long for a CPU).
 int modeCrash(const char* readyPath)
 {
     mark(kMarkBegin);
@@ -322,7 +323,7 @@ int modeCrash(const char* readyPath)
         std::fputs("{\"count\": 1000, \"bytes\": 1499500}\n", f);
         std::fclose(f);
     }
-    usleep(100000);
+    usleep(500000);
     volatile int* null = nullptr;
     *null = 1;
     return 0;
