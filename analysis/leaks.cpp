@@ -68,8 +68,17 @@ Fit linearFit(const std::vector<double>& x, const std::vector<double>& y)
 // Allocations made in [from, at] and still live at `at`, by site: what accumulated.
 Status accumulatedSites(Recording& rec, Growth& g, TimeNs from, TimeNs at, double steps, const Filter& filter, int top)
 {
-    auto st = rec.db().prepare("SELECT size_bytes, coalesce(callsite_id, 0), coalesce(range_id, 0) FROM allocations WHERE "
+    auto st = rec.db().prepare("SELECT size_bytes, coalesce(callsite_id, 0), coalesce(range_id, 0), address FROM allocations WHERE "
                                "space_id = ?1 AND alloc_ts_ns >= ?2 AND alloc_ts_ns <= ?3 AND (free_ts_ns IS NULL OR free_ts_ns > ?3)");
+    // Segments backing a pool grow because of what lives inside the pool: one row pointing there.
+    std::string pools;
+    for (const auto& s : rec.spaces())
+        if (s.isPool() && s.parentSpaceId && *s.parentSpaceId == g.spaceId)
+            pools += (pools.empty() ? "" : ", ") + s.name;
+    Site poolSite;
+    poolSite.key = "(pool segments)";
+    poolSite.label = "segments reserved by " + pools + " (see that pool for what lives in them)";
+    poolSite.location.function = poolSite.label;
     if (!st)
         return st.error();
     st->bind(1, g.spaceId).bind(2, from).bind(3, at);
@@ -82,7 +91,8 @@ Status accumulatedSites(Recording& rec, Growth& g, TimeNs from, TimeNs at, doubl
         const std::string& phase = rec.phaseOf(st->int64(2));
         if (!phaseMatches(phase, filter.phase))
             continue;
-        const Site& site = rec.siteOf(st->int64(1));
+        bool backing = !pools.empty() && isPoolBacking(rec, g.spaceId, st->int64(3), st->int64(0));
+        const Site& site = backing ? poolSite : rec.siteOf(st->int64(1));
         auto& row = bySite[site.key];
         row.site = site;
         row.bytes += st->int64(0);

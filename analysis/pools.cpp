@@ -75,11 +75,11 @@ FragmentationPoint measure(const std::vector<HeapSpan>& heaps, const std::map<in
         forEachGap(h, it == state.end() ? kEmpty : it->second, [&](int64_t, int64_t size) {
             p.freeBytes += size;
             p.largestFreeBytes = std::max(p.largestFreeBytes, size);
-            if (size < medianRequest)
-                p.strandedBytes += size;
         });
     }
+    (void)medianRequest;
     p.usedBytes = p.reservedBytes - p.freeBytes;
+    p.strandedBytes = p.freeBytes - p.largestFreeBytes;
     p.fragmentation = p.freeBytes > 0 ? 1.0 - static_cast<double>(p.largestFreeBytes) / static_cast<double>(p.freeBytes) : 0.0;
     return p;
 }
@@ -163,7 +163,8 @@ std::string explain(const Fragmentation& f, TimeNs start)
         + " free inside " + humanBytes(static_cast<double>(w.reservedBytes)) + " reserved, but the largest free extent was "
         + humanBytes(static_cast<double>(w.largestFreeBytes)) + " (fragmentation " + frag + ")";
     if (w.strandedBytes > 0)
-        s += "; " + humanBytes(static_cast<double>(w.strandedBytes)) + " sat in extents smaller than the median request ("
+        s += "; " + humanBytes(static_cast<double>(w.strandedBytes))
+            + " was stranded outside it (no single request can use it; the median request is "
             + humanBytes(static_cast<double>(f.medianRequestBytes)) + ")";
     s += ".";
     if (!f.pinningSites.empty())
@@ -267,8 +268,7 @@ Result<Fragmentation> fragmentation(Recording& rec, int64_t poolSpaceId, int sam
     for (const auto& p : f.points) {
         sum += p.fragmentation;
         bool better = p.strandedBytes > f.worst.strandedBytes
-            || (p.strandedBytes == f.worst.strandedBytes
-                && p.fragmentation * static_cast<double>(p.freeBytes) > f.worst.fragmentation * static_cast<double>(f.worst.freeBytes));
+            || (p.strandedBytes == f.worst.strandedBytes && p.fragmentation > f.worst.fragmentation);
         if (better)
             f.worst = p;
     }

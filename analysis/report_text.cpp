@@ -47,6 +47,7 @@ public:
         else
             m_out << "\n" << text << "\n";
     }
+    void title(const std::string& text) { m_out << (m_md ? "# " : "") << text << (m_md ? "\n\n" : "\n"); }
     void line(const std::string& text) { m_out << (m_md ? "" : "  ") << text << (m_md ? "  \n" : "\n"); }
     void bullet(const std::string& text) { m_out << (m_md ? "- " : "  * ") << text << "\n"; }
     void blank() { m_out << "\n"; }
@@ -181,10 +182,7 @@ std::string render(const Report& r, bool md)
 {
     Writer w(md);
     const auto& s = r.summary;
-    if (md)
-        w.heading(0, "tidemark report: " + s.path);
-    else
-        w.line("tidemark report: " + s.path);
+    w.title("tidemark report: " + s.path);
     w.line("program    " + (s.commandLine.empty() ? s.program : s.commandLine));
     std::string status = s.exitStatus ? "exit status " + std::to_string(*s.exitStatus) : "exit status unknown";
     w.line("duration   " + humanDuration(s.durationNs) + ", " + status + (s.cutShort ? ", CUT SHORT" : "")

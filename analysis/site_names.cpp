@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cinttypes>
+#include <cstdlib>
 #include <cstdio>
 
 namespace tidemark::analysis {
@@ -25,9 +27,9 @@ bool isAllocatorFunction(std::string_view f)
 {
     static constexpr std::array<std::string_view, 10> kExact = { "malloc", "calloc", "realloc", "free",
         "posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc", "reallocarray" };
-    static constexpr std::array<std::string_view, 20> kPrefixes = { "__libc_", "_int_malloc", "operator new",
+    static constexpr std::array<std::string_view, 19> kPrefixes = { "__libc_", "_int_malloc", "operator new",
         "operator delete", "_Znw", "_Zna", "_Zdl", "_Zda", "cudaMalloc", "cudaHostAlloc", "cudaFree", "cuMem", "nvtxMem",
-        "tidemark::interposer", "tidemark_", "__cxa_", "_dl_", "__GI_", "__nvtx", "cudart::" };
+        "tidemark::interposer", "__cxa_", "_dl_", "__GI_", "__nvtx", "cudart::" };
     for (auto e : kExact)
         if (f == e)
             return true;
@@ -49,7 +51,50 @@ bool isRuntimeModule(std::string_view module)
     return false;
 }
 
-bool isLibraryTemplate(std::string_view f) { return startsWith(f, "std::") || startsWith(f, "__gnu_cxx::"); }
+std::string lowered(std::string_view f)
+{
+    std::string out(f);
+    for (auto& ch : out)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+// Extra substrings from TIDEMARK_SITE_SKIP (comma-separated), read once.
+const std::vector<std::string>& userSkips()
+{
+    static const std::vector<std::string> skips = [] {
+        std::vector<std::string> out;
+        const char* env = std::getenv("TIDEMARK_SITE_SKIP");
+        std::string v = env ? env : "";
+        size_t start = 0;
+        while (start < v.size()) {
+            size_t end = v.find(',', start);
+            if (end == std::string::npos)
+                end = v.size();
+            if (end > start)
+                out.push_back(v.substr(start, end - start));
+            start = end + 1;
+        }
+        return out;
+    }();
+    return skips;
+}
+
+// Second tier: library templates, NVTX annotation wrappers and tensor/buffer storage classes. The
+// site is past them when the stack has any other frame (else they name it rather than malloc).
+bool isLibraryTemplate(std::string_view f)
+{
+    if (startsWith(f, "std::") || startsWith(f, "__gnu_cxx::"))
+        return true;
+    std::string low = lowered(f);
+    for (const char* word : { "nvtx", "annotat", "registerregion", "buffer::", "tensor::", "storage::" })
+        if (low.find(word) != std::string::npos)
+            return true;
+    for (const auto& skip : userSkips())
+        if (f.find(skip) != std::string_view::npos)
+            return true;
+    return false;
+}
 
 Status loadCallsites(trace::Db& db, RecordingCaches& c)
 {

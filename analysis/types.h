@@ -313,7 +313,7 @@ struct FragmentationPoint {
     int64_t usedBytes = 0;
     int64_t freeBytes = 0;
     int64_t largestFreeBytes = 0;
-    int64_t strandedBytes = 0; // free bytes in extents smaller than the pool's median request
+    int64_t strandedBytes = 0; // free bytes outside the largest free extent (no single request can use them)
     double fragmentation = 0.0;
 };
 
@@ -329,7 +329,7 @@ struct Fragmentation {
     int64_t heaps = 0;
     int64_t medianRequestBytes = 0;
     std::vector<FragmentationPoint> points; // over time
-    FragmentationPoint worst;               // highest fragmentation weighted by stranded bytes
+    FragmentationPoint worst;               // the most stranded bytes (ties: highest fragmentation)
     double meanFragmentation = 0.0;         // time-weighted over the points
     std::vector<BreakdownRow> pinningSites; // at the worst point: live blocks adjacent to free extents
     std::vector<SizeBin> freeExtentSizes;   // at the worst point
