@@ -144,13 +144,27 @@ Status readTraces(PickleRef traces, TorchSnapshot& snap)
 
 } // namespace
 
+// Innermost frames of the recorder itself and of the caching allocator's malloc: every allocation has
+// them, so they would make every call site the same. Dropped as tidemark drops its own hook frames.
+bool isRecorderFrame(std::string_view name)
+{
+    for (std::string_view prefix : { "torch::unwind::", "torch::CapturedTraceback::", "torch::cuda::(anonymous namespace)::gather",
+             "c10::cuda::CUDACachingAllocator::" })
+        if (name.starts_with(prefix))
+            return true;
+    return false;
+}
+
 std::vector<SymbolicFrame> torchFrames(PickleRef frames)
 {
     std::vector<SymbolicFrame> out;
     if (!frames.isList())
         return out;
     out.reserve(frames.size());
-    for (size_t i = 0; i < frames.size(); ++i) {
+    size_t first = 0;
+    while (first < frames.size() && isRecorderFrame(frames.at(first)["name"].asString()))
+        ++first;
+    for (size_t i = first; i < frames.size(); ++i) {
         PickleRef f = frames.at(i);
         if (!f.isDict())
             continue;

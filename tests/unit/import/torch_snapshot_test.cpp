@@ -181,6 +181,11 @@ void checkRealSnapshot(const std::string& path, const std::string& outName)
             0);
     }
     EXPECT_EQ(queryInt(db, "SELECT count(*) FROM failed_allocations"), fig.ooms);
+    // The recorder's and the allocator's own innermost frames are not call sites.
+    EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations a JOIN callsites c ON c.id = a.callsite_id JOIN symbols s"
+                           " ON s.frame_id = c.frame_id JOIN strings f ON f.id = s.function_id"
+                           " WHERE f.value LIKE 'torch::unwind::%' OR f.value LIKE 'c10::cuda::CUDACachingAllocator::%'"),
+        0);
     EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations WHERE free_ts_ns < alloc_ts_ns"), 0);
 }
 
