@@ -1,12 +1,14 @@
-// The exec family: before the real call the image writes ProcessExit(Exec) and flushes, because a
-// successful exec never returns; the new image opens <pid>.<image_seq+1>.tmspool. If the call
-// fails, tracking simply goes on (the failure is counted). vfork children and unfollowed fork
+// Calls that end an image without returning: the exec family writes ProcessExit(Exec) and flushes
+// before the real call (the new image opens <pid>.<image_seq+1>.tmspool; if the call fails,
+// tracking goes on and the failure is counted), and _exit/_Exit write ProcessExit(Exit), since
+// they skip atexit and destructors (shells end this way). vfork children and unfollowed fork
 // children skip all this (their pid is not the recorded one / they are inert).
 #include "interposer/runtime.h"
 
 #include <cerrno>
 #include <cstdarg>
 #include <dlfcn.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace tidemark::interposer {
@@ -142,5 +144,24 @@ TIDEMARK_EXPORT int execle(const char* path, const char* arg, ...)
     va_end(ap);
     return execve(path, argv, envp);
 }
+
+// exit() reaches the kernel through glibc's internal _exit, not through these, so a normal exit is
+// finished once, by the library destructor.
+[[noreturn]] static void exitNow(const char* name, int status)
+{
+    if (active() && uint32_t(::getpid()) == g_pid) {
+        finishImage(tidemark::wire::ExitReason::Exit);
+        g_phase.store(uint32_t(Phase::Finished));
+        g_hostActive.store(false);
+    }
+    auto fn = real<void (*)(int)>(name);
+    if (fn)
+        fn(status);
+    ::syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+TIDEMARK_EXPORT void _exit(int status) { exitNow("_exit", status); }
+TIDEMARK_EXPORT void _Exit(int status) { exitNow("_Exit", status); }
 
 } // extern "C"

@@ -326,6 +326,19 @@ TEST(HostCapture, SegfaultKeepsEventsAndTheSignalIsUnchanged)
     EXPECT_EQ(s.allocs[uint16_t(Api::Malloc)].bytes, 1499500u);
 }
 
+TEST(HostCapture, UnderscoreExitStillEndsTheImageProperly)
+{
+    PatternRun run = runPattern("underscore-exit");
+    ASSERT_TRUE(WIFEXITED(run.status));
+    EXPECT_EQ(WEXITSTATUS(run.status), 5);
+    auto files = spoolFilesIn(run.dir);
+    ASSERT_EQ(files.size(), 1u);
+    SpoolSummary s = summarize(files[0]);
+    expectApis(s, run.truth["apis"]);
+    EXPECT_EQ(s.exitReasons, std::vector<uint32_t> { uint32_t(wire::ExitReason::Exit) });
+    EXPECT_EQ(s.stats.at("dropped"), 0u);
+}
+
 TEST(HostCapture, HostOffRecordsNoHeapEventsButStillAnImage)
 {
     PatternRun run = runPattern("pattern", { "TIDEMARK_HOST=0" });

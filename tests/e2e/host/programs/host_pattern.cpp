@@ -10,6 +10,7 @@
 //   host_pattern exec TRUTH.json      small pattern, then execv(self, exec-after): a second image
 //   host_pattern wait READY_FILE      allocates a known set, writes READY_FILE, sleeps until killed
 //   host_pattern crash READY_FILE     the same, then dies of SIGSEGV
+//   host_pattern underscore-exit TRUTH.json   a small pattern, then _exit(5)
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -329,6 +330,14 @@ int modeCrash(const char* readyPath)
     return 0;
 }
 
+// The child pattern, its truth, then _exit(5): no atexit handlers, no destructors.
+int modeUnderscoreExit(const char* truthPath)
+{
+    Tally t = childPattern();
+    writeTruth(truthPath, "{\"pid\": " + std::to_string(getpid()) + ", \"apis\": " + tallyJson(t) + "}\n");
+    _exit(5);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -350,6 +359,8 @@ int main(int argc, char** argv)
         return modeWait(argv[2]);
     if (mode == "crash")
         return modeCrash(argv[2]);
+    if (mode == "underscore-exit")
+        return modeUnderscoreExit(argv[2]);
     std::fprintf(stderr, "host_pattern: unknown mode %s\n", argv[1]);
     return 2;
 }
