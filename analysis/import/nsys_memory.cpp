@@ -157,6 +157,135 @@ Result<std::vector<Op>> runtimeOps(NsysExport& x, std::vector<UsageEvent>& usage
     return ops;
 }
 
+// Replays allocation and free calls in time order and keeps the lifetimes.
+class Pairing {
+public:
+    Pairing(NsysExport& x, Counters& c)
+        : m_x(x)
+        , m_c(c)
+    {
+    }
+
+    void replay(const Op& op)
+    {
+        std::optional<int64_t> range;
+        if (op.threadId && m_x.ranges.count(*op.threadId))
+            range = m_x.ranges[*op.threadId].innermostAt(op.ts);
+        if (op.isFree) {
+            if (op.returnValue == 0)
+                release(op);
+        } else if (op.returnValue != 0) {
+            failure(op, range);
+        } else {
+            allocate(op, range);
+        }
+    }
+
+    void flush()
+    {
+        for (const AllocationRow& r : m_rows)
+            m_x.out.allocation(r);
+    }
+
+private:
+    static Api apiOf(const Op& op) { return op.usage && !op.threadId ? Api::NsysMemoryUsage : Api::NsysRuntime; }
+
+    int64_t spaceOf(const Op& op)
+    {
+        if (op.cls == MemClass::Pinned)
+            return m_x.out.namedSpace(SpaceKind::Pinned, "pinned");
+        if (op.cls == MemClass::Managed)
+            return m_x.out.namedSpace(SpaceKind::Managed, "managed");
+        int64_t device = op.usage ? op.usage->device : 0;
+        if (!op.usage) {
+            // A call without memory-usage data: the process's only device, when it used exactly one.
+            int64_t pid = 0;
+            for (const auto& [p, id] : m_x.processIds)
+                if (id == op.processId)
+                    pid = p;
+            const auto& devs = m_x.devicesOfPid[pid];
+            if (devs.size() == 1)
+                device = *devs.begin();
+            else
+                ++m_c.deviceGuessed;
+        }
+        return m_x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(device, 0, 1023)));
+    }
+
+    void allocate(const Op& op, std::optional<int64_t> range)
+    {
+        AllocationRow r { spaceOf(op), op.processId, op.threadId, apiOf(op), op.usage ? op.usage->address : 0,
+            op.usage ? op.usage->bytes : 0, op.ts, {}, {}, op.callsite, range, {}, {},
+            m_x.out.string(op.usage ? op.apiName : op.apiName + " (size and address not in this export)") };
+        if (op.usage)
+            m_openByAddress[{ op.processId, op.usage->address }] = m_rows.size();
+        else
+            m_openUnknown[{ op.processId, op.cls }].push_back(m_rows.size());
+        m_rows.push_back(r);
+    }
+
+    void release(const Op& op)
+    {
+        std::optional<size_t> row;
+        if (op.usage) {
+            if (auto it = m_openByAddress.find({ op.processId, op.usage->address }); it != m_openByAddress.end()) {
+                row = it->second;
+                m_openByAddress.erase(it);
+            }
+        } else {
+            // cudaFree also frees managed memory; cudaFreeHost only pinned.
+            std::vector<MemClass> classes = { op.cls };
+            if (op.cls == MemClass::Device)
+                classes.push_back(MemClass::Managed);
+            for (MemClass cls : classes) {
+                auto& stack = m_openUnknown[{ op.processId, cls }];
+                if (!row && !stack.empty()) {
+                    row = stack.back();
+                    stack.pop_back();
+                }
+            }
+        }
+        if (!row) {
+            ++m_c.unpairedFrees;
+            return;
+        }
+        m_rows[*row].freeTsNs = op.ts;
+        m_rows[*row].freeApi = apiOf(op);
+    }
+
+    void failure(const Op& op, std::optional<int64_t> range)
+    {
+        FailedRow f;
+        f.spaceId = spaceOf(op);
+        f.processId = op.processId;
+        f.threadId = op.threadId;
+        f.api = Api::NsysRuntime;
+        f.sizeBytes = op.usage ? op.usage->bytes : 0;
+        f.tsNs = op.ts;
+        f.callsiteId = op.callsite;
+        f.rangeId = range;
+        f.errorCode = op.returnValue;
+        f.errorName = op.apiName + " returned " + std::to_string(op.returnValue);
+        m_x.out.failed(f);
+    }
+
+    NsysExport& m_x;
+    Counters& m_c;
+    std::vector<AllocationRow> m_rows;
+    std::map<std::pair<int64_t, uint64_t>, size_t> m_openByAddress;            // (process, address)
+    std::map<std::pair<int64_t, MemClass>, std::vector<size_t>> m_openUnknown; // LIFO per (process, kind)
+};
+
+void writeUsageSamples(NsysExport& x, const std::vector<UsageEvent>& usage)
+{
+    std::map<int64_t, int64_t> used; // device -> bytes
+    for (const UsageEvent& u : usage) {
+        used[u.device] += u.isFree ? -u.bytes : u.bytes;
+        x.out.sample({ x.process(u.pid), x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(u.device, 0, 1023))), u.ts,
+            {}, {}, used[u.device], {} });
+    }
+}
+
 } // namespace
 
 Status nsysMemory(NsysExport& x)
@@ -178,93 +307,11 @@ Status nsysMemory(NsysExport& x)
             ++c.usageOnly;
         }
     std::stable_sort(ops->begin(), ops->end(), [](const Op& a, const Op& b) { return a.ts < b.ts; });
-
-    std::vector<AllocationRow> rows;
-    std::map<std::pair<int64_t, uint64_t>, size_t> openByAddress;            // (process, address)
-    std::map<std::pair<int64_t, MemClass>, std::vector<size_t>> openUnknown; // LIFO per (process, kind)
-    for (const Op& op : *ops) {
-        std::optional<int64_t> range;
-        if (op.threadId && x.ranges.count(*op.threadId))
-            range = x.ranges[*op.threadId].innermostAt(op.ts);
-        if (op.isFree) {
-            if (op.returnValue != 0)
-                continue;
-            std::optional<size_t> row;
-            if (op.usage) {
-                if (auto it = openByAddress.find({ op.processId, op.usage->address }); it != openByAddress.end()) {
-                    row = it->second;
-                    openByAddress.erase(it);
-                }
-            } else {
-                for (MemClass cls : { op.cls, MemClass::Managed }) {
-                    auto& stack = openUnknown[{ op.processId, cls }];
-                    if (!row && !stack.empty()) {
-                        row = stack.back();
-                        stack.pop_back();
-                    }
-                }
-            }
-            if (!row) {
-                ++c.unpairedFrees;
-                continue;
-            }
-            rows[*row].freeTsNs = op.ts;
-            rows[*row].freeApi = op.usage && !op.threadId ? Api::NsysMemoryUsage : Api::NsysRuntime;
-            continue;
-        }
-        int64_t device = op.usage ? op.usage->device : 0;
-        std::optional<int64_t> space;
-        if (op.cls == MemClass::Pinned)
-            space = x.out.namedSpace(SpaceKind::Pinned, "pinned");
-        else if (op.cls == MemClass::Managed)
-            space = x.out.namedSpace(SpaceKind::Managed, "managed");
-        if (!op.usage && op.cls == MemClass::Device) {
-            // The device of a call without memory-usage data: the process's only device, when it has one.
-            int64_t pid = 0;
-            for (const auto& [p, id] : x.processIds)
-                if (id == op.processId)
-                    pid = p;
-            const auto& devs = x.devicesOfPid[pid];
-            if (devs.size() == 1)
-                device = *devs.begin();
-            else
-                ++c.deviceGuessed;
-        }
-        if (!space)
-            space = x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(device, 0, 1023)));
-        if (op.returnValue != 0) {
-            FailedRow f;
-            f.spaceId = *space;
-            f.processId = op.processId;
-            f.threadId = op.threadId;
-            f.api = Api::NsysRuntime;
-            f.sizeBytes = op.usage ? op.usage->bytes : 0;
-            f.tsNs = op.ts;
-            f.callsiteId = op.callsite;
-            f.rangeId = range;
-            f.errorCode = op.returnValue;
-            f.errorName = op.apiName + " returned " + std::to_string(op.returnValue);
-            x.out.failed(f);
-            continue;
-        }
-        AllocationRow r { *space, op.processId, op.threadId, op.usage && !op.threadId ? Api::NsysMemoryUsage : Api::NsysRuntime,
-            op.usage ? op.usage->address : 0, op.usage ? op.usage->bytes : 0, op.ts, {}, {}, op.callsite, range, {}, {},
-            x.out.string(op.usage ? op.apiName : op.apiName + " (size and address not in this export)") };
-        if (op.usage)
-            openByAddress[{ op.processId, op.usage->address }] = rows.size();
-        else
-            openUnknown[{ op.processId, op.cls }].push_back(rows.size());
-        rows.push_back(r);
-    }
-    for (const AllocationRow& r : rows)
-        x.out.allocation(r);
-
-    std::map<int64_t, int64_t> used; // device -> bytes, from memory usage events
-    for (const UsageEvent& u : usage) {
-        used[u.device] += u.isFree ? -u.bytes : u.bytes;
-        x.out.sample({ x.process(u.pid), x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(u.device, 0, 1023))), u.ts,
-            {}, {}, used[u.device], {} });
-    }
+    Pairing pairing(x, c);
+    for (const Op& op : *ops)
+        pairing.replay(op);
+    pairing.flush();
+    writeUsageSamples(x, usage);
     x.out.meta("nsys.memory", usage.empty()
             ? "runtime calls only: this export has no CUDA memory usage events, so allocation sizes and addresses "
               "are unknown (size_bytes 0) and frees are paired with the most recent unfreed allocation (LIFO)"
