@@ -7,7 +7,10 @@
 #include "collector/symbolize.h"
 #include "trace/recording.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -247,35 +250,47 @@ Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const col
 int buildRecording(const Options& o, const std::string& spool, const std::string& output, const RunFacts& run)
 {
     int targetCode = cli::shellExitCode(run.status);
+    // Written under a temporary name and renamed at the end: nobody sees a half-written recording,
+    // and a run that fails (or another writer of the same name) never leaves a broken file behind.
+    const std::string partial = output + ".partial-" + std::to_string(::getpid());
     auto failed = [&](const Error& e) {
+        for (const char* suffix : { "", "-wal", "-shm", "-journal" })
+            ::unlink((partial + suffix).c_str());
         cli::fail(Error { e.code, "could not write the recording " + output + ": " + e.message, e.hint });
         return targetCode ? targetCode : cli::kExitUsage;
     };
-    auto db = trace::createRecording(output);
-    if (!db)
-        return failed(db.error());
-    ProgressLine progress;
-    auto report = collector::ingest(spool, *db, { run.host, run.rank, true }, std::ref(progress));
-    if (!report)
-        return failed(report.error());
-    auto symbols = collector::symbolize(*db, std::ref(progress));
-    if (!symbols)
-        return failed(symbols.error());
-    if (auto s = analysis::finalizeRecording(*db, std::ref(progress)); !s)
-        return failed(s.error());
-    progress.done();
+    std::optional<collector::IngestReport> report;
+    std::string how;
+    {
+        auto db = trace::createRecording(partial);
+        if (!db)
+            return failed(db.error());
+        ProgressLine progress;
+        auto ingested = collector::ingest(spool, *db, { run.host, run.rank, true }, std::ref(progress));
+        if (!ingested)
+            return failed(ingested.error());
+        report = *ingested;
+        auto symbols = collector::symbolize(*db, std::ref(progress));
+        if (!symbols)
+            return failed(symbols.error());
+        if (auto s = analysis::finalizeRecording(*db, std::ref(progress)); !s)
+            return failed(s.error());
+        progress.done();
 
-    // Cut short: the target died from a signal, or some process's spool ended abruptly.
-    std::string how = cli::signalDescription(run.status);
-    if (how.empty() && report->cut_short)
-        how = report->cut_short_detail;
-    else if (!how.empty() && report->cut_short && report->cut_short_detail.find("mid-chunk") != std::string::npos)
-        how += "; " + report->cut_short_detail;
-    if (auto s = writeMeta(*db, o, run, *report, how); !s)
-        return failed(s.error());
-    // One self-contained file: no -wal/-shm beside it, readable from a read-only directory.
-    if (auto s = db->exec("PRAGMA journal_mode = DELETE"); !s)
-        return failed(s.error());
+        // Cut short: the target died from a signal, or some process's spool ended abruptly.
+        how = cli::signalDescription(run.status);
+        if (how.empty() && report->cut_short)
+            how = report->cut_short_detail;
+        else if (!how.empty() && report->cut_short && report->cut_short_detail.find("mid-chunk") != std::string::npos)
+            how += "; " + report->cut_short_detail;
+        if (auto s = writeMeta(*db, o, run, *report, how); !s)
+            return failed(s.error());
+        // One self-contained file: no -wal/-shm beside it, readable from a read-only directory.
+        if (auto s = db->exec("PRAGMA journal_mode = DELETE"); !s)
+            return failed(s.error());
+    }
+    if (std::rename(partial.c_str(), output.c_str()) != 0)
+        return failed(makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno)));
 
     std::fprintf(stderr, "tidemark: recording written to %s\n", output.c_str());
     if (report->files == 0)

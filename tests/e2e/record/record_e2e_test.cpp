@@ -91,6 +91,12 @@ TEST_F(RecordTest, ExitsWithTheTargetsExitCode)
     EXPECT_EQ(meta(db, "exit_status"), "3");
     EXPECT_EQ(meta(db, "cut_short"), "0");
     EXPECT_EQ(num(db, "SELECT count(*) FROM processes WHERE end_reason = 'exit'"), 1);
+    // One self-contained file: no temporary name, no WAL or shared-memory file beside it.
+    for (const auto& e : fs::directory_iterator(m_dir)) {
+        std::string name = e.path().filename().string();
+        EXPECT_EQ(name.find(".partial-"), std::string::npos) << name;
+        EXPECT_FALSE(name.ends_with("-wal") || name.ends_with("-shm")) << name;
+    }
 }
 
 TEST_F(RecordTest, AKilledTargetGives137AndAValidRecordingThatSaysCutShort)
