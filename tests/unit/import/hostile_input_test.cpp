@@ -146,6 +146,14 @@ TEST(HostileInput, WrongFormatsAndRefusedPicklesAreTypedErrors)
     auto timeline = importBytes("[[-1, 1, 512, 6], [1000, 2, 256, 2]]", "timeline.json");
     ASSERT_FALSE(timeline.ok());
     EXPECT_EQ(timeline.error().code, ErrorCode::Unsupported);
+    // 200k levels of JSON nesting: an error, not a stack overflow; deep objects inside an event are ignored.
+    auto deep = importBytes(std::string(200000, '[') + std::string(200000, ']'), "deep.json");
+    ASSERT_FALSE(deep.ok());
+    std::string deepEvent = "{\"traceEvents\": [";
+    for (int i = 0; i < 100000; ++i)
+        deepEvent += "{\"a\":";
+    deepEvent += "1" + std::string(100000, '}') + "]}";
+    (void)importBytes(deepEvent, "deep2.json");
     // A tidemark recording is not an import.
     std::string rec = scratch("already.tmdb");
     ASSERT_TRUE(importFile(fixture("tiny_snapshot.pickle"), rec).ok());
