@@ -86,3 +86,27 @@ extern "C" __attribute__((visibility("default"))) int tidemark_cupti_start(const
     g_host.store(host, std::memory_order_release);
     return cupti::start();
 }
+
+// Test entry: pushes a buffer of CUPTI activity records (built by a test from the toolkit's real
+// structs) through exactly the path of CUPTI's worker thread — a buffer from bufferRequested, then
+// bufferCompleted — and on to the writer through the bridge. Only works after tidemark_cupti_start;
+// returns the number of records converted, or -1.
+extern "C" __attribute__((visibility("default"))) long tidemark_cupti_test_feed_buffer(
+    const void* records, size_t bytes)
+{
+    using namespace tidemark::interposer;
+    if (!g_host.load() || !records)
+        return -1;
+    uint8_t* buffer = nullptr;
+    size_t size = 0, maxRecords = 0;
+    cupti::bufferRequested(&buffer, &size, &maxRecords);
+    if (!buffer || bytes > size)
+        return -1;
+    std::memcpy(buffer, records, bytes);
+    cupti::ActivityCounts before = cupti::activityTotals();
+    cupti::bufferCompleted(nullptr, 0, buffer, size, bytes); // unmaps the buffer
+    cupti::ActivityCounts after = cupti::activityTotals();
+    return static_cast<long>((after.kernels - before.kernels) + (after.memcpys - before.memcpys)
+        + (after.memsets - before.memsets) + (after.allocs - before.allocs) + (after.frees - before.frees)
+        + (after.poolEvents - before.poolEvents));
+}

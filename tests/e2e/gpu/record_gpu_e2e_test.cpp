@@ -150,6 +150,60 @@ TEST_F(RecordFakeCudart, CoverageInTheRecording)
     EXPECT_GE(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'nvtx' AND name = 'nvtx.injection'"), 1);
 }
 
+// CUPTI activity records built from the toolkit's real structs, pushed through CUPTI's buffer path
+// in the companion, the bridge, the real writer and the collector, end up as recording rows.
+TEST(RecordCuptiActivity, RealStructsBecomeRows)
+{
+    std::string recording = (workDir() / "cupti_feed.tmdb").string();
+    fs::remove(recording);
+    RunResult r = run(
+        { buildDir() + "/bin/tidemark", "record", "-o", recording, "--", buildDir() + "/tests/bin/cupti_feed_app" },
+        {});
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    std::map<std::string, std::map<std::string, std::string>> t;
+    for (auto& [kind, f] : truthLines(r.out))
+        t[kind] = f;
+    EXPECT_EQ(t["fed"]["converted"], "6");
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+
+    auto k = db->prepare(
+        "SELECT s.value, k.device, k.stream, k.end_ts_ns - k.start_ts_ns, k.grid_x, k.block_x, k.source_mask,"
+        " k.start_ts_ns >= p.start_ts_ns FROM kernels k JOIN strings s ON s.id = k.name_id"
+        " JOIN processes p ON p.id = k.process_id");
+    ASSERT_TRUE(k.ok());
+    ASSERT_TRUE(k->step());
+    EXPECT_EQ(k->text(0), t["kernel"]["name"]);
+    EXPECT_EQ(k->int64(1), std::stoll(t["kernel"]["device"]));
+    EXPECT_EQ(k->int64(2), std::stoll(t["kernel"]["stream"]));
+    EXPECT_EQ(k->int64(3), std::stoll(t["kernel"]["duration"]));
+    EXPECT_EQ(k->int64(4), std::stoll(t["kernel"]["grid"]));
+    EXPECT_EQ(k->int64(5), std::stoll(t["kernel"]["block"]));
+    EXPECT_EQ(k->int64(6), 4) << "kSourceCuptiActivity";
+    EXPECT_EQ(k->int64(7), 1) << "kernel time on the host clock, inside the process lifetime";
+    EXPECT_FALSE(k->step());
+
+    EXPECT_EQ(queryInt(*db,
+                  "SELECT count(*) FROM memcpys WHERE copy_kind = '" + t["memcpy"]["kind"] + "' AND size_bytes = "
+                      + t["memcpy"]["bytes"] + " AND end_ts_ns - start_ts_ns = " + t["memcpy"]["duration"]),
+        1);
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM memsets WHERE size_bytes = " + t["memset"]["bytes"]), 1);
+    EXPECT_EQ(queryInt(*db,
+                  "SELECT count(*) FROM allocations a JOIN spaces s ON s.id = a.space_id WHERE s.name = 'cuda:"
+                      + t["alloc"]["device"] + "' AND a.address = " + std::to_string(hex(t["alloc"]["address"]))
+                      + " AND a.size_bytes = " + t["alloc"]["size"]
+                      + " AND a.free_ts_ns - a.alloc_ts_ns = " + t["alloc"]["life"] + " AND a.source_mask = 4"),
+        1);
+    EXPECT_EQ(queryInt(*db,
+                  "SELECT count(*) FROM samples m JOIN spaces s ON s.id = m.space_id WHERE s.kind = 'pool'"
+                  " AND m.total_bytes = "
+                      + t["pool"]["total"] + " AND m.total_bytes - m.free_bytes = " + t["pool"]["used"]),
+        1);
+    // Without a driver CUPTI cannot subscribe; the recording says so, and counts what it converted.
+    EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cupti' AND name = 'cupti'"), 0);
+    EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cupti' AND name = 'cupti.kernels'"), 1);
+}
+
 TEST(RecordTrainCpu, NvtxPhasesAndAllocatorPoolsMatchTheTruthFile)
 {
     fs::path truthPath = workDir() / "train_truth.json";
