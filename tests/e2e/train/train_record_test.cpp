@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,7 +38,10 @@ class TrainRecordTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite()
     {
-        const std::string dir = ::testing::TempDir();
+        // A private directory: other build trees may run this same test at the same time.
+        std::string pattern = ::testing::TempDir() + "/tidemark_train_e2e_XXXXXX";
+        const std::string dir = mkdtemp(pattern.data()) ? pattern : ::testing::TempDir();
+        s_dir = dir;
         s_recording = dir + "/train_e2e.tmdb";
         s_truth = dir + "/train_e2e_truth.json";
         std::remove(s_recording.c_str());
@@ -50,7 +55,11 @@ protected:
 
     void SetUp() override
     {
-        ASSERT_EQ(s_status, 0) << "tidemark record failed; see " << ::testing::TempDir() << "/train_e2e.log";
+        if (s_status != 0) {
+            std::ifstream log(s_dir + "/train_e2e.log");
+            const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+            FAIL() << "tidemark record exited with " << s_status << ":\n" << text;
+        }
         auto db = trace::openRecording(s_recording);
         ASSERT_TRUE(db.ok()) << db.error().message;
         m_db.emplace(std::move(db.value()));
@@ -98,7 +107,13 @@ protected:
         return peak;
     }
 
-    static inline std::string s_recording, s_truth;
+    static void TearDownTestSuite()
+    {
+        if (!s_dir.empty() && s_dir != ::testing::TempDir())
+            std::filesystem::remove_all(s_dir);
+    }
+
+    static inline std::string s_dir, s_recording, s_truth;
     static inline int s_status = -1;
     std::optional<trace::Db> m_db;
     nlohmann::json m_truth;

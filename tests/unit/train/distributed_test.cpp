@@ -37,13 +37,21 @@ Outcome shell(const std::string& cmd)
     return o;
 }
 
+// A private directory: other build trees may run these tests at the same time.
+std::string privateDir()
+{
+    std::string dir = ::testing::TempDir() + "/tidemark_train_mpi_XXXXXX";
+    return mkdtemp(dir.data()) ? dir : std::string();
+}
+
 const std::string kModel = " --device cpu --steps 6 --hidden 64 --layers 3 --print-every 1";
 
 } // namespace
 
 TEST(DistributedTest, TwoRanksAgreeAndMatchOneProcessWithTheWholeBatch)
 {
-    const std::string dir = ::testing::TempDir();
+    const std::string dir = privateDir();
+    ASSERT_FALSE(dir.empty());
     const Outcome mpi = shell(std::string(TIDEMARK_MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root "
         + TIDEMARK_TRAIN_PATH + " --distributed --batch-size 16" + kModel + " --truth " + dir + "/dist.%r.json");
     ASSERT_EQ(mpi.status, 0) << mpi.out;
@@ -89,18 +97,20 @@ TEST(DistributedTest, TwoRanksAgreeAndMatchOneProcessWithTheWholeBatch)
         ++matched;
     }
     EXPECT_EQ(matched, 6);
+    std::filesystem::remove_all(dir);
 }
 
 TEST(DistributedTest, FailingRankDoesNotHangTheOthers)
 {
     // Rank-specific truth paths: rank 0's directory exists, rank 1's does not, so only rank 1 fails
     // (before training) while rank 0 would wait for it in the first allreduce.
-    const std::string dir = ::testing::TempDir();
-    std::filesystem::remove_all(dir + "/ok-1");
+    const std::string dir = privateDir();
+    ASSERT_FALSE(dir.empty());
     std::filesystem::create_directories(dir + "/ok-0");
     const Outcome mpi
         = shell(std::string("timeout 60 ") + TIDEMARK_MPIEXEC + " -n 2 --oversubscribe --allow-run-as-root "
             + TIDEMARK_TRAIN_PATH + " --distributed" + kModel + " --truth " + dir + "/ok-%r/t.json");
     EXPECT_NE(mpi.status, 0);
     EXPECT_NE(mpi.status, 124) << "timed out: a rank was left waiting";
+    std::filesystem::remove_all(dir);
 }

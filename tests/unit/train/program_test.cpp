@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <sys/wait.h>
@@ -117,7 +118,9 @@ TEST(ProgramTest, HelpListsTheKnobs)
 
 TEST(ProgramTest, AutoFallsBackToCpuWithOneNoteAndWritesTruth)
 {
-    const std::string truthPath = ::testing::TempDir() + "/tidemark_train_truth.json";
+    std::string dir = ::testing::TempDir() + "/tidemark_train_program_XXXXXX";
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    const std::string truthPath = dir + "/truth.json";
     const Outcome o = runProgram("--device auto --steps 5 --layers 3 --hidden 32 --batch-size 8 --truth " + truthPath);
     ASSERT_EQ(o.status, 0) << o.out;
     // There is no GPU on the machines this project is tested on; where there is one, auto picks it.
@@ -135,7 +138,7 @@ TEST(ProgramTest, AutoFallsBackToCpuWithOneNoteAndWritesTruth)
     char printed[64];
     std::snprintf(printed, sizeof printed, "step 5 loss %.6f", truth["loss"]["final"].get<double>());
     EXPECT_NE(o.out.find(printed), std::string::npos) << printed;
-    std::remove(truthPath.c_str());
+    std::filesystem::remove_all(dir);
 }
 
 TEST(ProgramTest, ExplicitCudaWithoutADeviceIsAClearError)
