@@ -249,6 +249,36 @@ TEST_F(NvtxInjection, ThreadsKeepTheirOwnStacksAndShareHandles)
     }
 }
 
+TEST_F(NvtxInjection, MalformedInputIsHarmless)
+{
+    EXPECT_EQ(nvtxRangePushEx(nullptr), 0); // an unnamed range
+    nvtxEventAttributes_t tooSmall {};
+    tooSmall.size = 4; // older or broken caller: fields beyond the struct are not read
+    tooSmall.messageType = NVTX_MESSAGE_TYPE_ASCII;
+    tooSmall.message.ascii = "never read";
+    EXPECT_EQ(nvtxRangePushEx(&tooSmall), 1);
+    nvtxEventAttributes_t badType {};
+    badType.version = NVTX_VERSION;
+    badType.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
+    badType.messageType = 99;
+    nvtxMarkEx(&badType);
+    nvtxMarkEx(nullptr);
+    nvtxMarkA(nullptr);
+    nvtxNameOsThreadA(1, nullptr);
+    nvtxRangeEnd(0);
+    EXPECT_EQ(nvtxDomainRegisterStringA(nullptr, nullptr), nullptr);
+    EXPECT_EQ(nvtxRangePop(), 1);
+    EXPECT_EQ(nvtxRangePop(), 0);
+    auto ranges = collectRanges();
+    ASSERT_EQ(ranges.size(), 2u);
+    for (const auto& [id, r] : ranges) {
+        EXPECT_EQ(r.begin.name_id, 0u) << "no name could be read";
+        EXPECT_TRUE(r.ended);
+    }
+    EXPECT_EQ(te::recordsOfKind(wire::Kind::Mark).size(), 3u);
+    EXPECT_TRUE(te::recordsOfKind(wire::Kind::ThreadName).empty());
+}
+
 TEST_F(NvtxInjection, DisabledByEnvironmentReturnsZero)
 {
     setenv("TIDEMARK_NVTX", "0", 1);
