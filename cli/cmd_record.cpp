@@ -9,12 +9,12 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,7 +234,8 @@ Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const col
     if (WIFEXITED(run.status))
         meta.emplace_back("exit_status", std::to_string(WEXITSTATUS(run.status)));
     if (WIFSIGNALED(run.status))
-        meta.emplace_back("exit_signal", cli::signalDescription(run.status).substr(cli::signalDescription(run.status).rfind(' ') + 1));
+        meta.emplace_back("exit_signal",
+            cli::signalDescription(run.status).substr(cli::signalDescription(run.status).rfind(' ') + 1));
     if (!cutShortHow.empty())
         meta.emplace_back("cut_short_reason", cutShortHow);
     if (run.rank)
@@ -294,9 +295,11 @@ int buildRecording(const Options& o, const std::string& spool, const std::string
 
     std::fprintf(stderr, "tidemark: recording written to %s\n", output.c_str());
     if (report->files == 0)
-        std::fprintf(stderr, "tidemark: warning: no events were captured (a statically linked or setuid program "
-                             "does not load the capture library)\n");
-    std::fprintf(stderr, "tidemark: %llu process%s, %llu allocations (%s), %llu live at exit, %llu unmatched frees%s%s\n",
+        std::fprintf(stderr,
+            "tidemark: warning: no events were captured (a statically linked or setuid program "
+            "does not load the capture library)\n");
+    std::fprintf(stderr,
+        "tidemark: %llu process%s, %llu allocations (%s), %llu live at exit, %llu unmatched frees%s%s\n",
         static_cast<unsigned long long>(report->processes), report->processes == 1 ? "" : "es",
         static_cast<unsigned long long>(report->allocations), humanBytes(report->allocation_bytes).c_str(),
         static_cast<unsigned long long>(report->still_live), static_cast<unsigned long long>(report->unmatched_frees),

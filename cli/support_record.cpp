@@ -18,42 +18,42 @@ namespace tidemark::cli {
 
 namespace {
 
-volatile sig_atomic_t g_target = 0;
+    volatile sig_atomic_t g_target = 0;
 
-void forwardSignal(int sig, siginfo_t* info, void*)
-{
-    // A signal from the terminal already reached the target (same process group); forward only the
-    // ones sent to tidemark alone by kill(2), so the target never gets a signal twice.
-    if (g_target > 0 && info && info->si_code <= 0)
-        ::kill(g_target, sig);
-}
-
-void installForwarding()
-{
-    struct sigaction sa {};
-    sa.sa_sigaction = forwardSignal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : { SIGINT, SIGTERM, SIGHUP })
-        sigaction(sig, &sa, nullptr);
-}
-
-std::vector<std::string> buildEnvironment(const EnvOverrides& overrides)
-{
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-        std::string_view entry(*e);
-        bool replaced = false;
-        for (const auto& [key, value] : overrides)
-            if (entry.size() > key.size() && entry.substr(0, key.size()) == key && entry[key.size()] == '=')
-                replaced = true;
-        if (!replaced)
-            env.emplace_back(entry);
+    void forwardSignal(int sig, siginfo_t* info, void*)
+    {
+        // A signal from the terminal already reached the target (same process group); forward only the
+        // ones sent to tidemark alone by kill(2), so the target never gets a signal twice.
+        if (g_target > 0 && info && info->si_code <= 0)
+            ::kill(g_target, sig);
     }
-    for (const auto& [key, value] : overrides)
-        env.push_back(key + "=" + value);
-    return env;
-}
+
+    void installForwarding()
+    {
+        struct sigaction sa { };
+        sa.sa_sigaction = forwardSignal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        for (int sig : { SIGINT, SIGTERM, SIGHUP })
+            sigaction(sig, &sa, nullptr);
+    }
+
+    std::vector<std::string> buildEnvironment(const EnvOverrides& overrides)
+    {
+        std::vector<std::string> env;
+        for (char** e = environ; *e; ++e) {
+            std::string_view entry(*e);
+            bool replaced = false;
+            for (const auto& [key, value] : overrides)
+                if (entry.size() > key.size() && entry.substr(0, key.size()) == key && entry[key.size()] == '=')
+                    replaced = true;
+            if (!replaced)
+                env.emplace_back(entry);
+        }
+        for (const auto& [key, value] : overrides)
+            env.push_back(key + "=" + value);
+        return env;
+    }
 
 } // namespace
 
@@ -129,7 +129,9 @@ std::string shellQuote(const std::vector<std::string>& argv)
     for (const auto& a : argv) {
         if (!out.empty())
             out += ' ';
-        bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%") == std::string::npos;
+        bool plain = !a.empty()
+            && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%")
+                == std::string::npos;
         if (plain) {
             out += a;
             continue;

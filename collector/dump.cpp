@@ -8,56 +8,68 @@ namespace tidemark::collector {
 
 namespace {
 
-std::string escaped(const std::string& s)
-{
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-        case '\t': out += "\\t"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\\': out += "\\\\"; break;
-        default: out += c;
+    std::string escaped(const std::string& s)
+    {
+        std::string out;
+        out.reserve(s.size());
+        for (char c : s) {
+            switch (c) {
+            case '\t':
+                out += "\\t";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            default:
+                out += c;
+            }
         }
+        return out;
     }
-    return out;
-}
 
-std::string quoted(const std::string& name) { return "\"" + name + "\""; }
+    std::string quoted(const std::string& name)
+    {
+        return "\"" + name + "\"";
+    }
 
-Status dumpTable(trace::Db& db, const std::string& table, FILE* out)
-{
-    auto count = db.queryInt("SELECT count(*) FROM " + quoted(table));
-    if (!count)
-        return count.error();
-    auto probe = db.prepare("SELECT * FROM " + quoted(table) + " LIMIT 0");
-    if (!probe)
-        return probe.error();
-    int columns = probe->columnCount();
-    std::string order;
-    for (int c = 1; c <= columns; ++c)
-        order += (c > 1 ? "," : "") + std::to_string(c);
-    auto stmt = db.prepare("SELECT * FROM " + quoted(table) + " ORDER BY " + order);
-    if (!stmt)
-        return stmt.error();
-    std::fprintf(out, "== %s (%lld rows)\n", table.c_str(), static_cast<long long>(*count));
-    for (int c = 0; c < columns; ++c)
-        std::fprintf(out, "%s%s", c ? "\t" : "", stmt->columnName(c).c_str());
-    std::fputc('\n', out);
-    std::string line;
-    while (stmt->step()) {
-        line.clear();
-        for (int c = 0; c < columns; ++c) {
-            if (c)
-                line += '\t';
-            line += stmt->isNull(c) ? std::string("NULL") : escaped(stmt->text(c));
+    Status dumpTable(trace::Db& db, const std::string& table, FILE* out)
+    {
+        auto count = db.queryInt("SELECT count(*) FROM " + quoted(table));
+        if (!count)
+            return count.error();
+        auto probe = db.prepare("SELECT * FROM " + quoted(table) + " LIMIT 0");
+        if (!probe)
+            return probe.error();
+        int columns = probe->columnCount();
+        std::string order;
+        for (int c = 1; c <= columns; ++c)
+            order += (c > 1 ? "," : "") + std::to_string(c);
+        auto stmt = db.prepare("SELECT * FROM " + quoted(table) + " ORDER BY " + order);
+        if (!stmt)
+            return stmt.error();
+        std::fprintf(out, "== %s (%lld rows)\n", table.c_str(), static_cast<long long>(*count));
+        for (int c = 0; c < columns; ++c)
+            std::fprintf(out, "%s%s", c ? "\t" : "", stmt->columnName(c).c_str());
+        std::fputc('\n', out);
+        std::string line;
+        while (stmt->step()) {
+            line.clear();
+            for (int c = 0; c < columns; ++c) {
+                if (c)
+                    line += '\t';
+                line += stmt->isNull(c) ? std::string("NULL") : escaped(stmt->text(c));
+            }
+            line += '\n';
+            std::fputs(line.c_str(), out);
         }
-        line += '\n';
-        std::fputs(line.c_str(), out);
+        return stmt->status();
     }
-    return stmt->status();
-}
 
 } // namespace
 

@@ -34,9 +34,9 @@ struct ProcessPlan {
 struct FileCounters {
     uint64_t allocations = 0, allocation_bytes = 0, frees = 0, unmatched_frees = 0, still_live = 0;
     uint64_t merged_allocations = 0; // the same allocation seen by a second source: stored once
-    uint64_t merged_failures = 0;    // the same failed allocation seen by a second source
-    uint64_t duplicate_frees = 0;    // its free seen by the second source
-    uint64_t replaced_live = 0;      // an address allocated again by the same source while live
+    uint64_t merged_failures = 0; // the same failed allocation seen by a second source
+    uint64_t duplicate_frees = 0; // its free seen by the second source
+    uint64_t replaced_live = 0; // an address allocated again by the same source while live
     uint64_t failed = 0, regions_closed_by_heap = 0, open_ranges = 0, unknown_stacks = 0;
     uint64_t unknown_heaps = 0, unknown_regions = 0, orphan_range_ends = 0;
 };
@@ -158,7 +158,7 @@ private:
     std::map<std::pair<int64_t, uint64_t>, Live> m_otherLive;
     std::map<std::pair<int64_t, uint64_t>, Closed> m_recentlyClosed;
     std::map<uint64_t, std::pair<int64_t, uint64_t>> m_extents; // live device/pinned/managed: address -> (space, size)
-    std::vector<int64_t> m_liveBytes;                            // by space id
+    std::vector<int64_t> m_liveBytes; // by space id
     std::unordered_map<uint32_t, Heap> m_heaps;
     std::map<uint64_t, uint32_t> m_heapsByAddress;
     std::unordered_map<uint64_t, int64_t> m_looseRegions;

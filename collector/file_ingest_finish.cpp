@@ -5,33 +5,42 @@
 namespace tidemark::collector {
 
 namespace {
-std::optional<int64_t> tsOrNull(uint64_t ts)
-{
-    return ts == 0 || ts == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(ts));
-}
-
-const char* statSourceName(uint16_t source)
-{
-    switch (static_cast<wire::StatSource>(source)) {
-    case wire::StatSource::Preload: return "preload";
-    case wire::StatSource::Cupti: return "cupti";
-    case wire::StatSource::Nvtx: return "nvtx";
-    case wire::StatSource::Cuda: return "cuda";
-    case wire::StatSource::Collector: return "collector";
+    std::optional<int64_t> tsOrNull(uint64_t ts)
+    {
+        return ts == 0 || ts == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(ts));
     }
-    return "unknown";
-}
 
-const char* exitReasonName(uint32_t reason)
-{
-    switch (static_cast<wire::ExitReason>(reason)) {
-    case wire::ExitReason::Exit: return "exit";
-    case wire::ExitReason::Exec: return "exec";
-    case wire::ExitReason::ForkChildStop: return "not_followed";
-    case wire::ExitReason::TrackingOff: return "tracking_off";
+    const char* statSourceName(uint16_t source)
+    {
+        switch (static_cast<wire::StatSource>(source)) {
+        case wire::StatSource::Preload:
+            return "preload";
+        case wire::StatSource::Cupti:
+            return "cupti";
+        case wire::StatSource::Nvtx:
+            return "nvtx";
+        case wire::StatSource::Cuda:
+            return "cuda";
+        case wire::StatSource::Collector:
+            return "collector";
+        }
+        return "unknown";
     }
-    return "exit";
-}
+
+    const char* exitReasonName(uint32_t reason)
+    {
+        switch (static_cast<wire::ExitReason>(reason)) {
+        case wire::ExitReason::Exit:
+            return "exit";
+        case wire::ExitReason::Exec:
+            return "exec";
+        case wire::ExitReason::ForkChildStop:
+            return "not_followed";
+        case wire::ExitReason::TrackingOff:
+            return "tracking_off";
+        }
+        return "exit";
+    }
 } // namespace
 
 void FileIngest::finishMemory()
@@ -49,7 +58,10 @@ void FileIngest::finishMemory()
     m_heaps.clear();
 }
 
-bool FileIngest::cutShort() const { return !m_exited || m_file.scan().truncated_bytes > 0; }
+bool FileIngest::cutShort() const
+{
+    return !m_exited || m_file.scan().truncated_bytes > 0;
+}
 
 std::string FileIngest::cutShortDetail() const
 {
@@ -57,8 +69,7 @@ std::string FileIngest::cutShortDetail() const
     if (!m_exe.empty())
         who += " (" + m_exe + ")";
     if (m_file.scan().truncated_bytes > 0)
-        return who + ": its spool ended mid-chunk (" + std::to_string(m_file.scan().truncated_bytes)
-            + " bytes lost)";
+        return who + ": its spool ended mid-chunk (" + std::to_string(m_file.scan().truncated_bytes) + " bytes lost)";
     if (!m_exited)
         return who + ": its spool ended without an exit record";
     return {};

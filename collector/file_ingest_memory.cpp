@@ -9,28 +9,27 @@ using wire::Kind;
 
 namespace {
 
-template<typename T>
-const T& as(const wire::RecordHeader& r)
-{
-    return reinterpret_cast<const T&>(r);
-}
+    template <typename T> const T& as(const wire::RecordHeader& r)
+    {
+        return reinterpret_cast<const T&>(r);
+    }
 
-std::optional<std::string> errorName(uint16_t api, int32_t code)
-{
-    // Only the out-of-memory codes are named; others keep their number.
-    if (api >= 32 && api < 64 && code == 2)
-        return "cudaErrorMemoryAllocation";
-    if (api >= 64 && api < 96 && code == 2)
-        return "CUDA_ERROR_OUT_OF_MEMORY";
-    if (api >= 1 && api < 32 && code == 12)
-        return "ENOMEM";
-    return std::nullopt;
-}
+    std::optional<std::string> errorName(uint16_t api, int32_t code)
+    {
+        // Only the out-of-memory codes are named; others keep their number.
+        if (api >= 32 && api < 64 && code == 2)
+            return "cudaErrorMemoryAllocation";
+        if (api >= 64 && api < 96 && code == 2)
+            return "CUDA_ERROR_OUT_OF_MEMORY";
+        if (api >= 1 && api < 32 && code == 12)
+            return "ENOMEM";
+        return std::nullopt;
+    }
 
-std::optional<int64_t> known(uint64_t v)
-{
-    return v == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(v));
-}
+    std::optional<int64_t> known(uint64_t v)
+    {
+        return v == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(v));
+    }
 
 } // namespace
 
@@ -63,19 +62,32 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
     case Kind::Free: {
         const auto& f = as<wire::FreeRecord>(r);
         if (f.address)
-            onFree(m_ctx.spaces.get(static_cast<SpaceKind>(f.space_kind), f.device), f.address, f.api, f.source,
-                f.ts_ns);
+            onFree(
+                m_ctx.spaces.get(static_cast<SpaceKind>(f.space_kind), f.device), f.address, f.api, f.source, f.ts_ns);
         break;
     }
-    case Kind::AllocFailed: onAllocFailed(tid, as<wire::AllocFailedRecord>(r)); break;
-    case Kind::HeapRegister: onHeapRegister(as<wire::HeapRegisterRecord>(r)); break;
-    case Kind::HeapUnregister: onHeapEvent(as<wire::HeapEventRecord>(r), true); break;
-    case Kind::HeapReset: onHeapEvent(as<wire::HeapEventRecord>(r), false); break;
-    case Kind::RegionRegister: onRegionRegister(tid, as<wire::RegionRegisterRecord>(r)); break;
+    case Kind::AllocFailed:
+        onAllocFailed(tid, as<wire::AllocFailedRecord>(r));
+        break;
+    case Kind::HeapRegister:
+        onHeapRegister(as<wire::HeapRegisterRecord>(r));
+        break;
+    case Kind::HeapUnregister:
+        onHeapEvent(as<wire::HeapEventRecord>(r), true);
+        break;
+    case Kind::HeapReset:
+        onHeapEvent(as<wire::HeapEventRecord>(r), false);
+        break;
+    case Kind::RegionRegister:
+        onRegionRegister(tid, as<wire::RegionRegisterRecord>(r));
+        break;
     case Kind::RegionUnregister:
     case Kind::RegionResize:
-    case Kind::RegionName: onRegionEvent(tid, as<wire::RegionEventRecord>(r), static_cast<Kind>(r.kind)); break;
-    default: break;
+    case Kind::RegionName:
+        onRegionEvent(tid, as<wire::RegionEventRecord>(r), static_cast<Kind>(r.kind));
+        break;
+    default:
+        break;
     }
 }
 
@@ -233,8 +245,8 @@ void FileIngest::onAllocFailed(uint32_t tid, const wire::AllocFailedRecord& r)
     int64_t live = static_cast<size_t>(space) < m_liveBytes.size() ? m_liveBytes[space] : 0;
     int64_t id = m_ctx.next_failed++;
     m_ctx.out.row(m_ctx.out.failed, id, space, m_plan.id, thread, r.api, r.size, r.ts_ns, idOrNull(callsite),
-        idOrNull(range), r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt,
-        r.error_code, errorName(r.api, r.error_code), known(r.device_free_bytes), known(r.device_total_bytes), live,
+        idOrNull(range), r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt, r.error_code,
+        errorName(r.api, r.error_code), known(r.device_free_bytes), known(r.device_total_bytes), live,
         static_cast<int64_t>(r.source));
     if (m_recentFailures.size() >= 16)
         m_recentFailures.erase(m_recentFailures.begin());

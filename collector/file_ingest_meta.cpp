@@ -10,37 +10,39 @@ using wire::Kind;
 
 namespace {
 
-template<typename T>
-const T& as(const wire::RecordHeader& r)
-{
-    return reinterpret_cast<const T&>(r);
-}
-
-std::string_view tail(const void* record, size_t fixedBytes, size_t len)
-{
-    return { reinterpret_cast<const char*>(record) + fixedBytes, len };
-}
-
-bool fits(const wire::RecordHeader& r, size_t fixedBytes, uint64_t len) { return fixedBytes + len <= r.size_bytes; }
-
-const char* memcpyKindName(uint8_t kind)
-{
-    // CUpti_ActivityMemcpyKind values of cupti_activity.h.
-    static const char* const kNames[] = { "unknown", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA", "AtoD", "DtoA", "DtoD",
-        "HtoH", "PtoP" };
-    return kind < sizeof(kNames) / sizeof(kNames[0]) ? kNames[kind] : "unknown";
-}
-
-std::string hex(const uint8_t* bytes, size_t n)
-{
-    static const char kDigits[] = "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < n; ++i) {
-        s += kDigits[bytes[i] >> 4];
-        s += kDigits[bytes[i] & 15];
+    template <typename T> const T& as(const wire::RecordHeader& r)
+    {
+        return reinterpret_cast<const T&>(r);
     }
-    return s;
-}
+
+    std::string_view tail(const void* record, size_t fixedBytes, size_t len)
+    {
+        return { reinterpret_cast<const char*>(record) + fixedBytes, len };
+    }
+
+    bool fits(const wire::RecordHeader& r, size_t fixedBytes, uint64_t len)
+    {
+        return fixedBytes + len <= r.size_bytes;
+    }
+
+    const char* memcpyKindName(uint8_t kind)
+    {
+        // CUpti_ActivityMemcpyKind values of cupti_activity.h.
+        static const char* const kNames[]
+            = { "unknown", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA", "AtoD", "DtoA", "DtoD", "HtoH", "PtoP" };
+        return kind < sizeof(kNames) / sizeof(kNames[0]) ? kNames[kind] : "unknown";
+    }
+
+    std::string hex(const uint8_t* bytes, size_t n)
+    {
+        static const char kDigits[] = "0123456789abcdef";
+        std::string s;
+        for (size_t i = 0; i < n; ++i) {
+            s += kDigits[bytes[i] >> 4];
+            s += kDigits[bytes[i] & 15];
+        }
+        return s;
+    }
 
 } // namespace
 
@@ -106,7 +108,9 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
     threadOf(tid);
     seen(tid, SpoolFile::timestampOf(r));
     switch (static_cast<Kind>(r.kind)) {
-    case Kind::ProcessInfo: onProcessInfo(as<wire::ProcessInfoRecord>(r)); break;
+    case Kind::ProcessInfo:
+        onProcessInfo(as<wire::ProcessInfoRecord>(r));
+        break;
     case Kind::ProcessExit:
         m_exited = true;
         m_exitReason = as<wire::ProcessExitRecord>(r).reason;
@@ -120,7 +124,9 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         }
         break;
     }
-    case Kind::Module: onModule(as<wire::ModuleRecord>(r)); break;
+    case Kind::Module:
+        onModule(as<wire::ModuleRecord>(r));
+        break;
     case Kind::ModuleUnload:
         m_modules.unload(as<wire::ModuleUnloadRecord>(r).load_bias, as<wire::ModuleUnloadRecord>(r).ts_ns);
         break;
@@ -139,16 +145,24 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         m_stackIps.insert(m_stackIps.end(), ips, ips + s.depth);
         break;
     }
-    case Kind::Stat: onStat(as<wire::StatRecord>(r)); break;
-    case Kind::RangeBegin: onRangeBegin(tid, as<wire::RangeBeginRecord>(r)); break;
-    case Kind::RangeEnd: onRangeEnd(as<wire::RangeEndRecord>(r)); break;
+    case Kind::Stat:
+        onStat(as<wire::StatRecord>(r));
+        break;
+    case Kind::RangeBegin:
+        onRangeBegin(tid, as<wire::RangeBeginRecord>(r));
+        break;
+    case Kind::RangeEnd:
+        onRangeEnd(as<wire::RangeEndRecord>(r));
+        break;
     case Kind::Mark: {
         const auto& m = as<wire::MarkRecord>(r);
         m_ctx.out.row(m_ctx.out.marks, m_ctx.next_mark++, m_plan.id, threadOf(tid), m.ts_ns,
             idOrNull(stringOf(m.domain_id)), idOrNull(stringOf(m.name_id)));
         break;
     }
-    default: onActivity(r); break;
+    default:
+        onActivity(r);
+        break;
     }
 }
 
@@ -178,7 +192,8 @@ void FileIngest::onModule(const wire::ModuleRecord& r)
     m.end = r.vaddr_end;
     m.load_ts = r.ts_ns;
     size_t slash = path.rfind('/');
-    std::string_view base = slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
+    std::string_view base
+        = slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
     m.drop_frames = m_ctx.options.drop_capture_frames && base == "libtidemark.so";
     m_modules.add(m);
     m_moduleRows.push_back({ m, { std::move(path), hex(r.build_id, std::min<size_t>(r.build_id_len, 32)) } });
@@ -265,7 +280,8 @@ void FileIngest::onActivity(const wire::RecordHeader& r)
         out.row(out.samples, m_plan.id, space, s.ts_ns, s.free_bytes, s.total_bytes, nullptr, nullptr);
         break;
     }
-    default: break; // memory records: pass 2
+    default:
+        break; // memory records: pass 2
     }
 }
 

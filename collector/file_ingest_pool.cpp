@@ -5,15 +5,18 @@
 namespace tidemark::collector {
 
 namespace {
-const char* heapUsageName(uint16_t usage)
-{
-    // NVTX_MEM_HEAP_USAGE_TYPE_* of nvToolsExtMem.h.
-    switch (usage) {
-    case 1: return "sub_allocator";
-    case 2: return "layout";
-    default: return "unknown";
+    const char* heapUsageName(uint16_t usage)
+    {
+        // NVTX_MEM_HEAP_USAGE_TYPE_* of nvToolsExtMem.h.
+        switch (usage) {
+        case 1:
+            return "sub_allocator";
+        case 2:
+            return "layout";
+        default:
+            return "unknown";
+        }
     }
-}
 } // namespace
 
 void FileIngest::onHeapRegister(const wire::HeapRegisterRecord& r)
@@ -139,7 +142,8 @@ void FileIngest::onRegionEvent(uint32_t tid, const wire::RegionEventRecord& r, w
         else
             ++m_count.unknown_regions;
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -165,7 +169,8 @@ int64_t FileIngest::callsiteOf(uint32_t stackId, uint64_t ts)
             module = m_modules.find(ip, ts);
             // Frames inside the capture library are not the program's: no frame row, no callsite.
             if (module != cached.first || !cached.second)
-                cached = { module, module && module->drop_frames ? -1 : m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
+                cached = { module,
+                    module && module->drop_frames ? -1 : m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
         }
         if (cached.second < 0)
             continue;

@@ -12,42 +12,42 @@ namespace tidemark::collector {
 
 namespace {
 
-struct Image {
-    SpoolFile file;
-    ProcessPlan plan;
-};
+    struct Image {
+        SpoolFile file;
+        ProcessPlan plan;
+    };
 
-// Assigns process ids in start order and links every image to its parent image.
-void planProcesses(std::vector<Image>& images)
-{
-    std::sort(images.begin(), images.end(), [](const Image& a, const Image& b) {
-        const auto& x = a.file.header();
-        const auto& y = b.file.header();
-        return std::tie(x.start_ts_ns, x.pid, x.image_seq) < std::tie(y.start_ts_ns, y.pid, y.image_seq);
-    });
-    for (size_t i = 0; i < images.size(); ++i)
-        images[i].plan.id = static_cast<int64_t>(i + 1);
-    for (Image& img : images) {
-        const auto& h = img.file.header();
-        const Image* best = nullptr;
-        for (const Image& other : images) {
-            const auto& o = other.file.header();
-            if (&other == &img)
-                continue;
-            if (h.image_seq > 0) {
-                // The image this one replaced: same pid, the latest earlier image.
-                if (o.pid == h.pid && o.image_seq < h.image_seq
-                    && (!best || o.image_seq > best->file.header().image_seq))
+    // Assigns process ids in start order and links every image to its parent image.
+    void planProcesses(std::vector<Image>& images)
+    {
+        std::sort(images.begin(), images.end(), [](const Image& a, const Image& b) {
+            const auto& x = a.file.header();
+            const auto& y = b.file.header();
+            return std::tie(x.start_ts_ns, x.pid, x.image_seq) < std::tie(y.start_ts_ns, y.pid, y.image_seq);
+        });
+        for (size_t i = 0; i < images.size(); ++i)
+            images[i].plan.id = static_cast<int64_t>(i + 1);
+        for (Image& img : images) {
+            const auto& h = img.file.header();
+            const Image* best = nullptr;
+            for (const Image& other : images) {
+                const auto& o = other.file.header();
+                if (&other == &img)
+                    continue;
+                if (h.image_seq > 0) {
+                    // The image this one replaced: same pid, the latest earlier image.
+                    if (o.pid == h.pid && o.image_seq < h.image_seq
+                        && (!best || o.image_seq > best->file.header().image_seq))
+                        best = &other;
+                } else if (o.pid == h.ppid && o.start_ts_ns <= h.start_ts_ns
+                    && (!best || o.start_ts_ns >= best->file.header().start_ts_ns)) {
+                    // The parent's image that was running when this process started.
                     best = &other;
-            } else if (o.pid == h.ppid && o.start_ts_ns <= h.start_ts_ns
-                && (!best || o.start_ts_ns >= best->file.header().start_ts_ns)) {
-                // The parent's image that was running when this process started.
-                best = &other;
+                }
             }
+            img.plan.parent_id = best ? best->plan.id : 0;
         }
-        img.plan.parent_id = best ? best->plan.id : 0;
     }
-}
 
 } // namespace
 

@@ -15,9 +15,9 @@
 namespace tidemark::collector {
 
 struct IngestOptions {
-    std::string host;                 // processes.host
-    std::optional<int64_t> rank;      // processes.rank (from the launcher's variables)
-    bool drop_capture_frames = true;  // drop frames inside libtidemark.so from stacks
+    std::string host; // processes.host
+    std::optional<int64_t> rank; // processes.rank (from the launcher's variables)
+    bool drop_capture_frames = true; // drop frames inside libtidemark.so from stacks
 };
 
 // Totals over all spool files; per-process counters go to capture_stats (source 'collector').
@@ -33,7 +33,7 @@ struct IngestReport {
     uint64_t still_live = 0;
     uint64_t unmatched_frees = 0;
     uint64_t failed_allocations = 0;
-    bool cut_short = false;   // some image ended mid-chunk or without its exit record
+    bool cut_short = false; // some image ended mid-chunk or without its exit record
     std::string cut_short_detail;
     int64_t root_process_id = 0; // the first image of the traced program, 0 when nothing was captured
 };

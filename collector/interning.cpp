@@ -39,14 +39,21 @@ int64_t SpaceTable::get(SpaceKind kind, uint8_t device)
     std::string name;
     int dev = -1;
     switch (kind) {
-    case SpaceKind::Host: name = "host"; break;
+    case SpaceKind::Host:
+        name = "host";
+        break;
     case SpaceKind::Device:
         name = "cuda:" + std::to_string(device);
         dev = device;
         break;
-    case SpaceKind::Pinned: name = "pinned"; break;
-    case SpaceKind::Managed: name = "managed"; break;
-    case SpaceKind::Pool: return pool(get(SpaceKind::Device, device));
+    case SpaceKind::Pinned:
+        name = "pinned";
+        break;
+    case SpaceKind::Managed:
+        name = "managed";
+        break;
+    case SpaceKind::Pool:
+        return pool(get(SpaceKind::Device, device));
     }
     if (int64_t id = find(name))
         return id;
@@ -105,7 +112,8 @@ const ModuleInfo* ModuleMap::find(uint64_t ip, uint64_t ts) const
 
 int64_t CallsiteTrie::frame(const ModuleInfo* module, uint64_t ip, int64_t processId, RowWriter& out)
 {
-    std::pair<int64_t, uint64_t> key = module ? std::make_pair(module->id, ip - module->bias) : std::make_pair(-processId, ip);
+    std::pair<int64_t, uint64_t> key
+        = module ? std::make_pair(module->id, ip - module->bias) : std::make_pair(-processId, ip);
     auto [it, inserted] = m_frames.try_emplace(key, static_cast<int64_t>(m_frames.size() + 1));
     if (inserted) {
         if (module)
@@ -118,8 +126,8 @@ int64_t CallsiteTrie::frame(const ModuleInfo* module, uint64_t ip, int64_t proce
 
 int64_t CallsiteTrie::child(int64_t parent, int64_t frameId, RowWriter& out)
 {
-    auto [it, inserted]
-        = m_callsites.try_emplace({ parent, static_cast<uint64_t>(frameId) }, static_cast<int64_t>(m_callsites.size() + 1));
+    auto [it, inserted] = m_callsites.try_emplace(
+        { parent, static_cast<uint64_t>(frameId) }, static_cast<int64_t>(m_callsites.size() + 1));
     if (inserted) {
         uint32_t depth = parent ? m_depth[parent - 1] + 1 : 0;
         m_depth.push_back(depth);

@@ -4,8 +4,8 @@
 namespace tidemark::collector {
 
 namespace {
-// Big enough that commits cost nothing, small enough that WAL growth stays bounded.
-constexpr uint64_t kRowsPerTransaction = 200000;
+    // Big enough that commits cost nothing, small enough that WAL growth stays bounded.
+    constexpr uint64_t kRowsPerTransaction = 200000;
 } // namespace
 
 RowWriter::RowWriter(trace::Db& db)
@@ -36,10 +36,10 @@ Status RowWriter::prepareAll()
         { &strings, "INSERT INTO strings(id, value) VALUES (?,?)" },
         { &frames, "INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?,?,?,?)" },
         { &callsites, "INSERT INTO callsites(id, parent_id, frame_id, depth) VALUES (?,?,?,?)" },
-        { &spaces,
-            "INSERT INTO spaces(id, kind, device, name, capacity_bytes, parent_space_id) VALUES (?,?,?,?,?,?)" },
+        { &spaces, "INSERT INTO spaces(id, kind, device, name, capacity_bytes, parent_space_id) VALUES (?,?,?,?,?,?)" },
         { &ranges,
-            "INSERT INTO ranges(id, process_id, thread_id, parent_id, depth, kind, domain_id, name_id, category, color, "
+            "INSERT INTO ranges(id, process_id, thread_id, parent_id, depth, kind, domain_id, name_id, category, "
+            "color, "
             "start_ts_ns, end_ts_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)" },
         { &marks, "INSERT INTO marks(id, process_id, thread_id, ts_ns, domain_id, name_id) VALUES (?,?,?,?,?,?)" },
         { &heaps,

@@ -13,7 +13,10 @@
 namespace tidemark::collector {
 
 // 0 means "no such row" throughout the collector; the database stores NULL for it.
-inline std::optional<int64_t> idOrNull(int64_t id) { return id ? std::optional<int64_t>(id) : std::nullopt; }
+inline std::optional<int64_t> idOrNull(int64_t id)
+{
+    return id ? std::optional<int64_t>(id) : std::nullopt;
+}
 
 class RowWriter {
 public:
@@ -32,8 +35,7 @@ public:
     trace::Stmt processes, threads, modules, strings, frames, callsites, spaces, ranges, marks, heaps, allocations,
         failed, kernels, memcpys, memsets, samples, stats, addSourceMask, extendFree, mergeFailed, symbols;
 
-    template<typename... Args>
-    void row(trace::Stmt& stmt, const Args&... args)
+    template <typename... Args> void row(trace::Stmt& stmt, const Args&... args)
     {
         if (!m_status.ok() || m_finished)
             return;
@@ -44,11 +46,7 @@ public:
 
 private:
     static void bindOne(trace::Stmt& stmt, int index, std::nullptr_t) { stmt.bindNull(index); }
-    template<typename T>
-    static void bindOne(trace::Stmt& stmt, int index, const T& value)
-    {
-        stmt.bind(index, value);
-    }
+    template <typename T> static void bindOne(trace::Stmt& stmt, int index, const T& value) { stmt.bind(index, value); }
     void finishRow(trace::Stmt& stmt);
     Status prepareAll();
 

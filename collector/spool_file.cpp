@@ -24,7 +24,7 @@ Result<SpoolFile> SpoolFile::open(const std::string& path)
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return makeError(ErrorCode::Io, "cannot open spool file " + path + ": " + std::strerror(errno));
-    struct stat st {};
+    struct stat st { };
     if (fstat(fd, &st) != 0) {
         ::close(fd);
         return makeError(ErrorCode::Io, "cannot stat spool file " + path);
@@ -44,7 +44,10 @@ Result<SpoolFile> SpoolFile::open(const std::string& path)
     return file;
 }
 
-SpoolFile::SpoolFile(SpoolFile&& other) noexcept { *this = std::move(other); }
+SpoolFile::SpoolFile(SpoolFile&& other) noexcept
+{
+    *this = std::move(other);
+}
 
 SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept
 {
@@ -125,19 +128,19 @@ void SpoolFile::forEachInFileOrder(const Visitor& visit)
 
 namespace {
 
-bool isFreeLike(Kind k)
-{
-    return k == Kind::HostFree || k == Kind::Free || k == Kind::HeapUnregister || k == Kind::HeapReset
-        || k == Kind::RegionUnregister;
-}
+    bool isFreeLike(Kind k)
+    {
+        return k == Kind::HostFree || k == Kind::Free || k == Kind::HeapUnregister || k == Kind::HeapReset
+            || k == Kind::RegionUnregister;
+    }
 
-// One thread's records in file order, positioned on the next wanted record.
-struct Cursor {
-    std::vector<size_t> chunks; // indexes into the file's chunk list
-    size_t chunk = 0;
-    size_t pos = 0; // absolute offset of the current record, 0 = exhausted
-    uint32_t tid = 0;
-};
+    // One thread's records in file order, positioned on the next wanted record.
+    struct Cursor {
+        std::vector<size_t> chunks; // indexes into the file's chunk list
+        size_t chunk = 0;
+        size_t pos = 0; // absolute offset of the current record, 0 = exhausted
+        uint32_t tid = 0;
+    };
 
 } // namespace
 
@@ -207,31 +210,53 @@ void SpoolFile::forEachByTime(bool (*wanted)(Kind), const Visitor& visit) const
 uint64_t SpoolFile::timestampOf(const wire::RecordHeader& r)
 {
     switch (static_cast<Kind>(r.kind)) {
-    case Kind::ProcessInfo: return reinterpret_cast<const wire::ProcessInfoRecord&>(r).ts_ns;
-    case Kind::ProcessExit: return reinterpret_cast<const wire::ProcessExitRecord&>(r).ts_ns;
-    case Kind::ThreadName: return reinterpret_cast<const wire::ThreadNameRecord&>(r).ts_ns;
-    case Kind::Module: return reinterpret_cast<const wire::ModuleRecord&>(r).ts_ns;
-    case Kind::ModuleUnload: return reinterpret_cast<const wire::ModuleUnloadRecord&>(r).ts_ns;
-    case Kind::HostAlloc: return reinterpret_cast<const wire::HostAllocRecord&>(r).ts_ns;
-    case Kind::HostFree: return reinterpret_cast<const wire::HostFreeRecord&>(r).ts_ns;
-    case Kind::Alloc: return reinterpret_cast<const wire::AllocRecord&>(r).ts_ns;
-    case Kind::Free: return reinterpret_cast<const wire::FreeRecord&>(r).ts_ns;
-    case Kind::AllocFailed: return reinterpret_cast<const wire::AllocFailedRecord&>(r).ts_ns;
-    case Kind::Sample: return reinterpret_cast<const wire::SampleRecord&>(r).ts_ns;
-    case Kind::RangeBegin: return reinterpret_cast<const wire::RangeBeginRecord&>(r).ts_ns;
-    case Kind::RangeEnd: return reinterpret_cast<const wire::RangeEndRecord&>(r).ts_ns;
-    case Kind::Mark: return reinterpret_cast<const wire::MarkRecord&>(r).ts_ns;
-    case Kind::HeapRegister: return reinterpret_cast<const wire::HeapRegisterRecord&>(r).ts_ns;
+    case Kind::ProcessInfo:
+        return reinterpret_cast<const wire::ProcessInfoRecord&>(r).ts_ns;
+    case Kind::ProcessExit:
+        return reinterpret_cast<const wire::ProcessExitRecord&>(r).ts_ns;
+    case Kind::ThreadName:
+        return reinterpret_cast<const wire::ThreadNameRecord&>(r).ts_ns;
+    case Kind::Module:
+        return reinterpret_cast<const wire::ModuleRecord&>(r).ts_ns;
+    case Kind::ModuleUnload:
+        return reinterpret_cast<const wire::ModuleUnloadRecord&>(r).ts_ns;
+    case Kind::HostAlloc:
+        return reinterpret_cast<const wire::HostAllocRecord&>(r).ts_ns;
+    case Kind::HostFree:
+        return reinterpret_cast<const wire::HostFreeRecord&>(r).ts_ns;
+    case Kind::Alloc:
+        return reinterpret_cast<const wire::AllocRecord&>(r).ts_ns;
+    case Kind::Free:
+        return reinterpret_cast<const wire::FreeRecord&>(r).ts_ns;
+    case Kind::AllocFailed:
+        return reinterpret_cast<const wire::AllocFailedRecord&>(r).ts_ns;
+    case Kind::Sample:
+        return reinterpret_cast<const wire::SampleRecord&>(r).ts_ns;
+    case Kind::RangeBegin:
+        return reinterpret_cast<const wire::RangeBeginRecord&>(r).ts_ns;
+    case Kind::RangeEnd:
+        return reinterpret_cast<const wire::RangeEndRecord&>(r).ts_ns;
+    case Kind::Mark:
+        return reinterpret_cast<const wire::MarkRecord&>(r).ts_ns;
+    case Kind::HeapRegister:
+        return reinterpret_cast<const wire::HeapRegisterRecord&>(r).ts_ns;
     case Kind::HeapUnregister:
-    case Kind::HeapReset: return reinterpret_cast<const wire::HeapEventRecord&>(r).ts_ns;
-    case Kind::RegionRegister: return reinterpret_cast<const wire::RegionRegisterRecord&>(r).ts_ns;
+    case Kind::HeapReset:
+        return reinterpret_cast<const wire::HeapEventRecord&>(r).ts_ns;
+    case Kind::RegionRegister:
+        return reinterpret_cast<const wire::RegionRegisterRecord&>(r).ts_ns;
     case Kind::RegionUnregister:
     case Kind::RegionResize:
-    case Kind::RegionName: return reinterpret_cast<const wire::RegionEventRecord&>(r).ts_ns;
-    case Kind::Kernel: return reinterpret_cast<const wire::KernelRecord&>(r).start_ts_ns;
-    case Kind::Memcpy: return reinterpret_cast<const wire::MemcpyRecord&>(r).start_ts_ns;
-    case Kind::Memset: return reinterpret_cast<const wire::MemsetRecord&>(r).start_ts_ns;
-    default: return 0;
+    case Kind::RegionName:
+        return reinterpret_cast<const wire::RegionEventRecord&>(r).ts_ns;
+    case Kind::Kernel:
+        return reinterpret_cast<const wire::KernelRecord&>(r).start_ts_ns;
+    case Kind::Memcpy:
+        return reinterpret_cast<const wire::MemcpyRecord&>(r).start_ts_ns;
+    case Kind::Memset:
+        return reinterpret_cast<const wire::MemsetRecord&>(r).start_ts_ns;
+    default:
+        return 0;
     }
 }
 

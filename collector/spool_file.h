@@ -21,7 +21,7 @@ struct ChunkRef {
 
 struct SpoolFileScan {
     uint64_t records = 0;
-    uint64_t bad_records = 0;     // impossible size or unknown kind: skipped, counted
+    uint64_t bad_records = 0; // impossible size or unknown kind: skipped, counted
     uint64_t truncated_bytes = 0; // a partial last chunk (the process died mid-write)
 };
 

@@ -17,143 +17,143 @@ namespace tidemark::collector {
 
 namespace {
 
-struct FrameRow {
-    int64_t id;
-    uint64_t rel_pc;
-    std::string path, build_id;
-};
+    struct FrameRow {
+        int64_t id;
+        uint64_t rel_pc;
+        std::string path, build_id;
+    };
 
-struct SymbolRow {
-    std::string function, file;
-    int line = 0;
-};
+    struct SymbolRow {
+        std::string function, file;
+        int line = 0;
+    };
 
-std::string demangle(const char* name)
-{
-    if (!name)
-        return {};
-    int status = 0;
-    char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-    if (status != 0 || !out)
-        return name;
-    std::string s(out);
-    std::free(out);
-    return s;
-}
-
-std::string dieName(Dwarf_Die* die)
-{
-    Dwarf_Attribute attr;
-    for (int at : { DW_AT_linkage_name, DW_AT_MIPS_linkage_name }) {
-        if (dwarf_attr_integrate(die, at, &attr))
-            if (const char* linkage = dwarf_formstring(&attr))
-                return demangle(linkage);
+    std::string demangle(const char* name)
+    {
+        if (!name)
+            return {};
+        int status = 0;
+        char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+        if (status != 0 || !out)
+            return name;
+        std::string s(out);
+        std::free(out);
+        return s;
     }
-    const char* name = dwarf_diename(die);
-    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
-        name = dwarf_formstring(&attr);
-    return name ? name : "";
-}
 
-// The call site of an inlined function: the file and line in the function it was inlined into.
-std::pair<std::string, int> callSite(Dwarf_Die* cu, Dwarf_Die* inlined)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word file = 0, line = 0;
-    std::string path;
-    if (dwarf_attr(inlined, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &file) == 0) {
-        Dwarf_Files* files = nullptr;
-        size_t count = 0;
-        if (dwarf_getsrcfiles(cu, &files, &count) == 0 && file < count)
-            if (const char* p = dwarf_filesrc(files, file, nullptr, nullptr))
-                path = p;
+    std::string dieName(Dwarf_Die* die)
+    {
+        Dwarf_Attribute attr;
+        for (int at : { DW_AT_linkage_name, DW_AT_MIPS_linkage_name }) {
+            if (dwarf_attr_integrate(die, at, &attr))
+                if (const char* linkage = dwarf_formstring(&attr))
+                    return demangle(linkage);
+        }
+        const char* name = dwarf_diename(die);
+        if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
+            name = dwarf_formstring(&attr);
+        return name ? name : "";
     }
-    if (dwarf_attr(inlined, DW_AT_call_line, &attr))
-        dwarf_formudata(&attr, &line);
-    return { path, static_cast<int>(line) };
-}
 
-// Outermost function first (inline_depth 0), then each function inlined into the previous one.
-std::vector<SymbolRow> resolve(Dwfl_Module* mod, Dwarf_Addr pc)
-{
-    std::vector<SymbolRow> rows;
-    std::string pcFile;
-    int pcLine = 0;
-    if (Dwfl_Line* line = dwfl_module_getsrc(mod, pc)) {
-        if (const char* f = dwfl_lineinfo(line, nullptr, &pcLine, nullptr, nullptr, nullptr))
-            pcFile = f;
+    // The call site of an inlined function: the file and line in the function it was inlined into.
+    std::pair<std::string, int> callSite(Dwarf_Die* cu, Dwarf_Die* inlined)
+    {
+        Dwarf_Attribute attr;
+        Dwarf_Word file = 0, line = 0;
+        std::string path;
+        if (dwarf_attr(inlined, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &file) == 0) {
+            Dwarf_Files* files = nullptr;
+            size_t count = 0;
+            if (dwarf_getsrcfiles(cu, &files, &count) == 0 && file < count)
+                if (const char* p = dwarf_filesrc(files, file, nullptr, nullptr))
+                    path = p;
+        }
+        if (dwarf_attr(inlined, DW_AT_call_line, &attr))
+            dwarf_formudata(&attr, &line);
+        return { path, static_cast<int>(line) };
     }
-    Dwarf_Addr bias = 0;
-    Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
-    // Walk outwards from the pc. At an inlined call, libdw continues with the inlined function's
-    // abstract scopes, so restart from the concrete DIE (dwarf_getscopes_die), as eu-addr2line does.
-    std::vector<Dwarf_Die> chain; // innermost first
-    Dwarf_Die* scopes = nullptr;
-    int n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
-    for (int i = 0; i < n;) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag == DW_TAG_subprogram) {
+
+    // Outermost function first (inline_depth 0), then each function inlined into the previous one.
+    std::vector<SymbolRow> resolve(Dwfl_Module* mod, Dwarf_Addr pc)
+    {
+        std::vector<SymbolRow> rows;
+        std::string pcFile;
+        int pcLine = 0;
+        if (Dwfl_Line* line = dwfl_module_getsrc(mod, pc)) {
+            if (const char* f = dwfl_lineinfo(line, nullptr, &pcLine, nullptr, nullptr, nullptr))
+                pcFile = f;
+        }
+        Dwarf_Addr bias = 0;
+        Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
+        // Walk outwards from the pc. At an inlined call, libdw continues with the inlined function's
+        // abstract scopes, so restart from the concrete DIE (dwarf_getscopes_die), as eu-addr2line does.
+        std::vector<Dwarf_Die> chain; // innermost first
+        Dwarf_Die* scopes = nullptr;
+        int n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+        for (int i = 0; i < n;) {
+            int tag = dwarf_tag(&scopes[i]);
+            if (tag == DW_TAG_subprogram) {
+                chain.push_back(scopes[i]);
+                break;
+            }
+            if (tag != DW_TAG_inlined_subroutine) {
+                ++i;
+                continue;
+            }
             chain.push_back(scopes[i]);
-            break;
+            Dwarf_Die* outer = nullptr;
+            int m = dwarf_getscopes_die(&chain.back(), &outer);
+            free(scopes);
+            scopes = outer;
+            n = m;
+            i = 1; // outer[0] is the inlined DIE itself
         }
-        if (tag != DW_TAG_inlined_subroutine) {
-            ++i;
-            continue;
-        }
-        chain.push_back(scopes[i]);
-        Dwarf_Die* outer = nullptr;
-        int m = dwarf_getscopes_die(&chain.back(), &outer);
         free(scopes);
-        scopes = outer;
-        n = m;
-        i = 1; // outer[0] is the inlined DIE itself
-    }
-    free(scopes);
-    if (chain.empty()) {
-        const char* sym = dwfl_module_addrname(mod, pc);
-        if (sym || !pcFile.empty())
-            rows.push_back({ demangle(sym), pcFile, pcLine });
-    } else {
-        for (size_t k = chain.size(); k-- > 0;) {
-            SymbolRow row { dieName(&chain[k]), pcFile, pcLine };
-            if (k > 0) // the next inner function was inlined here: its call site is this one's location
-                std::tie(row.file, row.line) = callSite(cu, &chain[k - 1]);
-            rows.push_back(std::move(row));
+        if (chain.empty()) {
+            const char* sym = dwfl_module_addrname(mod, pc);
+            if (sym || !pcFile.empty())
+                rows.push_back({ demangle(sym), pcFile, pcLine });
+        } else {
+            for (size_t k = chain.size(); k-- > 0;) {
+                SymbolRow row { dieName(&chain[k]), pcFile, pcLine };
+                if (k > 0) // the next inner function was inlined here: its call site is this one's location
+                    std::tie(row.file, row.line) = callSite(cu, &chain[k - 1]);
+                rows.push_back(std::move(row));
+            }
+            if (rows[0].function.empty())
+                rows[0].function = demangle(dwfl_module_addrname(mod, pc));
         }
-        if (rows[0].function.empty())
-            rows[0].function = demangle(dwfl_module_addrname(mod, pc));
+        return rows;
     }
-    return rows;
-}
 
-std::string buildIdHex(Dwfl_Module* mod)
-{
-    const unsigned char* bits = nullptr;
-    GElf_Addr vaddr = 0;
-    int len = dwfl_module_build_id(mod, &bits, &vaddr);
-    static const char kDigits[] = "0123456789abcdef";
-    std::string s;
-    for (int i = 0; i < len; ++i) {
-        s += kDigits[bits[i] >> 4];
-        s += kDigits[bits[i] & 15];
+    std::string buildIdHex(Dwfl_Module* mod)
+    {
+        const unsigned char* bits = nullptr;
+        GElf_Addr vaddr = 0;
+        int len = dwfl_module_build_id(mod, &bits, &vaddr);
+        static const char kDigits[] = "0123456789abcdef";
+        std::string s;
+        for (int i = 0; i < len; ++i) {
+            s += kDigits[bits[i] >> 4];
+            s += kDigits[bits[i] & 15];
+        }
+        return s;
     }
-    return s;
-}
 
-Result<std::vector<FrameRow>> loadFrames(trace::Db& db)
-{
-    auto stmt = db.prepare("SELECT f.id, f.rel_pc, m.path, coalesce(m.build_id, '') FROM frames f "
-                           "JOIN modules m ON m.id = f.module_id WHERE f.rel_pc IS NOT NULL "
-                           "AND f.id NOT IN (SELECT frame_id FROM symbols) ORDER BY m.path, m.build_id, f.rel_pc");
-    if (!stmt)
-        return stmt.error();
-    std::vector<FrameRow> frames;
-    while (stmt->step())
-        frames.push_back({ stmt->int64(0), static_cast<uint64_t>(stmt->int64(1)), stmt->text(2), stmt->text(3) });
-    if (!stmt->status())
-        return stmt->status().error();
-    return frames;
-}
+    Result<std::vector<FrameRow>> loadFrames(trace::Db& db)
+    {
+        auto stmt = db.prepare("SELECT f.id, f.rel_pc, m.path, coalesce(m.build_id, '') FROM frames f "
+                               "JOIN modules m ON m.id = f.module_id WHERE f.rel_pc IS NOT NULL "
+                               "AND f.id NOT IN (SELECT frame_id FROM symbols) ORDER BY m.path, m.build_id, f.rel_pc");
+        if (!stmt)
+            return stmt.error();
+        std::vector<FrameRow> frames;
+        while (stmt->step())
+            frames.push_back({ stmt->int64(0), static_cast<uint64_t>(stmt->int64(1)), stmt->text(2), stmt->text(3) });
+        if (!stmt->status())
+            return stmt->status().error();
+        return frames;
+    }
 
 } // namespace
 

@@ -12,10 +12,10 @@
 namespace tidemark::collector {
 
 struct SymbolizeReport {
-    uint64_t frames = 0;          // frames with a module
-    uint64_t resolved = 0;        // frames that got at least a function name
-    uint64_t with_line = 0;       // ... and a file and line
-    uint64_t module_files = 0;    // distinct module files opened
+    uint64_t frames = 0; // frames with a module
+    uint64_t resolved = 0; // frames that got at least a function name
+    uint64_t with_line = 0; // ... and a file and line
+    uint64_t module_files = 0; // distinct module files opened
     uint64_t missing_modules = 0; // module file absent or unreadable
     uint64_t build_id_mismatch = 0;
 };

@@ -123,8 +123,9 @@ TEST_F(RecordTest, ACrashingTargetGives139AndSaysItCrashed)
 TEST_F(RecordTest, ForwardsATerminationSignalToTheTarget)
 {
     // SIGTERM sent to tidemark alone (as a batch system does) must reach the target and end it.
-    std::ofstream(m_dir / "term.sh") << "'" << buildDir() << "/bin/tidemark' record -o term.tmdb -- " << target()
-                                     << " sleep 2> stderr.txt &\npid=$!\nsleep 1\nkill -TERM $pid\nwait $pid\necho $? > rc.txt\n";
+    std::ofstream(m_dir / "term.sh")
+        << "'" << buildDir() << "/bin/tidemark' record -o term.tmdb -- " << target()
+        << " sleep 2> stderr.txt &\npid=$!\nsleep 1\nkill -TERM $pid\nwait $pid\necho $? > rc.txt\n";
     auto start = std::chrono::steady_clock::now();
     std::system(("cd '" + m_dir.string() + "' && sh term.sh").c_str());
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
@@ -155,7 +156,8 @@ TEST_F(RecordTest, ExplainsAMissingCaptureLibrary)
     fs::copy_file(buildDir() + "/bin/tidemark", m_dir / "alone/bin/tidemark");
     int status = std::system(("cd '" + m_dir.string() + "' && alone/bin/tidemark record -- true 2> err.txt").c_str());
     EXPECT_EQ(WEXITSTATUS(status), 2);
-    EXPECT_NE(slurp(m_dir / "err.txt").find("capture library is missing"), std::string::npos) << slurp(m_dir / "err.txt");
+    EXPECT_NE(slurp(m_dir / "err.txt").find("capture library is missing"), std::string::npos)
+        << slurp(m_dir / "err.txt");
 }
 
 TEST_F(RecordTest, AProgramThatCannotStartGives127AndNoRecording)
@@ -189,7 +191,10 @@ TEST_F(RecordTest, NamesTheOutputFromPidHostAndRank)
     auto db2 = open(named);
     EXPECT_EQ(named, "run.3." + std::string(host) + "." + meta(db2, "pid") + ".tmdb");
     EXPECT_EQ(meta(db2, "rank"), "3");
-    ASSERT_EQ(tidemark("record -o 'solo.%r.tmdb' -- " + target() + " exit 0", "env -u RANK -u OMPI_COMM_WORLD_RANK -u PMI_RANK -u SLURM_PROCID"), 0) << m_err;
+    ASSERT_EQ(tidemark("record -o 'solo.%r.tmdb' -- " + target() + " exit 0",
+                  "env -u RANK -u OMPI_COMM_WORLD_RANK -u PMI_RANK -u SLURM_PROCID"),
+        0)
+        << m_err;
     EXPECT_TRUE(fs::exists(m_dir / "solo.0.tmdb"));
 }
 
@@ -210,8 +215,9 @@ TEST_F(RecordTest, RecordsAPlantedLeakWithItsFunctionName)
                   "JOIN symbols s ON s.frame_id = c.frame_id JOIN strings f ON f.id = s.function_id "
                   "WHERE f.value LIKE '%plantedLeak%'"),
         3);
-    EXPECT_EQ(num(db, "SELECT count(*) FROM frames f JOIN modules m ON m.id = f.module_id WHERE m.path LIKE "
-                      "'%libtidemark.so'"),
+    EXPECT_EQ(num(db,
+                  "SELECT count(*) FROM frames f JOIN modules m ON m.id = f.module_id WHERE m.path LIKE "
+                  "'%libtidemark.so'"),
         0);
     EXPECT_EQ(num(db, "SELECT value FROM capture_stats WHERE source = 'collector' AND name = 'unmatched_frees'"), 0);
 }
@@ -222,14 +228,16 @@ TEST_F(RecordTest, RecordsThreadsForksAndExecsAsTheirOwnRows)
     auto t = open("t.tmdb");
     EXPECT_EQ(num(t, "SELECT count(*) FROM allocations WHERE size_bytes = 4242 AND free_ts_ns IS NOT NULL"), 400);
     EXPECT_EQ(num(t, "SELECT count(DISTINCT thread_id) FROM allocations WHERE size_bytes = 4242"), 4);
-    EXPECT_EQ(num(t, "SELECT count(*) FROM allocations WHERE size_bytes BETWEEN 5000 AND 5003 AND free_ts_ns IS NULL"), 4);
+    EXPECT_EQ(
+        num(t, "SELECT count(*) FROM allocations WHERE size_bytes BETWEEN 5000 AND 5003 AND free_ts_ns IS NULL"), 4);
 
     ASSERT_EQ(tidemark("record -o f.tmdb -- " + target() + " fork"), 0) << m_err;
     auto f = open("f.tmdb");
     EXPECT_EQ(num(f, "SELECT count(*) FROM processes"), 2);
     EXPECT_EQ(num(f, "SELECT count(*) FROM processes c JOIN processes p ON p.id = c.parent_id AND p.pid = c.ppid"), 1);
-    EXPECT_EQ(num(f, "SELECT count(*) FROM allocations a JOIN processes p ON p.id = a.process_id "
-                     "WHERE p.parent_id IS NOT NULL AND a.size_bytes = 777 AND a.free_ts_ns IS NULL"),
+    EXPECT_EQ(num(f,
+                  "SELECT count(*) FROM allocations a JOIN processes p ON p.id = a.process_id "
+                  "WHERE p.parent_id IS NOT NULL AND a.size_bytes = 777 AND a.free_ts_ns IS NULL"),
         5);
 
     ASSERT_EQ(tidemark("record -o e.tmdb -- " + target() + " exec"), 0) << m_err;

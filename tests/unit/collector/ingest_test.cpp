@@ -132,7 +132,8 @@ TEST_F(IngestTest, StoresAnAllocationSeenByTwoSourcesOnce)
 {
     SpoolBuilder b(100);
     const auto dev = SpaceKind::Device;
-    b.alloc(1, 100, dev, 0, 0xD000, 1 << 20, kSourcePreload).alloc(1, 101, dev, 0, 0xD000, 1 << 20, kSourceCuptiCallback);
+    b.alloc(1, 100, dev, 0, 0xD000, 1 << 20, kSourcePreload)
+        .alloc(1, 101, dev, 0, 0xD000, 1 << 20, kSourceCuptiCallback);
     b.free(1, 200, dev, 0, 0xD000, kSourcePreload).free(1, 201, dev, 0, 0xD000, kSourceCuptiCallback).flush(1);
     // The CUPTI activity view of the same allocation arrives in a later buffer, after its free.
     b.alloc(7, 100, dev, 0, 0xD000, 1 << 20, kSourceCuptiActivity, Api::CuptiMemoryActivity)
@@ -215,7 +216,10 @@ TEST_F(IngestTest, StoresAFailureSeenByHookAndCallbackOnce)
 TEST_F(IngestTest, BuildsTheProcessTreeFromForksAndExecs)
 {
     // pid 100 forks 101 at t=3, then execs at t=5 (image 1) and forks 102 at t=7 from the new image.
-    SpoolBuilder(100, 1, 0, 1).processInfo(1, 1, "/bin/launcher", std::string("launcher\0-x\0", 12)).exit(1, 5, wire::ExitReason::Exec).write(spool());
+    SpoolBuilder(100, 1, 0, 1)
+        .processInfo(1, 1, "/bin/launcher", std::string("launcher\0-x\0", 12))
+        .exit(1, 5, wire::ExitReason::Exec)
+        .write(spool());
     SpoolBuilder(101, 100, 0, 3).exit(1, 4).write(spool());
     SpoolBuilder(100, 1, 1, 5).processInfo(1, 5, "/usr/bin/worker", "worker").exit(1, 9).write(spool());
     SpoolBuilder(102, 100, 0, 7).exit(1, 8, wire::ExitReason::ForkChildStop).write(spool());

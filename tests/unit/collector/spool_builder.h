@@ -32,8 +32,7 @@ public:
         append(m_bytes, &h, sizeof(h));
     }
 
-    template<typename R>
-    static R make(wire::Kind kind)
+    template <typename R> static R make(wire::Kind kind)
     {
         R r {};
         r.h.kind = static_cast<uint16_t>(kind);
@@ -42,8 +41,7 @@ public:
     }
 
     // Appends a record (plus variable-length tail) to this thread's open chunk.
-    template<typename R>
-    SpoolBuilder& add(uint32_t tid, R r, std::string_view tail = {})
+    template <typename R> SpoolBuilder& add(uint32_t tid, R r, std::string_view tail = {})
     {
         r.h.size_bytes = static_cast<uint16_t>(wire::padTo8(static_cast<uint32_t>(sizeof(R) + tail.size())));
         auto& buf = m_open[tid];
@@ -67,7 +65,8 @@ public:
     }
 
     // --- record shortcuts ---
-    SpoolBuilder& hostAlloc(uint32_t tid, uint64_t ts, uint64_t addr, uint64_t size, uint32_t stack = 0, uint32_t range = 0)
+    SpoolBuilder& hostAlloc(
+        uint32_t tid, uint64_t ts, uint64_t addr, uint64_t size, uint32_t stack = 0, uint32_t range = 0)
     {
         auto r = make<wire::HostAllocRecord>(wire::Kind::HostAlloc);
         r.api = static_cast<uint16_t>(Api::Malloc);
@@ -179,7 +178,8 @@ public:
         std::filesystem::create_directories(dir);
         auto path = dir / (std::to_string(m_pid) + "." + std::to_string(m_imageSeq) + ".tmspool");
         std::ofstream(path, std::ios::binary)
-            .write(reinterpret_cast<const char*>(m_bytes.data()), static_cast<std::streamsize>(m_bytes.size() - cutBytes));
+            .write(
+                reinterpret_cast<const char*>(m_bytes.data()), static_cast<std::streamsize>(m_bytes.size() - cutBytes));
         return path;
     }
 
