@@ -1,6 +1,7 @@
 // CPU backend: segments are page-aligned host allocations (posix_memalign, so a malloc-family
 // profiler sees each one), GEMM is CBLAS (OpenBLAS on Debian), the elementwise kernels are loops.
 #include "backend.h"
+#include "elementwise.h"
 
 #include <cblas.h>
 
@@ -59,7 +60,7 @@ namespace {
             for (size_t base = 0; base < n; base += kChunk) {
                 const size_t len = std::min(kChunk, n - base);
                 for (size_t i = 0; i < len; ++i) {
-                    relu[i] = z[base + i] > 0.0f ? z[base + i] : 0.0f;
+                    relu[i] = tidemark::train::relu(z[base + i]);
                     sum[i] = h[base + i] + relu[i];
                 }
                 if (a)
@@ -97,25 +98,19 @@ namespace {
         float mseLoss(const float* y, const float* target, float* grad, size_t n) override
         {
             double sum = 0.0;
-            const float scale = 2.0f / static_cast<float>(n);
             for (size_t i = 0; i < n; ++i) {
                 const float d = y[i] - target[i];
                 sum += static_cast<double>(d) * d;
-                grad[i] = scale * d;
+                grad[i] = mseGradient(d, static_cast<float>(n));
             }
             return static_cast<float>(sum / static_cast<double>(n));
         }
 
         void adamStep(float* param, const float* grad, float* m, float* v, size_t n, float lr, int step) override
         {
-            constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f, kEps = 1e-8f;
-            const float c1 = 1.0f - std::pow(kBeta1, static_cast<float>(step));
-            const float c2 = 1.0f - std::pow(kBeta2, static_cast<float>(step));
-            for (size_t i = 0; i < n; ++i) {
-                m[i] = kBeta1 * m[i] + (1.0f - kBeta1) * grad[i];
-                v[i] = kBeta2 * v[i] + (1.0f - kBeta2) * grad[i] * grad[i];
-                param[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + kEps);
-            }
+            const AdamStepParams s = adamStepParams(lr, step);
+            for (size_t i = 0; i < n; ++i)
+                adamUpdate(param[i], grad[i], m[i], v[i], s);
         }
 
         void fillZero(void* ptr, size_t bytes) override { std::memset(ptr, 0, bytes); }

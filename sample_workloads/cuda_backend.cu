@@ -3,6 +3,7 @@
 // project's machines: see docs/workload.md). The runtime is linked shared so an LD_PRELOAD
 // profiler sees every cudaMalloc/cudaFree this file makes.
 #include "backend.h"
+#include "elementwise.h"
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -67,7 +68,7 @@ namespace {
         const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
         if (i >= n)
             return;
-        const float r = z[i] > 0.0f ? z[i] : 0.0f;
+        const float r = relu(z[i]);
         if (a)
             storeAs(a, i, t, r);
         if (hOut)
@@ -111,11 +112,10 @@ namespace {
     {
         __shared__ float partial[kThreads];
         float s = 0.0f;
-        const float scale = 2.0f / static_cast<float>(n);
         for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
             const float d = y[i] - target[i];
             s += d * d;
-            grad[i] = scale * d;
+            grad[i] = mseGradient(d, static_cast<float>(n));
         }
         partial[threadIdx.x] = s;
         __syncthreads();
@@ -128,15 +128,11 @@ namespace {
             *loss = partial[0] / static_cast<float>(n);
     }
 
-    __global__ void adamKernel(float* p, const float* g, float* m, float* v, size_t n, float lr, float c1, float c2)
+    __global__ void adamKernel(float* p, const float* g, float* m, float* v, size_t n, AdamStepParams s)
     {
         const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-        if (i >= n)
-            return;
-        const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-        p[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
+        if (i < n)
+            adamUpdate(p[i], g[i], m[i], v[i], s);
     }
 
     class CudaBackend final : public Backend {
@@ -174,14 +170,14 @@ namespace {
         }
         void synchronize() override { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 
-        // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+        // cuBLAS is column-major: see columnMajorGemmFor (checked against CBLAS in the CPU tests).
         void gemm(bool transA, bool transB, int m, int n, int k, float alpha, const float* a, const float* b,
             float beta, float* c) override
         {
-            const int lda = transA ? m : k;
-            const int ldb = transB ? k : n;
-            check(cublasSgemm(m_blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
-                      &alpha, b, ldb, a, lda, &beta, c, n),
+            const ColumnMajorGemm g = columnMajorGemmFor(transA, transB, m, n, k);
+            check(
+                cublasSgemm(m_blas, g.transFirst ? CUBLAS_OP_T : CUBLAS_OP_N, g.transSecond ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    g.m, g.n, g.k, &alpha, b, g.ldFirst, a, g.ldSecond, &beta, c, g.ldc),
                 "cublasSgemm");
         }
         void addBias(float* z, const float* bias, int rows, int cols) override
@@ -217,9 +213,7 @@ namespace {
         }
         void adamStep(float* param, const float* grad, float* m, float* v, size_t n, float lr, int step) override
         {
-            const float c1 = 1.0f - std::pow(0.9f, static_cast<float>(step));
-            const float c2 = 1.0f - std::pow(0.999f, static_cast<float>(step));
-            adamKernel<<<blocksFor(n), kThreads>>>(param, grad, m, v, n, lr, c1, c2);
+            adamKernel<<<blocksFor(n), kThreads>>>(param, grad, m, v, n, adamStepParams(lr, step));
         }
         void fillZero(void* ptr, size_t bytes) override { check(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
 
