@@ -178,8 +178,8 @@ void modulesResetAfterFork() noexcept
 
 using namespace tidemark::interposer;
 
-// dlclose is hooked only to notice unloads at once (loads are found by the counters; hooking
-// dlopen would change whose RUNPATH resolves bare names).
+// dlclose is hooked only to record objects loaded since the last scan before they go, and to notice
+// unloads at once (hooking dlopen would change whose RUNPATH resolves bare names).
 extern "C" TIDEMARK_EXPORT int dlclose(void* handle)
 {
     static int (*real)(void*) = nullptr;
@@ -187,6 +187,9 @@ extern "C" TIDEMARK_EXPORT int dlclose(void* handle)
         real = reinterpret_cast<int (*)(void*)>(dlsym(RTLD_NEXT, "dlclose"));
     if (!real)
         return -1;
+    // Scan first: an object loaded since the last drain tick would otherwise vanish unrecorded.
+    if (active() && t_tls.inside == 0)
+        modulesScan(false);
     int rc = real(handle);
     if (rc == 0 && active() && t_tls.inside == 0)
         modulesScan(false);

@@ -71,7 +71,7 @@ struct PatternRun {
     json truth;
 };
 
-PatternRun runPattern(const std::string& mode, std::vector<std::string> env = {})
+PatternRun runPattern(const std::string& mode, std::vector<std::string> env = {}, const std::string& extraArg = "")
 {
     PatternRun r;
     r.dir = makeTempDir();
@@ -80,7 +80,10 @@ PatternRun runPattern(const std::string& mode, std::vector<std::string> env = {}
     mkdir(spool.c_str(), 0755);
     env.push_back("LD_PRELOAD=" TIDEMARK_PRELOAD_PATH);
     env.push_back("TIDEMARK_SPOOL_DIR=" + spool);
-    r.status = waitStatus(spawn({ TIDEMARK_HOST_PATTERN, mode, r.truthPath }, env));
+    std::vector<std::string> args { TIDEMARK_HOST_PATTERN, mode, r.truthPath };
+    if (!extraArg.empty())
+        args.push_back(extraArg);
+    r.status = waitStatus(spawn(args, env));
     std::ifstream in(r.truthPath);
     if (in)
         r.truth = json::parse(in, nullptr, false);
@@ -337,6 +340,39 @@ TEST(HostCapture, UnderscoreExitStillEndsTheImageProperly)
     expectApis(s, run.truth["apis"]);
     EXPECT_EQ(s.exitReasons, std::vector<uint32_t> { uint32_t(wire::ExitReason::Exit) });
     EXPECT_EQ(s.stats.at("dropped"), 0u);
+}
+
+TEST(HostCapture, ManyShortThreadsAreAllCounted)
+{
+    PatternRun run = runPattern("threads");
+    ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0);
+    SpoolSummary s = summarize(spoolFilesIn(run.dir).at(0));
+    EXPECT_EQ(s.markerThreads.size(), 64u);
+    expectApis(s, run.truth["apis"]);
+    EXPECT_EQ(s.liveBytes, 0u);
+    EXPECT_GE(s.stats.at("threads"), 64u);
+    EXPECT_EQ(s.stats.at("dropped"), 0u);
+}
+
+TEST(HostCapture, DlopenAndDlcloseAreRecordedAndStacksResolveInThePlugin)
+{
+    PatternRun run = runPattern("dlopen", {}, TIDEMARK_HOST_PLUGIN);
+    ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0);
+    SpoolSummary s = summarize(spoolFilesIn(run.dir).at(0));
+    const tidemark::test::ModuleInfo* plugin = nullptr;
+    for (const auto& m : s.modules)
+        if (m.path == TIDEMARK_HOST_PLUGIN)
+            plugin = &m;
+    ASSERT_NE(plugin, nullptr) << "no Module record for the dlopen'ed plugin";
+    EXPECT_EQ(plugin->buildIdLen, 20u);
+    EXPECT_GE(s.moduleUnloads, 1u);
+    ASSERT_EQ(s.live.size(), 1u);
+    const auto& block = s.live.begin()->second;
+    EXPECT_EQ(block.size, 4242u);
+    const auto& ips = s.stacks.at(block.stack);
+    ASSERT_FALSE(ips.empty());
+    EXPECT_GE(ips[0], plugin->start);
+    EXPECT_LT(ips[0], plugin->end);
 }
 
 TEST(HostCapture, HostOffRecordsNoHeapEventsButStillAnImage)

@@ -11,11 +11,14 @@
 //   host_pattern wait READY_FILE      allocates a known set, writes READY_FILE, sleeps until killed
 //   host_pattern crash READY_FILE     the same, then dies of SIGSEGV
 //   host_pattern underscore-exit TRUTH.json   a small pattern, then _exit(5)
+//   host_pattern threads TRUTH.json   64 threads in waves (thread buffers reused)
+//   host_pattern dlopen TRUTH.json PLUGIN   allocation inside a dlopen'ed library, then dlclose
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <string>
@@ -330,6 +333,51 @@ int modeCrash(const char* readyPath)
     return 0;
 }
 
+// 64 threads in 4 waves of 16, each with 5 rounds: thread buffers are created, retired and reused.
+int modeThreads(const char* truthPath)
+{
+    constexpr int kWaves = 4, kPerWave = 16;
+    Tally total;
+    for (int wave = 0; wave < kWaves; ++wave) {
+        static Worker w[kPerWave];
+        for (int i = 0; i < kPerWave; ++i) {
+            w[i] = Worker {};
+            w[i].index = 100 + wave * kPerWave + i;
+            pthread_create(&w[i].thread, nullptr, [](void* arg) -> void* {
+                auto* self = static_cast<Worker*>(arg);
+                mark(kMarkBegin);
+                for (int r = 0; r < 5; ++r)
+                    runRound(self->tally, r + self->index);
+                mark(kMarkEnd);
+                return nullptr;
+            }, &w[i]);
+        }
+        for (int i = 0; i < kPerWave; ++i) {
+            pthread_join(w[i].thread, nullptr);
+            add(total, w[i].tally);
+        }
+    }
+    return writeTruth(truthPath, "{\"pid\": " + std::to_string(getpid()) + ", \"threads_with_pattern\": "
+            + std::to_string(kWaves * kPerWave) + ", \"apis\": " + tallyJson(total) + "}\n");
+}
+
+// dlopen a plugin, allocate 4242 bytes inside it (kept live), dlclose it.
+int modeDlopen(const char* truthPath, const char* plugin)
+{
+    void* h = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        std::fprintf(stderr, "host_pattern: dlopen %s: %s\n", plugin, dlerror());
+        return 3;
+    }
+    auto fn = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "tidemark_test_plugin_alloc"));
+    mark(kMarkBegin);
+    void* p = fn(4242);
+    touch(p, 4242);
+    mark(kMarkEnd);
+    dlclose(h);
+    return writeTruth(truthPath, "{\"pid\": " + std::to_string(getpid()) + ", \"plugin_bytes\": 4242}\n");
+}
+
 // The child pattern, its truth, then _exit(5): no atexit handlers, no destructors.
 int modeUnderscoreExit(const char* truthPath)
 {
@@ -359,6 +407,10 @@ int main(int argc, char** argv)
         return modeWait(argv[2]);
     if (mode == "crash")
         return modeCrash(argv[2]);
+    if (mode == "threads")
+        return modeThreads(argv[2]);
+    if (mode == "dlopen" && argc >= 4)
+        return modeDlopen(argv[2], argv[3]);
     if (mode == "underscore-exit")
         return modeUnderscoreExit(argv[2]);
     std::fprintf(stderr, "host_pattern: unknown mode %s\n", argv[1]);
