@@ -106,12 +106,17 @@ std::string explainPhases(const std::map<std::string, PhaseBytes>& byPath, int64
     }
     if (prefixes.empty() || total <= 0)
         return {};
+    // Choose among the bytes made inside some phase; what was made outside is said separately.
+    int64_t phased = 0;
+    for (const auto& [prefix, pb] : prefixes)
+        if (prefix.find('/') == std::string::npos)
+            phased += pb.bytes;
     std::string best;
     for (const auto& [prefix, pb] : prefixes) {
-        bool half = pb.bytes * 2 >= total;
+        bool half = pb.bytes * 2 >= phased;
         auto depth = std::count(prefix.begin(), prefix.end(), '/');
         auto bestDepth = std::count(best.begin(), best.end(), '/');
-        if (half && (best.empty() || prefixes[best].bytes * 2 < total || depth > bestDepth))
+        if (half && (best.empty() || prefixes[best].bytes * 2 < phased || depth > bestDepth))
             best = prefix;
     }
     if (best.empty())
@@ -256,6 +261,9 @@ Result<Peak> peak(Recording& rec, int64_t spaceId, const Filter& filter, int top
     std::string head = "The " + space->name + " peak was " + humanBytes(static_cast<double>(p.bytes)) + " at "
         + humanDuration(p.ts - rec.startNs()) + (p.phaseAtPeak.empty() ? "" : " (in " + p.phaseAtPeak + ")") + ".";
     p.explanation.push_back(head);
+    if (auto it = phases.find(""); it != phases.end() && it->second.bytes * 2 >= p.bytes && !rec.caches().ranges.empty())
+        p.explanation.push_back(percent(static_cast<double>(it->second.bytes) / static_cast<double>(p.bytes)) + " of the "
+            + space->name + " peak was allocated outside any NVTX phase (before the first range, or on a thread without ranges).");
     if (auto s = explainPhases(phases, p.bytes, space->name); !s.empty())
         p.explanation.push_back(s + ".");
     if (!p.live.bySite.empty()) {

@@ -59,7 +59,9 @@ public:
             return;
         }
         if (m_md) {
-            m_out << "\n|";
+            std::string sofar = m_out.str();
+            bool blank = sofar.size() >= 2 && sofar.compare(sofar.size() - 2, 2, "\n\n") == 0;
+            m_out << (blank ? "|" : "\n|");
             for (const auto& h : head)
                 m_out << " " << h << " |";
             m_out << "\n|";
@@ -76,7 +78,6 @@ public:
                 }
                 m_out << "\n";
             }
-            m_out << "\n";
             return;
         }
         std::vector<size_t> w(head.size());

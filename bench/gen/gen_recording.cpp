@@ -50,18 +50,20 @@ int measure(const Options& o)
 {
     if (o.finalize) {
         auto t0 = std::chrono::steady_clock::now();
+        double c0 = cpuNow();
         auto db = trace::openRecording(o.out, trace::OpenMode::ReadWrite);
         if (!db)
             return 2;
         auto s = analysis::finalizeRecording(*db, [&](std::string_view stage, double f) {
             if (f >= 1.0)
-                std::printf("  finalize %-8.*s done at %.1f s\n", static_cast<int>(stage.size()), stage.data(), since(t0));
+                std::printf("  finalize %-8.*s done at %.1f s wall, %.1f s cpu\n", static_cast<int>(stage.size()), stage.data(),
+                    since(t0), cpuNow() - c0);
         });
         if (!s) {
             std::fprintf(stderr, "finalize: %s\n", s.error().message.c_str());
             return 2;
         }
-        std::printf("finalize: %.1f s wall\n", since(t0));
+        std::printf("finalize: %.1f s wall, %.1f s cpu\n", since(t0), cpuNow() - c0);
     }
     if (o.report) {
         auto rec = analysis::Recording::open(o.out);
@@ -278,7 +280,7 @@ int main(int argc, char** argv)
         return 2;
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("wrote %s: %lld allocations, %lld steps, %.1f s\n", o.out.c_str(), static_cast<long long>(w.rows),
+    std::printf("wrote %s: %lld allocations, %lld steps, %.1f s wall\n", o.out.c_str(), static_cast<long long>(w.rows),
         static_cast<long long>(o.steps), secs);
     return measure(o);
 }
