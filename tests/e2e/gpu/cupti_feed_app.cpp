@@ -2,6 +2,7 @@
 // InitializeInjection as cuInit would, then hands a buffer of records built from the installed
 // toolkit's real structs to libtidemark_cupti.so's test entry, which runs CUPTI's own
 // bufferRequested/bufferCompleted path into the writer. Prints the ground truth ("TRUTH ...").
+#include <cuda_runtime_api.h>
 #include <cupti.h>
 
 #include <cstdio>
@@ -31,9 +32,41 @@ struct Records {
     }
 };
 
+CUpti_ActivityMemory4 memoryRecord(CUpti_ActivityMemoryOperationType op, void* address, uint64_t bytes, int device)
+{
+    CUpti_ActivityMemory4 m {};
+    m.kind = CUPTI_ACTIVITY_KIND_MEMORY2;
+    m.memoryOperationType = op;
+    m.memoryKind = CUPTI_ACTIVITY_MEMORY_KIND_DEVICE;
+    m.address = reinterpret_cast<uint64_t>(address);
+    m.bytes = bytes;
+    m.timestamp = monotonicNs();
+    m.deviceId = static_cast<uint32_t>(device);
+    m.streamId = CUPTI_INVALID_STREAM_ID;
+    return m;
+}
+
+// "merge" mode: one cudaMalloc seen by the runtime hook (fake cudart TEST DOUBLE) and by a MEMORY2
+// record for the same device and address: the recording must hold it once, with both source bits.
+int mergeMode(long (*feed)(const void*, size_t))
+{
+    void* p = nullptr;
+    if (cudaSetDevice(1) != cudaSuccess || cudaMalloc(&p, 4 << 20) != cudaSuccess)
+        return 5;
+    Records alloc;
+    alloc.add(memoryRecord(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, p, 4 << 20, 1));
+    long n = feed(alloc.bytes.data(), alloc.bytes.size());
+    cudaFree(p);
+    Records release;
+    release.add(memoryRecord(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE, p, 4 << 20, 1));
+    n += feed(release.bytes.data(), release.bytes.size());
+    std::printf("TRUTH merged address=%p size=%d device=1 sources=5\n", p, 4 << 20);
+    return n == 2 ? 0 : 4;
+}
+
 } // namespace
 
-int main()
+int main(int argc, char** argv)
 {
     const char* lib = std::getenv("CUDA_INJECTION64_PATH");
     void* tidemark = lib ? dlopen(lib, RTLD_NOW) : nullptr;
@@ -53,6 +86,9 @@ int main()
         std::fprintf(stderr, "companion not loaded: %s\n", companion.c_str());
         return 3;
     }
+
+    if (argc > 1 && std::strcmp(argv[1], "merge") == 0)
+        return mergeMode(feed);
 
     uint64_t t0 = monotonicNs();
     Records b;

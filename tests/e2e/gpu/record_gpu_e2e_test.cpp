@@ -204,6 +204,36 @@ TEST(RecordCuptiActivity, RealStructsBecomeRows)
     EXPECT_EQ(queryInt(*db, "SELECT value FROM capture_stats WHERE source = 'cupti' AND name = 'cupti.kernels'"), 1);
 }
 
+// One allocation seen by the runtime hook and by a CUPTI MEMORY2 record is stored once
+// (docs/gpu-capture.md, merge rule), with the hook's stack and both source bits.
+TEST(RecordCuptiActivity, SameAllocationFromTwoSourcesIsOneRow)
+{
+    std::string recording = (workDir() / "cupti_merge.tmdb").string();
+    fs::remove(recording);
+    RunResult r = run({ buildDir() + "/bin/tidemark", "record", "-o", recording, "--",
+                          buildDir() + "/tests/bin/cupti_feed_app", "merge" },
+        { "TIDEMARK_FAKE_CUDART_CAPACITY=16M" });
+    ASSERT_EQ(r.exitCode, 0) << r.out;
+    std::map<std::string, std::string> t;
+    for (auto& [kind, f] : truthLines(r.out))
+        if (kind == "merged")
+            t = f;
+    ASSERT_FALSE(t.empty());
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+    auto stmt = db->prepare(
+        "SELECT a.size_bytes, a.source_mask, a.callsite_id IS NOT NULL, a.free_ts_ns IS NOT NULL"
+        " FROM allocations a JOIN spaces s ON s.id = a.space_id WHERE s.name = 'cuda:1' AND a.address = ?1");
+    ASSERT_TRUE(stmt.ok());
+    stmt->bind(1, static_cast<int64_t>(hex(t["address"])));
+    ASSERT_TRUE(stmt->step());
+    EXPECT_EQ(stmt->int64(0), std::stoll(t["size"]));
+    EXPECT_EQ(stmt->int64(1), std::stoll(t["sources"])) << "preload (1) | CUPTI activity (4)";
+    EXPECT_EQ(stmt->int64(2), 1) << "the hook's stack";
+    EXPECT_EQ(stmt->int64(3), 1);
+    EXPECT_FALSE(stmt->step()) << "stored twice";
+}
+
 TEST(RecordTrainCpu, NvtxPhasesAndAllocatorPoolsMatchTheTruthFile)
 {
     fs::path truthPath = workDir() / "train_truth.json";
