@@ -537,7 +537,8 @@ std::string renderCheckText(const CheckResult& c)
     for (const auto& row : rows)
         for (size_t i = 0; i + 1 < row.size(); ++i)
             width[i] = std::max(width[i], row[i].size());
-    std::string out = "tidemark check: " + headline(c) + (c.baseline.empty() ? "" : ", baseline " + c.baseline) + "\n";
+    std::string what = subjects || c.results.empty() ? std::string() : " " + c.results.front().subject;
+    std::string out = "tidemark check" + what + ": " + headline(c) + (c.baseline.empty() ? "" : ", baseline " + c.baseline) + "\n";
     for (const auto& row : rows) {
         std::string line = " ";
         for (size_t i = 0; i < row.size(); ++i) {
@@ -634,7 +635,9 @@ std::string renderCheckMarkdown(const CheckResult& c)
 {
     bool subjects = manySubjects(c);
     std::string out = std::string("### ") + (c.ok() ? "✅" : "❌") + " tidemark memory check " + headline(c) + "\n\n";
-    if (!c.baseline.empty())
+    if (!subjects && !c.results.empty())
+        out += "Run: `" + c.results.front().subject + "`" + (c.baseline.empty() ? "" : ", baseline: `" + c.baseline + "`") + "\n\n";
+    else if (!c.baseline.empty())
         out += "Baseline: `" + c.baseline + "`\n\n";
     out += std::string("| | rule |") + (subjects ? " run |" : "") + " space | phase | measured | limit | responsible |\n";
     out += std::string("|---|---|") + (subjects ? "---|" : "") + "---|---|---:|---:|---|\n";

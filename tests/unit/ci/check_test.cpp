@@ -324,7 +324,7 @@ TEST(Render, JUnitHasTheFieldsCiSystemsRead)
     EXPECT_NE(attr(xml, "failure", "message").find("layer_forward"), std::string::npos);
     std::string md = renderCheckMarkdown(res);
     EXPECT_NE(md.find("❌"), std::string::npos);
-    EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), static_cast<long>(res.results.size()) + 4);
+    EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), static_cast<long>(res.results.size()) + 6);
 }
 
 TEST(Ranks, ImbalanceNamesTheHighestRank)
