@@ -154,10 +154,12 @@ namespace {
 int start() noexcept
 {
     g_ownerPid.store(getpid());
-    char why[256];
-    bool layouts = activityLayoutsMatch(why, sizeof(why));
+    // Subscribe first: CUPTI initialises on its first call, and the subscription should precede
+    // every other CUPTI call (CUPTI docs, "CUPTI Initialization").
     CUpti_SubscriberHandle subscriber {};
     bool subscribed = subscribe(subscriber);
+    char why[256];
+    bool layouts = activityLayoutsMatch(why, sizeof(why));
     if (subscribed)
         enableCallbacks(subscriber);
     if (layouts)
