@@ -5,6 +5,7 @@
 #include "analysis/import/import_internal.h"
 #include "analysis/import/input_bytes.h"
 #include "analysis/import/kineto_memory.h"
+#include "analysis/import/kineto_stacks.h"
 #include "analysis/import/range_nesting.h"
 
 #include <nlohmann/json.hpp>
@@ -69,6 +70,7 @@ private:
     std::map<int64_t, int64_t> m_cpuPidVotes;
     std::map<int64_t, std::vector<PendingRange>> m_ranges; // by tid
     std::vector<KinetoMemoryEvent> m_memory;
+    std::map<int64_t, std::vector<StackSpan>> m_spans; // operator and Python function spans by tid
     int64_t m_kernels = 0, m_copies = 0;
 };
 
@@ -130,6 +132,9 @@ void TraceReader::complete(const json& e, const std::string& cat)
         }
         m_out.copy(c);
         ++m_copies;
+    } else if ((cat == "cpu_op" || cat == "Operator" || cat == "python_function") && name.rfind("ProfilerStep#", 0) != 0) {
+        int64_t tid = e.contains("tid") ? idOf(e["tid"]) : 0;
+        m_spans[tid].push_back({ ns(ts), ns(ts + dur), kinetoFrame(name) });
     } else if (cat == "user_annotation" || ((cat == "cpu_op" || cat == "Operator") && name.rfind("ProfilerStep#", 0) == 0)) {
         // Old traces record the profiler's steps as operators; they are the training iterations.
         int64_t tid = e.contains("tid") ? idOf(e["tid"]) : 0;
@@ -193,6 +198,8 @@ void TraceReader::finish(const json& top, std::optional<int64_t> rankFallback)
                 if (auto id = intArg(d, "id"), mem = intArg(d, "totalGlobalMem"); id && mem && *id >= 0 && *id < 1024)
                     m_out.setCapacity(static_cast<int>(*id), *mem);
 
+    attachStacks(m_spans, m_memory, m_out);
+    m_spans.clear();
     std::map<int64_t, RangeTable> tables;
     for (auto& [tid, ranges] : m_ranges)
         tables[tid].insertAll(m_out, m_processId, m_out.thread(m_processId, tid, m_threadNames[tid]), std::move(ranges));

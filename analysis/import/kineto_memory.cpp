@@ -46,7 +46,7 @@ void writeLifetimes(std::vector<KinetoMemoryEvent*>& evs, int64_t space, Recordi
                 ++p.reallocOverLive;
             }
             open[*e->address] = { space, processId, thread, Api::KinetoMemory, static_cast<uint64_t>(*e->address),
-                e->bytes, e->tsNs, {}, {}, {}, range, {}, {}, {} };
+                e->bytes, e->tsNs, {}, {}, e->callsite, range, {}, {}, {} };
             continue;
         }
         auto it = open.find(*e->address);

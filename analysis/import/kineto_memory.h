@@ -20,6 +20,7 @@ struct KinetoMemoryEvent {
     std::optional<int64_t> address; // absent in old schemas
     int64_t bytes = 0;              // negative = free
     std::optional<int64_t> totalAllocated, totalReserved;
+    std::optional<int64_t> callsite; // enclosing operators / Python functions, when the trace has them
 };
 
 // (tid, ts) -> (thread row id, innermost range id)

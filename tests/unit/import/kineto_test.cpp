@@ -116,6 +116,14 @@ TEST(KinetoImport, TinyTraceRowsFollowTheRules)
     EXPECT_EQ(queryInt(db, "SELECT depth FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'forward'"), 1);
     EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations a JOIN ranges r ON r.id = a.range_id JOIN strings s ON s.id = r.name_id"
                            " JOIN threads t ON t.id = a.thread_id WHERE a.address = 4096 AND s.value = 'forward' AND t.name = 'main'"), 1);
+    // Stacks: the operator that allocated (aten::empty) inside the Python function around it.
+    EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations a JOIN callsites c ON c.id = a.callsite_id"
+                           " JOIN symbols s ON s.frame_id = c.frame_id JOIN strings f ON f.id = s.function_id"
+                           " JOIN callsites p ON p.id = c.parent_id JOIN symbols ps ON ps.frame_id = p.frame_id"
+                           " JOIN strings pf ON pf.id = ps.function_id JOIN strings pfile ON pfile.id = ps.file_id"
+                           " WHERE a.address IN (4096, 8192) AND f.value = 'aten::empty' AND pf.value = 'forward'"
+                           " AND pfile.value = 'model.py' AND ps.line = 42"),
+        2);
     // GPU activity.
     EXPECT_EQ(queryInt(db, "SELECT end_ts_ns - start_ts_ns FROM kernels"), 5500);
     EXPECT_EQ(queryInt(db, "SELECT grid_x * block_x FROM kernels"), 256);
@@ -148,6 +156,8 @@ TEST(KinetoRealData, PeakEqualsTheMaximumTotalAllocatedOfTheTrace)
         EXPECT_EQ(sweepPeak(db, space), fig.maxTotalAllocated);
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations WHERE free_ts_ns IS NOT NULL AND " + spaceFilter(space)), fig.frees);
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations WHERE address != 0 AND " + spaceFilter(space)), fig.allocs);
+        // Every memory event of these traces happens inside an operator: each lifetime has a stack.
+        EXPECT_EQ(queryInt(db, "SELECT count(*) FROM allocations WHERE address != 0 AND callsite_id IS NULL"), 0);
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM kernels"), countCat(trace, { "kernel" }));
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM memcpys"), countCat(trace, { "gpu_memcpy" }));
         EXPECT_EQ(queryInt(db, "SELECT count(*) FROM memsets"), countCat(trace, { "gpu_memset" }));
