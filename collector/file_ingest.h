@@ -140,6 +140,7 @@ private:
     bool m_exited = false;
     uint32_t m_exitReason = 0;
     uint64_t m_exitTs = 0, m_lastTs = 0;
+    uint64_t m_memoryRecords = 0; // records pass 2 will visit (for progress)
 
     ModuleMap m_modules;
     std::vector<std::pair<ModuleInfo, std::pair<std::string, std::string>>> m_moduleRows; // + path, build id

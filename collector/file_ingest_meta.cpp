@@ -56,16 +56,25 @@ FileIngest::FileIngest(IngestContext& ctx, SpoolFile& file, const ProcessPlan& p
 
 void FileIngest::run(const std::function<void(double)>& progress)
 {
+    // Pass 1 is about a third of the work; pass 2 reports per memory record.
     m_lastTs = m_file.header().start_ts_ns;
-    m_file.forEachInFileOrder([this](uint32_t tid, const wire::RecordHeader& r) { onFileOrder(tid, r); });
+    m_file.forEachInFileOrder([this](uint32_t tid, const wire::RecordHeader& r) { onFileOrder(tid, r); },
+        [&](double f) {
+            if (progress)
+                progress(0.3 * f);
+        });
     finishMetadata();
-    if (progress)
-        progress(0.3);
     auto memoryKind = [](Kind k) {
         return k == Kind::HostAlloc || k == Kind::HostFree || k == Kind::Alloc || k == Kind::Free
             || k == Kind::AllocFailed || (k >= Kind::HeapRegister && k <= Kind::RegionName);
     };
-    m_file.forEachByTime(+memoryKind, [this](uint32_t tid, const wire::RecordHeader& r) { onTimeOrder(tid, r); });
+    uint64_t done = 0;
+    const double total = static_cast<double>(std::max<uint64_t>(1, m_memoryRecords));
+    m_file.forEachByTime(+memoryKind, [&](uint32_t tid, const wire::RecordHeader& r) {
+        onTimeOrder(tid, r);
+        if (progress && ++done % (1 << 18) == 0)
+            progress(0.3 + 0.7 * std::min(1.0, static_cast<double>(done) / total));
+    });
     finishMemory();
     finishProcess();
     if (progress)
@@ -105,6 +114,10 @@ int64_t FileIngest::rangeOf(uint32_t id) const
 
 void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
 {
+    auto kind = static_cast<Kind>(r.kind);
+    if ((kind >= Kind::HostAlloc && kind <= Kind::AllocFailed && kind != Kind::Sample)
+        || (kind >= Kind::HeapRegister && kind <= Kind::RegionName))
+        ++m_memoryRecords;
     threadOf(tid);
     seen(tid, SpoolFile::timestampOf(r));
     switch (static_cast<Kind>(r.kind)) {

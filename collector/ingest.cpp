@@ -109,6 +109,7 @@ Result<IngestReport> ingest(
                 report.cut_short_detail = file.cutShortDetail();
             report.cut_short = true;
         }
+        img.file.release(); // bounded memory over many processes: one mapping at a time
     }
     ctx.spaces.write(out);
     out.row(out.stats, nullptr, "collector", "files", report.files, nullptr);

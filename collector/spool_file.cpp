@@ -102,11 +102,22 @@ bool SpoolFile::recordValid(const wire::RecordHeader& rh) const
     return trace::recordIsVariable(kind) || rh.size_bytes == wire::padTo8(minBytes);
 }
 
-void SpoolFile::forEachInFileOrder(const Visitor& visit)
+void SpoolFile::release()
+{
+    if (m_data)
+        munmap(const_cast<uint8_t*>(m_data), m_size);
+    m_data = nullptr;
+    m_chunks.clear();
+}
+
+void SpoolFile::forEachInFileOrder(const Visitor& visit, const std::function<void(double)>& progress)
 {
     m_scan.records = 0;
     m_scan.bad_records = 0;
-    for (const ChunkRef& c : m_chunks) {
+    for (size_t i = 0; i < m_chunks.size(); ++i) {
+        const ChunkRef& c = m_chunks[i];
+        if (progress && i % 256 == 0)
+            progress(static_cast<double>(i) / static_cast<double>(m_chunks.size()));
         size_t rp = c.payload_offset;
         size_t end = rp + c.payload_bytes;
         while (rp + sizeof(wire::RecordHeader) <= end) {

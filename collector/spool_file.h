@@ -41,10 +41,14 @@ public:
     const std::vector<ChunkRef>& chunks() const { return m_chunks; }
 
     using Visitor = std::function<void(uint32_t tid, const wire::RecordHeader& record)>;
-    // Every valid record in file order; counts records and bad records into scan().
-    void forEachInFileOrder(const Visitor& visit);
+    // Every valid record in file order; counts records and bad records into scan(). progress, when
+    // given, is called with the fraction of chunks done every few hundred chunks.
+    void forEachInFileOrder(const Visitor& visit, const std::function<void(double)>& progress = {});
     // Records accepted by `wanted`, merged across threads by timestamp (ties: frees first).
     void forEachByTime(bool (*wanted)(wire::Kind), const Visitor& visit) const;
+
+    // Unmaps the file once it has been ingested (header and scan stay readable).
+    void release();
 
     // The timestamp of a record kind that carries one (0 otherwise).
     static uint64_t timestampOf(const wire::RecordHeader& record);
