@@ -257,6 +257,26 @@ TEST(FakeCudartFork, EachProcessReportsOnlyItsOwnCalls)
     EXPECT_EQ(files, 2);
 }
 
+TEST(CudaHooks, RuntimeLoadedWithRtldLocalIsStillFound)
+{
+    std::string dir = tempSpool("dlopen_spooldir");
+    fs::create_directories(dir);
+    RunResult r = run({ buildDir() + "/tests/bin/dlopen_cuda_app", buildDir() + "/tests/lib" },
+        { "LD_PRELOAD=" + realLib(), "TIDEMARK_SPOOL_DIR=" + dir, "TIDEMARK_FAKE_CUDART_CAPACITY=16M" });
+    ASSERT_EQ(r.exitCode, 0) << "the hooked cudaMalloc failed: " << r.out;
+    Model m;
+    std::string error;
+    ASSERT_TRUE(loadSpool(dir, m, error)) << error;
+    std::map<std::string, std::string> t;
+    for (auto& [kind, f] : truthLines(r.out))
+        if (kind == "alloc")
+            t = f;
+    ASSERT_EQ(m.allocs.size(), 1u);
+    EXPECT_EQ(m.allocs[0].address, hex(t["ptr"]));
+    EXPECT_EQ(m.allocs[0].size, std::stoull(t["size"]));
+    EXPECT_EQ(m.frees.size(), 1u);
+}
+
 class NvtxRun : public ::testing::Test { };
 
 TEST_F(NvtxRun, InjectionThroughTheEnvironmentAcrossTwoLinkageUnits)
