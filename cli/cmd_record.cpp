@@ -343,6 +343,10 @@ int run(const std::vector<std::string>& args)
         return 127; // like a shell that cannot run the command
     }
     int status = cli::waitTarget(*pid);
+    // Like heaptrack: no network lookups of debug info (libdw would ask every DEBUGINFOD_URLS server
+    // for each module without local debug info) unless asked for.
+    if (!std::getenv("TIDEMARK_DEBUGINFOD"))
+        ::unsetenv("DEBUGINFOD_URLS");
     uint64_t endNs = monotonicNs();
     std::string output = o.output.empty()
         ? "tidemark." + fs::path(o.argv[0]).filename().string() + "." + std::to_string(*pid) + ".tmdb"
