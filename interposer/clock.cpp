@@ -51,8 +51,9 @@ bool kernelUsesTsc() noexcept
     return n >= 3 && std::strncmp(buf, "tsc", 3) == 0 && (n == 3 || buf[3] == '\n');
 }
 
-// A (tsc, ns) pair taken as close together as possible (the tightest of three tries).
-void samplePair(uint64_t* tsc, uint64_t* ns) noexcept
+// A (tsc, ns) pair taken as close together as possible (the tightest of three tries); false when
+// even that one straddles a preemption (more than ~10 µs of TSC), so the tick is skipped.
+bool samplePair(uint64_t* tsc, uint64_t* ns) noexcept
 {
     uint64_t best = ~0ull;
     for (int i = 0; i < 3; ++i) {
@@ -65,6 +66,7 @@ void samplePair(uint64_t* tsc, uint64_t* ns) noexcept
             *ns = n;
         }
     }
+    return best < 30000;
 }
 
 } // namespace
@@ -84,31 +86,37 @@ void clockInit() noexcept
     g_tscSeq.store(0);
     g_calCount = 0;
     g_tscTrusted = kernelUsesTsc();
-    samplePair(&g_calTsc0, &g_calNs0);
+    for (int i = 0; i < 10 && !samplePair(&g_calTsc0, &g_calNs0); ++i) {
+    }
     g_lastCalNs = g_calNs0;
 }
 
-// Called on every drain tick; calibrates after 4 ms, 50 ms, 500 ms, 5 s, then every 10 s. A new
-// slope starts at the old conversion of "now" if that is ahead of the true clock, so the clock
-// never steps back; the remaining offset is bounded by the first calibration's error (< 1 µs).
+// Called on every drain tick; calibrates 20 ms, 200 ms, 2 s and 10 s after start, then every 10 s,
+// always against the first pair (so the slope error shrinks with the baseline). The clock never
+// steps back: if the old line is ahead of CLOCK_MONOTONIC at the switch, the new line starts there
+// with a slightly lower slope that meets the true clock by the next calibration (a slew).
 void clockRecalibrate() noexcept
 {
     if (!g_tscTrusted)
         return;
-    static const uint64_t kSchedule[] = { 4000000ull, 50000000ull, 500000000ull, 5000000000ull };
+    static const uint64_t kSchedule[] = { 20000000ull, 200000000ull, 2000000000ull, 10000000000ull };
+    constexpr uint64_t kPeriod = 10000000000ull;
+    uint64_t due = g_calCount < 4 ? g_calNs0 + kSchedule[g_calCount] : g_lastCalNs + kPeriod;
     uint64_t tsc, ns;
-    samplePair(&tsc, &ns);
-    uint64_t due = g_calCount < 4 ? g_calNs0 + kSchedule[g_calCount] : g_lastCalNs + 10000000000ull;
-    if (ns < due || tsc <= g_calTsc0)
+    if (monotonicNs() < due || !samplePair(&tsc, &ns) || tsc <= g_calTsc0)
         return;
-    TscParams next;
-    next.mult = uint64_t(((unsigned __int128)(ns - g_calNs0) << 32) / (tsc - g_calTsc0));
-    next.tscBase = tsc;
-    next.nsBase = ns;
+    uint64_t trueMult = uint64_t(((unsigned __int128)(ns - g_calNs0) << 32) / (tsc - g_calTsc0));
+    uint64_t nextDue = g_calCount + 1 < 4 ? g_calNs0 + kSchedule[g_calCount + 1] : ns + kPeriod;
+    uint64_t untilNext = nextDue > ns ? nextDue - ns : kPeriod;
+    TscParams next { tsc, ns, trueMult };
     if (g_useTsc.load()) {
         uint64_t old = convert(g_tscSlots[g_tscSeq.load() & 1], tsc);
-        if (old > ns)
+        if (old > ns) {
+            uint64_t ahead = old - ns;
             next.nsBase = old;
+            if (ahead < untilNext / 2)
+                next.mult = trueMult - uint64_t((unsigned __int128)trueMult * ahead / untilNext);
+        }
     }
     uint32_t seq = g_tscSeq.load();
     g_tscSlots[(seq + 1) & 1] = next;
