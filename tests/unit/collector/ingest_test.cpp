@@ -285,11 +285,17 @@ TEST_F(IngestTest, StoresPoolRegionsInsideTheirHeap)
     region.address = 0x100100;
     region.size = 512;
     b.add(1, region);
+    // Region events carry heap id 0 (docs/gpu-capture.md): the region is found by address.
     auto unreg = SpoolBuilder::make<wire::RegionEventRecord>(wire::Kind::RegionUnregister);
-    unreg.heap_id = 1;
     unreg.ts_ns = 14;
     unreg.address = 0x100000;
     b.add(1, unreg);
+    b.string(1, 5, "activations");
+    auto name = SpoolBuilder::make<wire::RegionEventRecord>(wire::Kind::RegionName);
+    name.ts_ns = 14;
+    name.address = 0x100100;
+    name.name_id = 5;
+    b.add(1, name);
     auto reset = SpoolBuilder::make<wire::HeapEventRecord>(wire::Kind::HeapReset);
     reset.heap_id = 1;
     reset.ts_ns = 15;
@@ -310,6 +316,42 @@ TEST_F(IngestTest, StoresPoolRegionsInsideTheirHeap)
                   "WHERE r.space_id = h.space_id"),
         2);
     EXPECT_EQ(stat("regions_closed_by_heap"), 1);
+    EXPECT_EQ(
+        rows("SELECT n.value FROM pool_regions r JOIN strings n ON n.id = r.name_id"), (Rows { { "activations" } }));
+}
+
+TEST_F(IngestTest, AResizedRegionEndsItsRowAndStartsANewOne)
+{
+    SpoolBuilder b(100);
+    b.hostAlloc(1, 10, 0x700000, 1 << 16); // a host sub-allocator's block
+    auto heap = SpoolBuilder::make<wire::HeapRegisterRecord>(wire::Kind::HeapRegister);
+    heap.heap_id = 3;
+    heap.ts_ns = 11;
+    heap.address = 0x700000;
+    heap.size = 1 << 16;
+    b.add(1, heap);
+    auto region = SpoolBuilder::make<wire::RegionRegisterRecord>(wire::Kind::RegionRegister);
+    region.heap_id = 3;
+    region.ts_ns = 12;
+    region.address = 0x700040;
+    region.size = 100;
+    b.add(1, region);
+    auto resize = SpoolBuilder::make<wire::RegionEventRecord>(wire::Kind::RegionResize);
+    resize.ts_ns = 13;
+    resize.address = 0x700040;
+    resize.size = 300;
+    b.add(1, resize);
+    auto unregister = SpoolBuilder::make<wire::HeapEventRecord>(wire::Kind::HeapUnregister);
+    unregister.heap_id = 3;
+    unregister.ts_ns = 14;
+    b.add(1, unregister);
+    b.exit(1, 20);
+    b.write(spool());
+    ingestAll();
+    EXPECT_EQ(rows("SELECT s.name, r.size_bytes, r.alloc_ts_ns, r.free_ts_ns FROM pool_regions r JOIN spaces s ON "
+                   "s.id = r.space_id ORDER BY r.alloc_ts_ns"),
+        (Rows { { "pool:host", "100", "12", "13" }, { "pool:host", "300", "13", "14" } }));
+    EXPECT_EQ(rows("SELECT unregister_ts_ns FROM pool_heaps"), (Rows { { "14" } }));
 }
 
 TEST_F(IngestTest, RecordsFailedAllocationsWithWhatWasLive)
