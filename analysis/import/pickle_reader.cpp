@@ -90,6 +90,11 @@ private:
     Status pushIndex(uint32_t idx);
     Status addChildren(uint32_t container, size_t from);
     Status step(uint8_t op, bool& stop);
+    Status stepScalar(uint8_t op, bool& handled);
+    Status stepContainer(uint8_t op, bool& handled);
+    Status stepMemo(uint8_t op, bool& handled);
+    Status closeMark(uint8_t op);
+    Status readBinFloat();
     Status readLength(int width, PickleKind kind);
     Status readLongBytes(int widthOfLength);
     Status readTextLine(uint8_t op);
@@ -255,13 +260,10 @@ Status PickleParser::readTextLine(uint8_t op)
     return push(std::move(v));
 }
 
-Status PickleParser::step(uint8_t op, bool& stop)
+// Scalars: protocol framing, None, bools, numbers, strings and bytes. handled=false for other opcodes.
+Status PickleParser::stepScalar(uint8_t op, bool& handled)
 {
-    for (uint8_t r : kRefused)
-        if (op == r)
-            return makeError(ErrorCode::Unsupported,
-                "pickle opcode " + pickleOpcodeName(op) + " at byte " + std::to_string(m_opPos) + " is refused",
-                "tidemark reads plain-data pickles only (torch.cuda.memory._dump_snapshot output); it never imports or calls Python objects");
+    handled = true;
     auto scalar = [&](PickleKind kind, int64_t i) {
         PickleValue v;
         v.kind = kind;
@@ -275,11 +277,6 @@ Status PickleParser::step(uint8_t op, bool& stop)
         int64_t v = isSigned ? static_cast<int32_t>(static_cast<uint32_t>(raw)) : static_cast<int64_t>(raw);
         return scalar(PickleKind::Int, v);
     };
-    auto memoIndex = [&](int width) -> Result<uint64_t> {
-        if (!need(width))
-            return truncated();
-        return readLE(width);
-    };
     switch (op) {
     case 0x80: // PROTO
         if (!need(1))
@@ -292,9 +289,6 @@ Status PickleParser::step(uint8_t op, bool& stop)
             return truncated();
         m_pos += 8;
         return okStatus();
-    case '.':
-        stop = true;
-        return okStatus();
     case 'N': return scalar(PickleKind::None, 0);
     case 0x88: return scalar(PickleKind::Bool, 1);
     case 0x89: return scalar(PickleKind::Bool, 0);
@@ -306,18 +300,7 @@ Status PickleParser::step(uint8_t op, bool& stop)
     case 'I':
     case 'L':
     case 'F': return readTextLine(op);
-    case 'G': {
-        if (!need(8))
-            return truncated();
-        uint64_t bits = 0;
-        for (int k = 0; k < 8; ++k)
-            bits = (bits << 8) | static_cast<uint8_t>(m_data[m_pos + k]);
-        m_pos += 8;
-        PickleValue v;
-        v.kind = PickleKind::Float;
-        v.f = std::bit_cast<double>(bits);
-        return push(std::move(v));
-    }
+    case 'G': return readBinFloat();
     case 'X':
     case 'T': return readLength(4, PickleKind::String);
     case 0x8c:
@@ -327,10 +310,39 @@ Status PickleParser::step(uint8_t op, bool& stop)
     case 'C': return readLength(1, PickleKind::Bytes);
     case 0x8e:
     case 0x96: return readLength(8, PickleKind::Bytes);
-    case '}': return scalar(PickleKind::Dict, 0);
-    case ']': return scalar(PickleKind::List, 0);
-    case ')': return scalar(PickleKind::Tuple, 0);
-    case 0x8f: return scalar(PickleKind::Set, 0);
+    default: handled = false; return okStatus();
+    }
+}
+
+Status PickleParser::readBinFloat()
+{
+    if (!need(8))
+        return truncated();
+    uint64_t bits = 0;
+    for (int k = 0; k < 8; ++k)
+        bits = (bits << 8) | static_cast<uint8_t>(m_data[m_pos + k]);
+    m_pos += 8;
+    PickleValue v;
+    v.kind = PickleKind::Float;
+    v.f = std::bit_cast<double>(bits);
+    return push(std::move(v));
+}
+
+// Containers, marks and stack manipulation. handled=false for other opcodes.
+Status PickleParser::stepContainer(uint8_t op, bool& handled)
+{
+    handled = true;
+    auto empty = [&](PickleKind kind) {
+        PickleValue v;
+        v.kind = kind;
+        return push(std::move(v));
+    };
+    size_t floor = m_marks.empty() ? 0 : m_marks.back();
+    switch (op) {
+    case '}': return empty(PickleKind::Dict);
+    case ']': return empty(PickleKind::List);
+    case ')': return empty(PickleKind::Tuple);
+    case 0x8f: return empty(PickleKind::Set);
     case '(':
         if (m_marks.size() >= m_limits.maxMarks)
             return limit("open MARKs");
@@ -339,27 +351,11 @@ Status PickleParser::step(uint8_t op, bool& stop)
     case 't':
     case 'l':
     case 'd':
-    case 0x91: { // TUPLE, LIST, DICT, FROZENSET: from the items above the last MARK
-        auto from = popMark();
-        if (!from)
-            return from.error();
-        if (op == 't')
-            return buildTuple(*from);
-        PickleKind kind = op == 'l' ? PickleKind::List : op == 'd' ? PickleKind::Dict : PickleKind::Set;
-        PickleValue container;
-        container.kind = kind;
-        auto c = make(std::move(container));
-        if (!c)
-            return c.error();
-        if (auto s = addChildren(*c, *from); !s)
-            return s;
-        return pushIndex(*c);
-    }
+    case 0x91: return closeMark(op);
     case 0x85:
     case 0x86:
     case 0x87: { // TUPLE1..3
         size_t n = op - 0x84u;
-        size_t floor = m_marks.empty() ? 0 : m_marks.back();
         if (m_stack.size() < floor + n)
             return corrupt("tuple of missing items");
         return buildTuple(m_stack.size() - n);
@@ -367,7 +363,6 @@ Status PickleParser::step(uint8_t op, bool& stop)
     case 'a':
     case 's': { // APPEND, SETITEM: one item (or pair) onto the container below it
         size_t n = op == 'a' ? 1 : 2;
-        size_t floor = m_marks.empty() ? 0 : m_marks.back();
         if (m_stack.size() < floor + n + 1)
             return corrupt("append to a missing container");
         return addChildren(m_stack[m_stack.size() - n - 1], m_stack.size() - n);
@@ -378,8 +373,8 @@ Status PickleParser::step(uint8_t op, bool& stop)
         auto from = popMark();
         if (!from)
             return from.error();
-        size_t floor = m_marks.empty() ? 0 : m_marks.back();
-        if (*from == 0 || *from - 1 < floor)
+        size_t below = m_marks.empty() ? 0 : m_marks.back();
+        if (*from == 0 || *from - 1 < below)
             return corrupt("items without a container");
         return addChildren(m_stack[*from - 1], *from);
     }
@@ -391,42 +386,78 @@ Status PickleParser::step(uint8_t op, bool& stop)
         m_stack.resize(*from);
         return okStatus();
     }
-    case '2': {
-        if (m_stack.empty())
+    case '2':
+        if (m_stack.size() <= floor)
             return corrupt("DUP of an empty stack");
         return pushIndex(m_stack.back());
+    default: handled = false; return okStatus();
     }
-    case 0x94:
-    case 'q':
-    case 'r': { // MEMOIZE, BINPUT, LONG_BINPUT
-        if (m_stack.empty())
-            return corrupt("memoize with an empty stack");
-        uint64_t key = m_memo.size();
-        if (op != 0x94) {
-            auto k = memoIndex(op == 'q' ? 1 : 4);
-            if (!k)
-                return k.error();
-            key = *k;
-        }
-        if (m_memo.size() >= m_limits.maxMemo && !m_memo.count(key))
-            return limit("memo entries");
-        m_memo[key] = m_stack.back();
+}
+
+// TUPLE, LIST, DICT, FROZENSET: a container from the items above the last MARK.
+Status PickleParser::closeMark(uint8_t op)
+{
+    auto from = popMark();
+    if (!from)
+        return from.error();
+    if (op == 't')
+        return buildTuple(*from);
+    PickleValue container;
+    container.kind = op == 'l' ? PickleKind::List : op == 'd' ? PickleKind::Dict : PickleKind::Set;
+    auto c = make(std::move(container));
+    if (!c)
+        return c.error();
+    if (auto s = addChildren(*c, *from); !s)
+        return s;
+    return pushIndex(*c);
+}
+
+// MEMOIZE, BINPUT, LONG_BINPUT, BINGET, LONG_BINGET. handled=false for other opcodes.
+Status PickleParser::stepMemo(uint8_t op, bool& handled)
+{
+    handled = op == 0x94 || op == 'q' || op == 'r' || op == 'h' || op == 'j';
+    if (!handled)
         return okStatus();
+    uint64_t key = m_memo.size();
+    if (op != 0x94) {
+        int width = op == 'q' || op == 'h' ? 1 : 4;
+        if (!need(width))
+            return truncated();
+        key = readLE(width);
     }
-    case 'h':
-    case 'j': { // BINGET, LONG_BINGET
-        auto k = memoIndex(op == 'h' ? 1 : 4);
-        if (!k)
-            return k.error();
-        auto it = m_memo.find(*k);
+    if (op == 'h' || op == 'j') {
+        auto it = m_memo.find(key);
         if (it == m_memo.end())
-            return corrupt("memo key " + std::to_string(*k) + " not defined");
+            return corrupt("memo key " + std::to_string(key) + " not defined");
         return pushIndex(it->second);
     }
-    default:
-        return makeError(ErrorCode::Unsupported,
-            "unknown pickle opcode " + pickleOpcodeName(op) + " at byte " + std::to_string(m_opPos));
+    if (m_stack.empty())
+        return corrupt("memoize with an empty stack");
+    if (m_memo.size() >= m_limits.maxMemo && !m_memo.count(key))
+        return limit("memo entries");
+    m_memo[key] = m_stack.back();
+    return okStatus();
+}
+
+Status PickleParser::step(uint8_t op, bool& stop)
+{
+    for (uint8_t r : kRefused)
+        if (op == r)
+            return makeError(ErrorCode::Unsupported,
+                "pickle opcode " + pickleOpcodeName(op) + " at byte " + std::to_string(m_opPos) + " is refused",
+                "tidemark reads plain-data pickles only (torch.cuda.memory._dump_snapshot output); it never imports or calls Python objects");
+    if (op == '.') {
+        stop = true;
+        return okStatus();
     }
+    bool handled = false;
+    for (auto part : { &PickleParser::stepScalar, &PickleParser::stepContainer, &PickleParser::stepMemo }) {
+        Status s = (this->*part)(op, handled);
+        if (handled || !s)
+            return s;
+    }
+    return makeError(ErrorCode::Unsupported,
+        "unknown pickle opcode " + pickleOpcodeName(op) + " at byte " + std::to_string(m_opPos));
 }
 
 Result<PickleDoc> PickleParser::run()
