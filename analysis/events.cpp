@@ -179,7 +179,8 @@ bool isPoolBacking(Recording& rec, int64_t spaceId, int64_t address, int64_t siz
             pools.push_back(s.id);
     if (pools.empty())
         return false;
-    std::string sql = "SELECT 1 FROM pool_heaps WHERE address >= ?1 AND address < ?2 AND space_id IN (";
+    // Overlap, not containment: expandable segments map pieces anywhere inside a heap.
+    std::string sql = "SELECT 1 FROM pool_heaps WHERE address < ?2 AND address + size_bytes > ?1 AND space_id IN (";
     for (size_t i = 0; i < pools.size(); ++i)
         sql += (i ? "," : "") + std::to_string(pools[i]);
     sql += ") LIMIT 1";

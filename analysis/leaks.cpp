@@ -28,10 +28,13 @@ struct SiteAcc {
     std::map<std::string, int64_t> phases;
 };
 
-bool anyCutShort(Recording& rec)
+// Live at the end is a leak verdict only when the capture ended at a process exit: not after a crash
+// or a kill, and not for a snapshot taken mid-run (imports leave end_reason unknown).
+bool endedWithoutExit(Recording& rec)
 {
-    auto n = rec.db().queryInt("SELECT count(*) FROM processes WHERE end_reason = 'cut_short'");
-    return n && *n > 0;
+    auto cut = rec.db().queryInt("SELECT count(*) FROM processes WHERE end_reason = 'cut_short'");
+    auto exited = rec.db().queryInt("SELECT count(*) FROM processes WHERE end_reason IN ('exit', 'exec')");
+    return (cut && *cut > 0) || !exited || *exited == 0;
 }
 
 struct Fit {
@@ -123,7 +126,7 @@ Result<Leaks> leaks(Recording& rec, int64_t spaceId, const Filter& filter, int t
     Leaks out;
     out.spaceId = spaceId;
     out.spaceName = space->name;
-    out.cutShort = anyCutShort(rec);
+    out.cutShort = endedWithoutExit(rec);
     auto steps = findSteps(rec, nullptr);
     out.steps = static_cast<int64_t>(steps.size());
     auto st = rec.db().prepare("SELECT size_bytes, coalesce(callsite_id, 0), coalesce(range_id, 0), alloc_ts_ns, address "
@@ -169,7 +172,9 @@ Result<Leaks> leaks(Recording& rec, int64_t spaceId, const Filter& filter, int t
         auto& row = acc.row;
         row.stepsWithLeak = static_cast<int64_t>(acc.steps.size());
         row.phase = std::max_element(acc.phases.begin(), acc.phases.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-        if (steps.size() >= 2) {
+        if (out.cutShort) {
+            row.isLeak = false; // reported as live at the end of the capture, without a verdict
+        } else if (steps.size() >= 2) {
             row.isLeak = acc.steps.size() >= 2;
             if (row.isLeak)
                 row.bytesPerStep = static_cast<double>(row.bytes) / static_cast<double>(steps.size());

@@ -136,7 +136,7 @@ void spaceSection(Writer& w, const SpaceReport& s, TimeNs start)
     w.line("leaked " + humanBytes(static_cast<double>(l.leakedBytes)) + " in " + num(l.leakedCount) + " allocations; retained once "
         + humanBytes(static_cast<double>(l.retainedBytes)) + "; live at end " + humanBytes(static_cast<double>(l.liveAtEndBytes))
         + (l.poolReservedBytes ? ", of which " + humanBytes(static_cast<double>(l.poolReservedBytes)) + " is pool-cached (not a leak)" : "")
-        + (l.cutShort ? " (run cut short)" : ""));
+        + (l.cutShort ? " (the capture did not end at a process exit: no leak verdict, see growth)" : ""));
     std::vector<std::vector<std::string>> t;
     for (const auto& x : l.sites)
         t.push_back({ x.isLeak ? "leak" : "once", humanBytes(static_cast<double>(x.bytes)), num(x.count),

@@ -86,6 +86,10 @@ bool isLibraryTemplate(std::string_view f)
 {
     if (startsWith(f, "std::") || startsWith(f, "__gnu_cxx::"))
         return true;
+    // PyTorch's C++ layers: the site is the Python or model code above them.
+    if (startsWith(f, "c10::") || startsWith(f, "at::") || f.find(" at::") != std::string_view::npos
+        || f.find("torch::") != std::string_view::npos || f.find(" c10::") != std::string_view::npos)
+        return true;
     std::string low = lowered(f);
     for (const char* word : { "nvtx", "annotat", "registerregion", "buffer::", "tensor::", "storage::" })
         if (low.find(word) != std::string::npos)

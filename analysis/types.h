@@ -213,7 +213,8 @@ struct Leaks {
     int64_t leakedCount = 0;
     int64_t retainedBytes = 0;     // live at end, allocated once (not classified as a leak)
     int64_t steps = 0;             // step ranges in the recording (0 = none)
-    bool cutShort = false;         // the run did not exit cleanly: live-at-end is not a verdict
+    bool cutShort = false;         // the capture did not end at a process exit (crash, kill, snapshot):
+                                   // live at the end is listed but no site is called a leak
     std::vector<LeakSite> sites;   // leaks first, then retained, by bytes
 };
 
