@@ -95,6 +95,8 @@ std::string ratio(double r)
 
 std::string imbalanceSentence(const RankImbalance& im)
 {
+    if (im.maxBytes == im.minBytes)
+        return im.space + ": all " + std::to_string(im.ranks) + " ranks peak at " + humanBytes(static_cast<double>(im.maxBytes));
     return im.space + ": rank " + std::to_string(im.highestRank) + " peaks highest at " + humanBytes(static_cast<double>(im.maxBytes))
         + ", rank " + std::to_string(im.lowestRank) + " lowest at " + humanBytes(static_cast<double>(im.minBytes)) + "; max/min "
         + ratio(im.maxOverMin) + ", max - mean " + humanBytes(static_cast<double>(im.maxMinusMean));

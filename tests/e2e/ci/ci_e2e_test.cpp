@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -259,4 +260,32 @@ TEST_F(CiGate, RanksFromLauncherVariables)
     EXPECT_NE(text.text.find("rank 1 peaks highest"), std::string::npos) << text.text;
     Out d = sh(cli() + " diff run.0.tmdb -- run.1.tmdb");
     EXPECT_EQ(d.code, 0) << d.text;
+}
+
+TEST_F(CiGate, TwoRankMpiRunYieldsTwoRecordingsAndPerRankTables)
+{
+    // A real data-parallel run: Open MPI starts two tidemark record processes, each wrapping one rank
+    // of tidemark-train --distributed; %r comes from OMPI_COMM_WORLD_RANK.
+    if (sh("command -v mpirun").code != 0)
+        GTEST_SKIP() << "mpirun is not installed (apt-get install openmpi-bin)";
+    if (sh("'" TIDEMARK_TRAIN_PATH "' --help | grep -q -- --distributed").code != 0)
+        GTEST_SKIP() << "this tidemark-train was built without MPI (--distributed missing)";
+    Out r = sh("mpirun -n 2 --oversubscribe --allow-run-as-root " + cli() + " record -o 'mpi.%r.tmdb' -- '" TIDEMARK_TRAIN_PATH
+        "' --distributed --device cpu --steps 4 --print-every 0");
+    ASSERT_EQ(r.code, 0) << r.text;
+    ASSERT_TRUE(fs::exists(g_dir / "mpi.0.tmdb")) << r.text;
+    ASSERT_TRUE(fs::exists(g_dir / "mpi.1.tmdb")) << r.text;
+    Out c = sh(cli() + " check mpi.0.tmdb mpi.1.tmdb --max-peak 1GiB --json");
+    ASSERT_EQ(c.code, 0) << c.text;
+    json doc = json::parse(c.text);
+    std::set<int64_t> ranks;
+    for (const auto& row : doc["ranks"]["ranks"]) {
+        EXPECT_TRUE(row["rank_recorded"].get<bool>()) << row.dump(); // the launcher's rank, not file order
+        ranks.insert(row["rank"].get<int64_t>());
+    }
+    EXPECT_EQ(ranks, (std::set<int64_t> { 0, 1 }));
+    // Data-parallel ranks hold identical models: the pool peaks must agree exactly.
+    for (const auto& im : doc["ranks"]["imbalance"])
+        if (im["space"] == "pool:host")
+            EXPECT_EQ(im["max_bytes"], im["min_bytes"]) << im.dump();
 }
