@@ -196,7 +196,11 @@ void emit(const void* record, size_t bytes) noexcept
         ++t->dropped;
         return;
     }
+    // Guard while the ring is updated: a signal handler that allocates on this thread must not
+    // interleave a record with this one.
+    ++t_tls.inside;
     ringPut(t, record, static_cast<uint32_t>(bytes));
+    --t_tls.inside;
 }
 
 void drainPass(bool* busy) noexcept
