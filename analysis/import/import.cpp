@@ -44,14 +44,14 @@ Result<Format> classifySqlite(const std::string& path)
 {
     auto db = trace::Db::open(path, trace::Db::Mode::ReadOnly);
     if (!db)
-        return db.error();
+        return inputSqliteError(path, db.error());
     auto appId = db->queryInt("PRAGMA application_id");
     if (appId && *appId == trace::kApplicationId)
         return makeError(ErrorCode::Unsupported, path + " is already a tidemark recording", "open it with `tidemark report` or the GUI");
     auto n = db->queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND (name = 'StringIds'"
                           " OR name LIKE 'CUPTI_ACTIVITY_KIND_%' OR name LIKE 'TARGET_INFO_%')");
     if (!n)
-        return n.error();
+        return inputSqliteError(path, n.error());
     if (*n == 0)
         return makeError(ErrorCode::Unsupported, path + ": SQLite file without Nsight Systems tables",
             "export the report with `nsys export --type sqlite report.nsys-rep`");

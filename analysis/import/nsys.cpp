@@ -218,7 +218,7 @@ Status importNsys(const std::string& path, RecordingWriter& out, const ImportCon
 {
     auto db = trace::Db::open(path, trace::Db::Mode::ReadOnly);
     if (!db)
-        return db.error();
+        return inputSqliteError(path, db.error());
     NsysExport x(*db, out, ctx);
     const std::pair<const char*, Status (*)(NsysExport&)> stages[] = {
         { "reading tables", loadSchema },
@@ -230,7 +230,9 @@ Status importNsys(const std::string& path, RecordingWriter& out, const ImportCon
     for (const auto& [name, stage] : stages) {
         ctx.report(name, done / std::size(stages));
         if (auto s = stage(x); !s)
-            return makeError(s.error().code, path + ": " + s.error().message, s.error().hint);
+            return s.error().code == ErrorCode::Corrupt || s.error().message.starts_with("cannot prepare")
+                ? inputSqliteError(path, s.error())
+                : s.error();
         done += 1;
     }
     ctx.report("CUDA memory", 1.0);
