@@ -86,6 +86,13 @@ bool isLibraryTemplate(std::string_view f)
 {
     if (startsWith(f, "std::") || startsWith(f, "__gnu_cxx::"))
         return true;
+    // Thread entry points and the CPython interpreter's own C functions name no code of the user.
+    for (std::string_view entry : { "execute_native_thread_routine", "start_thread", "clone", "__libc_start",
+             "_start", "pthread_", "cfunction_call", "method_vectorcall", "slot_tp_", "_Py", "vectorcall" })
+        if (startsWith(f, entry))
+            return true;
+    if (f.size() > 2 && startsWith(f, "Py") && (std::isupper(static_cast<unsigned char>(f[2])) || f[2] == '_'))
+        return true;
     // PyTorch's C++ layers: the site is the Python or model code above them.
     if (startsWith(f, "c10::") || startsWith(f, "at::") || f.find(" at::") != std::string_view::npos
         || f.find("torch::") != std::string_view::npos || f.find(" c10::") != std::string_view::npos)
