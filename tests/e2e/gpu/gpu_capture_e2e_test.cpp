@@ -430,3 +430,20 @@ TEST(CuptiInjection, MissingCompanionIsReportedNotFatal)
 }
 
 } // namespace
+
+namespace {
+
+// Removes this run's temporary files at the end (TIDEMARK_KEEP_TEST_FILES=1 keeps them).
+class TempCleanup : public ::testing::Environment {
+public:
+    void TearDown() override
+    {
+        if (!std::getenv("TIDEMARK_KEEP_TEST_FILES")) {
+            std::error_code ignored;
+            fs::remove_all(fs::temp_directory_path() / ("tidemark_gpu_e2e_" + std::to_string(getpid())), ignored);
+        }
+    }
+};
+const auto* g_cleanup = ::testing::AddGlobalTestEnvironment(new TempCleanup);
+
+} // namespace
