@@ -1,6 +1,7 @@
 // `tidemark report FILE`: what made the peak, what leaks or grows, churn, fragmentation, failed
 // allocations and capture coverage, as text (terminal), Markdown or the JSON of docs/report-json.md.
 #include "analysis/analysis.h"
+#include "analysis/ranks.h"
 #include "cli/command.h"
 
 #include <cstdio>
@@ -10,12 +11,15 @@ namespace {
 
 using tidemark::analysis::ReportOptions;
 
-const char* kUsage = "usage: tidemark report FILE [--format text|json|markdown] [--space S] [--phase P] [--top N]\n"
+const char* kUsage = "usage: tidemark report FILE... [--format text|json|markdown] [--space S] [--phase P] [--top N]\n"
                      "\n"
                      "Summarizes a recording: program, duration and counts; the peak of every memory space with\n"
                      "what was live then by call site, NVTX phase and API; memory live at the end (leaks) and\n"
                      "growth step after step; temporary allocations; fragmentation inside pools; why each failed\n"
                      "allocation failed; what capture saw and missed.\n"
+                     "\n"
+                     "Several files (one per rank of a distributed run, e.g. run.*.tmdb) give the per-rank peaks,\n"
+                     "the imbalance between ranks, then each rank's headlines.\n"
                      "\n"
                      "options:\n"
                      "  --format F   text (default, for a terminal), markdown (for a pull request) or json\n"
@@ -35,7 +39,7 @@ int run(const std::vector<std::string>& args)
     }
     ReportOptions options;
     std::string format = "text";
-    std::string file;
+    std::vector<std::string> files;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         auto value = [&](const char* name) -> const std::string* {
@@ -68,17 +72,24 @@ int run(const std::vector<std::string>& args)
             format = a.substr(9);
         } else if (!a.empty() && a[0] == '-') {
             return tidemark::cli::fail("unknown option " + a, "see: tidemark report --help");
-        } else if (file.empty()) {
-            file = a;
         } else {
-            return tidemark::cli::fail("report takes one recording, got '" + file + "' and '" + a + "'");
+            files.push_back(a);
         }
     }
-    if (file.empty())
+    if (files.empty())
         return tidemark::cli::fail("report needs a recording", "usage: tidemark report FILE [--format text|json|markdown]");
     if (format != "text" && format != "json" && format != "markdown" && format != "md")
         return tidemark::cli::fail("unknown format '" + format + "'", "use text, json or markdown");
-    auto rec = tidemark::analysis::Recording::open(file);
+    if (format == "md")
+        format = "markdown";
+    if (files.size() > 1) {
+        auto text = tidemark::analysis::renderMultiRankReport(files, options, format);
+        if (!text)
+            return tidemark::cli::fail(text.error());
+        std::fwrite(text->data(), 1, text->size(), stdout);
+        return tidemark::cli::kExitOk;
+    }
+    auto rec = tidemark::analysis::Recording::open(files.front());
     if (!rec)
         return tidemark::cli::fail(rec.error());
     auto report = tidemark::analysis::buildReport(*rec, options);
