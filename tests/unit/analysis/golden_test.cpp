@@ -79,6 +79,14 @@ std::string runQuery(Recording& rec, const std::string& line)
             return fail(l.error());
         o << "live " << l->totalBytes << " in " << l->count << "\n";
         rows(o, "site", l->bySite);
+    } else if (q == "activity") {
+        auto a = activity(rec, space(1), num(2), num(3));
+        if (!a)
+            return fail(a.error());
+        o << "allocated " << a->allocatedCount << " " << a->allocatedBytes << " freed " << a->freedCount << " " << a->freedBytes
+          << " live " << a->liveAtStartBytes << " -> " << a->liveAtEndBytes << "\n";
+        rows(o, "alloc", a->allocatedBySite);
+        rows(o, "free", a->freedBySite);
     } else if (q == "timeline") {
         auto t = timeline(rec, space(1), num(2), num(3), static_cast<int>(num(4)));
         if (!t)
