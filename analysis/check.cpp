@@ -420,8 +420,11 @@ void evaluateRules(const MemorySummary& run, const MemorySummary* baseline, cons
             const PhaseMeasures* m = sp.find(rule.phase);
             const SpaceMeasures* bsp = baseline ? baseline->find(sp.space) : nullptr;
             const PhaseMeasures* b = bsp ? bsp->find(rule.phase) : nullptr;
+            bool leakRule = rule.kind == RuleKind::MaxLeak || rule.kind == RuleKind::MaxLeakGrowth;
             if (!m)
                 r.note = "phase '" + rule.phase + "' was not measured in this run";
+            else if (leakRule && run.cutShort)
+                r.note = "the run did not exit cleanly, so memory live at its end is not a leak verdict";
             else if (ruleNeedsBaseline(rule.kind) && !baseline)
                 r.note = std::string(ruleName(rule.kind)) + " compares against a baseline; none was given";
             else if (ruleNeedsBaseline(rule.kind) && !bsp)

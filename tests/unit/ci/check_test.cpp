@@ -187,6 +187,9 @@ TEST(Check, NewLeakFailsLeakGrowthAndNamesTheLeakingSite)
     EXPECT_EQ(r.culpritSite.substr(0, 11), "leaky_cache");
     EXPECT_EQ(r.culpritPhase, "step/forward");
     EXPECT_EQ(only(res, RuleKind::MaxLeakGrowth, "host").verdict, Verdict::Pass);
+    MemorySummary crashed = leak.summary; // a run killed mid-way: live-at-end is no leak verdict
+    crashed.cutShort = true;
+    EXPECT_EQ(only(check(crashed, &base.summary, defaultConfig(true)), RuleKind::MaxLeakGrowth, "cuda:0").verdict, Verdict::Skip);
     CheckConfig perStep { { Rule { RuleKind::MaxGrowthPerStep, 1024, "cuda:0", "", "test" } }, {} };
     const auto& g = only(check(leak.summary, nullptr, perStep), RuleKind::MaxGrowthPerStep, "cuda:0");
     EXPECT_EQ(g.verdict, Verdict::Fail);
@@ -379,4 +382,27 @@ TEST(Diff, PeakBySiteSortedByChangeWithTotals)
     EXPECT_EQ(leaks.rows[0].label.substr(0, 11), "leaky_cache");
     EXPECT_DOUBLE_EQ(leaks.rows[0].delta(), static_cast<double>(b.truth.deviceLeakedBytes));
     EXPECT_NE(renderDiffText(d).find("total"), std::string::npos);
+}
+
+TEST(Ranks, MultiRankReportHasTheTableAndEveryRank)
+{
+    std::vector<std::string> paths;
+    for (int rank : { 0, 1 }) {
+        TrainingShape s;
+        s.rank = rank;
+        s.batch = rank == 0 ? 16 : 32;
+        paths.push_back(tempPath("report-rank" + std::to_string(rank) + ".tmdb"));
+        ASSERT_TRUE(tidemark::testing::writeTrainingRecording(paths.back(), s).ok());
+    }
+    auto text = renderMultiRankReport(paths, ReportOptions {}, "text");
+    ASSERT_TRUE(text.ok()) << text.error().message;
+    EXPECT_NE(text->find("per-rank peaks (2 ranks)"), std::string::npos) << *text;
+    EXPECT_NE(text->find("cuda:0: rank 1 peaks highest"), std::string::npos) << *text;
+    EXPECT_NE(text->find("\nrank 0 (" + paths[0] + ")"), std::string::npos) << *text;
+    EXPECT_NE(text->find("\nrank 1 (" + paths[1] + ")"), std::string::npos) << *text;
+    auto json = renderMultiRankReport(paths, ReportOptions {}, "json");
+    ASSERT_TRUE(json.ok());
+    EXPECT_NE(json->find("\"tidemark-multi-rank-report\""), std::string::npos);
+    auto missing = renderMultiRankReport({ paths[0], tempPath("nope.tmdb") }, ReportOptions {}, "text");
+    EXPECT_FALSE(missing.ok());
 }
