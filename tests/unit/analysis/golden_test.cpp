@@ -196,7 +196,7 @@ std::vector<fs::path> fixtures()
 {
     std::vector<fs::path> out;
     const char* src = std::getenv("TIDEMARK_SOURCE_DIR");
-    fs::path dir = fs::path(src ? src : ".") / "tests/data/fixtures";
+    fs::path dir = src ? fs::path(src) / "tests/data/fixtures" : fs::path(TIDEMARK_FIXTURES_DIR);
     if (fs::exists(dir))
         for (const auto& e : fs::directory_iterator(dir))
             if (e.path().extension() == ".fixture")
