@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -72,31 +73,26 @@ const json* space(const json& report, const std::string& kind)
     return nullptr;
 }
 
+// Each configuration is recorded once per process, on first use (ctest runs every test in a process
+// of its own, so a test records only what it reads).
 class ReportTrain : public ::testing::Test {
 protected:
-    static void SetUpTestSuite()
+    static const Recorded& run(const std::string& name, const std::string& args)
     {
-        s_default = new Recorded(recordAndReport("default", ""));
-        s_leak = new Recorded(recordAndReport("leak", "--leak-every 3 --leak-bytes 100000"));
-        s_fragment = new Recorded(recordAndReport("fragment", "--fragment"));
+        static std::map<std::string, Recorded> runs;
+        auto it = runs.find(name);
+        if (it == runs.end())
+            it = runs.emplace(name, recordAndReport(name, args)).first;
+        return it->second;
     }
-    static void TearDownTestSuite()
-    {
-        delete s_default;
-        delete s_leak;
-        delete s_fragment;
-    }
-    static Recorded* s_default;
-    static Recorded* s_leak;
-    static Recorded* s_fragment;
+    static const Recorded& byDefault() { return run("default", ""); }
+    static const Recorded& leaking() { return run("leak", "--leak-every 3 --leak-bytes 100000"); }
+    static const Recorded& fragmenting() { return run("fragment", "--fragment"); }
 };
-Recorded* ReportTrain::s_default = nullptr;
-Recorded* ReportTrain::s_leak = nullptr;
-Recorded* ReportTrain::s_fragment = nullptr;
 
 TEST_F(ReportTrain, PoolPeakMatchesTheTruthFile)
 {
-    for (const Recorded* run : { s_default, s_leak, s_fragment }) {
+    for (const Recorded* run : { &byDefault(), &leaking(), &fragmenting() }) {
         ASSERT_FALSE(run->report.is_discarded());
         const json* pool = space(run->report, "pool");
         ASSERT_NE(nullptr, pool) << "no pool space in " << run->file;
@@ -108,10 +104,10 @@ TEST_F(ReportTrain, PoolPeakMatchesTheTruthFile)
 
 TEST_F(ReportTrain, PlantedLeakIsFoundAtItsFunctionWithItsBytesPerStepAndNothingElse)
 {
-    const json& leak = s_leak->truth["leak"];
+    const json& leak = leaking().truth["leak"];
     ASSERT_GT(leak["count"].get<int64_t>(), 1);
     int leakSites = 0;
-    for (const auto& s : s_leak->report["spaces"]) {
+    for (const auto& s : leaking().report["spaces"]) {
         for (const auto& site : s["leaks"]["sites"]) {
             if (!site["is_leak"].get<bool>())
                 continue;
@@ -127,34 +123,34 @@ TEST_F(ReportTrain, PlantedLeakIsFoundAtItsFunctionWithItsBytesPerStepAndNothing
             EXPECT_EQ(0, s["leaks"]["leaked_bytes"].get<int64_t>());
     }
     EXPECT_EQ(1, leakSites);
-    for (const Recorded* run : { s_default, s_fragment })
+    for (const Recorded* run : { &byDefault(), &fragmenting() })
         for (const auto& s : run->report["spaces"])
             EXPECT_EQ(0, s["leaks"]["leaked_bytes"].get<int64_t>()) << run->file << " " << s["name"];
-    const json* pool = space(s_leak->report, "pool");
+    const json* pool = space(leaking().report, "pool");
     ASSERT_NE(nullptr, pool);
     EXPECT_TRUE((*pool)["growth"]["growing"].get<bool>());
 }
 
 TEST_F(ReportTrain, FragmentRunIsMoreFragmented)
 {
-    const json* base = space(s_default->report, "pool");
-    const json* frag = space(s_fragment->report, "pool");
+    const json* base = space(byDefault().report, "pool");
+    const json* frag = space(fragmenting().report, "pool");
     ASSERT_NE(nullptr, base);
     ASSERT_NE(nullptr, frag);
     double b = (*base)["fragmentation"]["mean_fragmentation"].get<double>();
     double f = (*frag)["fragmentation"]["mean_fragmentation"].get<double>();
     EXPECT_GT(f, b) << "mean external fragmentation, --fragment vs default";
     EXPECT_GE((*frag)["fragmentation"]["worst"]["stranded_bytes"].get<int64_t>(),
-        s_fragment->truth["fragment"]["stranded_bytes"].get<int64_t>())
+        fragmenting().truth["fragment"]["stranded_bytes"].get<int64_t>())
         << "the worst moment strands at least the holes the pattern leaves";
     EXPECT_LT((*base)["fragmentation"]["worst"]["stranded_bytes"].get<int64_t>(),
-        s_fragment->truth["fragment"]["stranded_bytes"].get<int64_t>());
+        fragmenting().truth["fragment"]["stranded_bytes"].get<int64_t>());
 }
 
 TEST_F(ReportTrain, ActivationsAtThePeakWereAllocatedInForward)
 {
     // The same recording reported with --phase forward keeps every activation byte live at the peak.
-    auto rep = shell(std::string(TIDEMARK_CLI_PATH) + " report --format json --top 50 --space pool --phase forward " + s_default->file);
+    auto rep = shell(std::string(TIDEMARK_CLI_PATH) + " report --format json --top 50 --space pool --phase forward " + byDefault().file);
     ASSERT_EQ(0, rep.status);
     json forward = json::parse(rep.out, nullptr, false);
     ASSERT_FALSE(forward.is_discarded());
@@ -164,7 +160,7 @@ TEST_F(ReportTrain, ActivationsAtThePeakWereAllocatedInForward)
                 return r["bytes"].get<int64_t>();
         return int64_t { 0 };
     };
-    const json* all = space(s_default->report, "pool");
+    const json* all = space(byDefault().report, "pool");
     ASSERT_NE(nullptr, all);
     int64_t total = activation(*all);
     EXPECT_GT(total, 0) << "activations are live at the pool peak";
