@@ -33,56 +33,61 @@ const SpaceMeasures* MemorySummary::find(const std::string& space) const
     return nullptr;
 }
 
-const char* aggregateName(Aggregate a) { return a == Aggregate::Max ? "max" : "median"; }
+const char* aggregateName(Aggregate a)
+{
+    return a == Aggregate::Max ? "max" : "median";
+}
 
 namespace {
 
-std::vector<SiteAmount> fromBreakdown(const std::vector<BreakdownRow>& rows)
-{
-    std::vector<SiteAmount> out;
-    for (const auto& r : rows)
-        out.push_back(SiteAmount { r.key, r.label, "", r.bytes, r.count, 0.0 });
-    return out;
-}
-
-Result<PhaseMeasures> measure(Recording& rec, int64_t spaceId, const std::string& phase, int top)
-{
-    Filter filter { phase };
-    PhaseMeasures m;
-    m.phase = phase;
-    auto p = peak(rec, spaceId, filter, top);
-    if (!p)
-        return p.error();
-    m.peakBytes = phase.empty() ? p->bytes : p->live.totalBytes;
-    m.peakOffsetNs = p->ts - rec.startNs();
-    m.phaseAtPeak = p->phaseAtPeak;
-    m.peakSites = fromBreakdown(p->live.bySite);
-    m.peakPhases = fromBreakdown(p->live.byPhase);
-    auto l = leaks(rec, spaceId, filter, 0);
-    if (!l)
-        return l.error();
-    m.leakedBytes = l->leakedBytes;
-    m.leakedCount = l->leakedCount;
-    m.liveAtEndBytes = l->liveAtEndBytes - l->poolReservedBytes;
-    m.steps = l->steps;
-    for (const auto& s : l->sites)
-        if (s.isLeak && (top <= 0 || m.leakSites.size() < static_cast<size_t>(top)))
-            m.leakSites.push_back(SiteAmount { s.site.key, s.site.label, s.phase, s.bytes, s.count, s.bytesPerStep });
-    auto g = growth(rec, spaceId, filter, 0);
-    if (!g)
-        return g.error();
-    if (g->method == "steps") {
-        double perStep = phase.empty() ? g->bytesPerStep : 0.0;
-        for (const auto& s : g->sites) {
-            if (!phase.empty())
-                perStep += s.bytesPerStep;
-            if (top <= 0 || m.growthSites.size() < static_cast<size_t>(top))
-                m.growthSites.push_back(SiteAmount { s.site.key, s.site.label, s.phase, s.bytes, s.count, s.bytesPerStep });
-        }
-        m.growthPerStepBytes = perStep;
+    std::vector<SiteAmount> fromBreakdown(const std::vector<BreakdownRow>& rows)
+    {
+        std::vector<SiteAmount> out;
+        for (const auto& r : rows)
+            out.push_back(SiteAmount { r.key, r.label, "", r.bytes, r.count, 0.0 });
+        return out;
     }
-    return m;
-}
+
+    Result<PhaseMeasures> measure(Recording& rec, int64_t spaceId, const std::string& phase, int top)
+    {
+        Filter filter { phase };
+        PhaseMeasures m;
+        m.phase = phase;
+        auto p = peak(rec, spaceId, filter, top);
+        if (!p)
+            return p.error();
+        m.peakBytes = phase.empty() ? p->bytes : p->live.totalBytes;
+        m.peakOffsetNs = p->ts - rec.startNs();
+        m.phaseAtPeak = p->phaseAtPeak;
+        m.peakSites = fromBreakdown(p->live.bySite);
+        m.peakPhases = fromBreakdown(p->live.byPhase);
+        auto l = leaks(rec, spaceId, filter, 0);
+        if (!l)
+            return l.error();
+        m.leakedBytes = l->leakedBytes;
+        m.leakedCount = l->leakedCount;
+        m.liveAtEndBytes = l->liveAtEndBytes - l->poolReservedBytes;
+        m.steps = l->steps;
+        for (const auto& s : l->sites)
+            if (s.isLeak && (top <= 0 || m.leakSites.size() < static_cast<size_t>(top)))
+                m.leakSites.push_back(
+                    SiteAmount { s.site.key, s.site.label, s.phase, s.bytes, s.count, s.bytesPerStep });
+        auto g = growth(rec, spaceId, filter, 0);
+        if (!g)
+            return g.error();
+        if (g->method == "steps") {
+            double perStep = phase.empty() ? g->bytesPerStep : 0.0;
+            for (const auto& s : g->sites) {
+                if (!phase.empty())
+                    perStep += s.bytesPerStep;
+                if (top <= 0 || m.growthSites.size() < static_cast<size_t>(top))
+                    m.growthSites.push_back(
+                        SiteAmount { s.site.key, s.site.label, s.phase, s.bytes, s.count, s.bytesPerStep });
+            }
+            m.growthPerStepBytes = perStep;
+        }
+        return m;
+    }
 
 } // namespace
 
@@ -141,61 +146,61 @@ Result<MemorySummary> summarize(Recording& rec, const SummarizeOptions& options)
 
 namespace {
 
-json sitesJson(const std::vector<SiteAmount>& sites)
-{
-    json a = json::array();
-    for (const auto& s : sites) {
-        json o { { "key", s.key }, { "label", s.label }, { "bytes", s.bytes }, { "count", s.count } };
-        if (!s.phase.empty())
-            o["phase"] = s.phase;
-        if (s.bytesPerStep != 0.0)
-            o["bytes_per_step"] = s.bytesPerStep;
-        a.push_back(std::move(o));
+    json sitesJson(const std::vector<SiteAmount>& sites)
+    {
+        json a = json::array();
+        for (const auto& s : sites) {
+            json o { { "key", s.key }, { "label", s.label }, { "bytes", s.bytes }, { "count", s.count } };
+            if (!s.phase.empty())
+                o["phase"] = s.phase;
+            if (s.bytesPerStep != 0.0)
+                o["bytes_per_step"] = s.bytesPerStep;
+            a.push_back(std::move(o));
+        }
+        return a;
     }
-    return a;
-}
 
-std::vector<SiteAmount> sitesFrom(const json& a)
-{
-    std::vector<SiteAmount> out;
-    if (!a.is_array())
+    std::vector<SiteAmount> sitesFrom(const json& a)
+    {
+        std::vector<SiteAmount> out;
+        if (!a.is_array())
+            return out;
+        for (const auto& o : a)
+            out.push_back(SiteAmount { o.value("key", ""), o.value("label", ""), o.value("phase", ""),
+                o.value("bytes", int64_t(0)), o.value("count", int64_t(0)), o.value("bytes_per_step", 0.0) });
         return out;
-    for (const auto& o : a)
-        out.push_back(SiteAmount { o.value("key", ""), o.value("label", ""), o.value("phase", ""),
-            o.value("bytes", int64_t(0)), o.value("count", int64_t(0)), o.value("bytes_per_step", 0.0) });
-    return out;
-}
+    }
 
-json phaseJson(const PhaseMeasures& m)
-{
-    json o { { "phase", m.phase }, { "peak_bytes", m.peakBytes }, { "peak_offset_ns", m.peakOffsetNs },
-        { "phase_at_peak", m.phaseAtPeak }, { "leaked_bytes", m.leakedBytes }, { "leaked_count", m.leakedCount },
-        { "live_at_end_bytes", m.liveAtEndBytes }, { "steps", m.steps },
-        { "growth_per_step_bytes", m.growthPerStepBytes ? json(*m.growthPerStepBytes) : json(nullptr) },
-        { "peak_sites", sitesJson(m.peakSites) }, { "peak_phases", sitesJson(m.peakPhases) },
-        { "leak_sites", sitesJson(m.leakSites) }, { "growth_sites", sitesJson(m.growthSites) } };
-    return o;
-}
+    json phaseJson(const PhaseMeasures& m)
+    {
+        json o { { "phase", m.phase }, { "peak_bytes", m.peakBytes }, { "peak_offset_ns", m.peakOffsetNs },
+            { "phase_at_peak", m.phaseAtPeak }, { "leaked_bytes", m.leakedBytes }, { "leaked_count", m.leakedCount },
+            { "live_at_end_bytes", m.liveAtEndBytes }, { "steps", m.steps },
+            { "growth_per_step_bytes", m.growthPerStepBytes ? json(*m.growthPerStepBytes) : json(nullptr) },
+            { "peak_sites", sitesJson(m.peakSites) }, { "peak_phases", sitesJson(m.peakPhases) },
+            { "leak_sites", sitesJson(m.leakSites) }, { "growth_sites", sitesJson(m.growthSites) } };
+        return o;
+    }
 
-PhaseMeasures phaseFrom(const json& o)
-{
-    PhaseMeasures m;
-    m.phase = o.value("phase", "");
-    m.peakBytes = o.at("peak_bytes").get<int64_t>();
-    m.peakOffsetNs = o.value("peak_offset_ns", int64_t(0));
-    m.phaseAtPeak = o.value("phase_at_peak", "");
-    m.leakedBytes = o.at("leaked_bytes").get<int64_t>();
-    m.leakedCount = o.value("leaked_count", int64_t(0));
-    m.liveAtEndBytes = o.value("live_at_end_bytes", int64_t(0));
-    m.steps = o.value("steps", int64_t(0));
-    if (o.contains("growth_per_step_bytes") && o["growth_per_step_bytes"].is_number())
-        m.growthPerStepBytes = o["growth_per_step_bytes"].get<double>();
-    m.peakSites = sitesFrom(o.value("peak_sites", json::array()));
-    m.peakPhases = sitesFrom(o.value("peak_phases", json::array()));
-    m.leakSites = sitesFrom(o.value("leak_sites", json::array()));
-    m.growthSites = sitesFrom(o.value("growth_sites", json::array()));
-    return m;
-}
+    PhaseMeasures phaseFrom(const json& o)
+    {
+        PhaseMeasures m;
+        m.phase = o.value("phase", "");
+        m.peakBytes = o.at("peak_bytes").get<int64_t>();
+        m.peakOffsetNs = o.value("peak_offset_ns", int64_t(0));
+        m.phaseAtPeak = o.value("phase_at_peak", "");
+        m.leakedBytes = o.at("leaked_bytes").get<int64_t>();
+        m.leakedCount = o.value("leaked_count", int64_t(0));
+        m.liveAtEndBytes = o.value("live_at_end_bytes", int64_t(0));
+        m.steps = o.value("steps", int64_t(0));
+        if (o.contains("growth_per_step_bytes") && o["growth_per_step_bytes"].is_number())
+            m.growthPerStepBytes = o["growth_per_step_bytes"].get<double>();
+        m.peakSites = sitesFrom(o.value("peak_sites", json::array()));
+        m.peakPhases = sitesFrom(o.value("peak_phases", json::array()));
+        m.leakSites = sitesFrom(o.value("leak_sites", json::array()));
+        m.growthSites = sitesFrom(o.value("growth_sites", json::array()));
+        return m;
+    }
 
 } // namespace
 
@@ -209,9 +214,9 @@ std::string summaryToJson(const MemorySummary& s, int indent)
         spaces.push_back(json { { "space", sp.space }, { "kind", sp.kind }, { "phases", std::move(phases) } });
     }
     json doc { { "format", kBaselineFormat }, { "version", s.version }, { "source", s.source },
-        { "program", s.program }, { "command_line", s.commandLine },
-        { "rank", s.rank ? json(*s.rank) : json(nullptr) }, { "host", s.host }, { "duration_ns", s.durationNs },
-        { "cut_short", s.cutShort }, { "runs", s.runs }, { "aggregate", s.aggregate }, { "spaces", std::move(spaces) } };
+        { "program", s.program }, { "command_line", s.commandLine }, { "rank", s.rank ? json(*s.rank) : json(nullptr) },
+        { "host", s.host }, { "duration_ns", s.durationNs }, { "cut_short", s.cutShort }, { "runs", s.runs },
+        { "aggregate", s.aggregate }, { "spaces", std::move(spaces) } };
     return doc.dump(indent) + "\n";
 }
 
@@ -221,12 +226,14 @@ Result<MemorySummary> summaryFromJson(const std::string& text, const std::string
     if (doc.is_discarded() || !doc.is_object())
         return makeError(ErrorCode::Corrupt, origin + " is not valid JSON");
     if (doc.value("format", "") != kBaselineFormat)
-        return makeError(ErrorCode::Corrupt, origin + " is not a tidemark baseline (no \"format\": \"" + kBaselineFormat + "\")",
+        return makeError(ErrorCode::Corrupt,
+            origin + " is not a tidemark baseline (no \"format\": \"" + kBaselineFormat + "\")",
             "make one with 'tidemark summarize RUN.tmdb -o baseline.json'");
     int version = doc.value("version", 0);
     if (version > kBaselineVersion)
-        return makeError(ErrorCode::NewerSchema, origin + " is baseline version " + std::to_string(version)
-                + " but this tidemark reads up to version " + std::to_string(kBaselineVersion),
+        return makeError(ErrorCode::NewerSchema,
+            origin + " is baseline version " + std::to_string(version) + " but this tidemark reads up to version "
+                + std::to_string(kBaselineVersion),
             "upgrade tidemark, or regenerate the baseline with this version");
     try {
         MemorySummary s;
@@ -280,47 +287,46 @@ Result<MemorySummary> loadSummary(const std::string& path, const SummarizeOption
 
 namespace {
 
-template<typename T>
-T pick(std::vector<T> v, Aggregate how)
-{
-    std::sort(v.begin(), v.end());
-    if (how == Aggregate::Max)
-        return v.back();
-    size_t n = v.size();
-    if (n % 2 == 1)
-        return v[n / 2];
-    return static_cast<T>((v[n / 2 - 1] + v[n / 2]) / 2);
-}
-
-PhaseMeasures aggregatePhase(const std::vector<const PhaseMeasures*>& ms, Aggregate how)
-{
-    std::vector<int64_t> peaks, leaked, leakedCount, live;
-    std::vector<double> growth;
-    for (const auto* m : ms) {
-        peaks.push_back(m->peakBytes);
-        leaked.push_back(m->leakedBytes);
-        leakedCount.push_back(m->leakedCount);
-        live.push_back(m->liveAtEndBytes);
-        if (m->growthPerStepBytes)
-            growth.push_back(*m->growthPerStepBytes);
+    template <typename T> T pick(std::vector<T> v, Aggregate how)
+    {
+        std::sort(v.begin(), v.end());
+        if (how == Aggregate::Max)
+            return v.back();
+        size_t n = v.size();
+        if (n % 2 == 1)
+            return v[n / 2];
+        return static_cast<T>((v[n / 2 - 1] + v[n / 2]) / 2);
     }
-    int64_t peakValue = pick(peaks, how);
-    // Sites and the peak's moment come from the run closest to the aggregated peak, so they add up.
-    const PhaseMeasures* rep = *std::min_element(ms.begin(), ms.end(), [&](auto* a, auto* b) {
-        return std::llabs(a->peakBytes - peakValue) < std::llabs(b->peakBytes - peakValue);
-    });
-    PhaseMeasures out = *rep;
-    out.peakBytes = peakValue;
-    out.leakedBytes = pick(leaked, how);
-    out.leakedCount = pick(leakedCount, how);
-    out.liveAtEndBytes = pick(live, how);
-    out.growthPerStepBytes = growth.empty() ? std::nullopt : std::optional<double>(pick(growth, how));
-    const PhaseMeasures* leakRep = *std::min_element(ms.begin(), ms.end(), [&](auto* a, auto* b) {
-        return std::llabs(a->leakedBytes - out.leakedBytes) < std::llabs(b->leakedBytes - out.leakedBytes);
-    });
-    out.leakSites = leakRep->leakSites;
-    return out;
-}
+
+    PhaseMeasures aggregatePhase(const std::vector<const PhaseMeasures*>& ms, Aggregate how)
+    {
+        std::vector<int64_t> peaks, leaked, leakedCount, live;
+        std::vector<double> growth;
+        for (const auto* m : ms) {
+            peaks.push_back(m->peakBytes);
+            leaked.push_back(m->leakedBytes);
+            leakedCount.push_back(m->leakedCount);
+            live.push_back(m->liveAtEndBytes);
+            if (m->growthPerStepBytes)
+                growth.push_back(*m->growthPerStepBytes);
+        }
+        int64_t peakValue = pick(peaks, how);
+        // Sites and the peak's moment come from the run closest to the aggregated peak, so they add up.
+        const PhaseMeasures* rep = *std::min_element(ms.begin(), ms.end(), [&](auto* a, auto* b) {
+            return std::llabs(a->peakBytes - peakValue) < std::llabs(b->peakBytes - peakValue);
+        });
+        PhaseMeasures out = *rep;
+        out.peakBytes = peakValue;
+        out.leakedBytes = pick(leaked, how);
+        out.leakedCount = pick(leakedCount, how);
+        out.liveAtEndBytes = pick(live, how);
+        out.growthPerStepBytes = growth.empty() ? std::nullopt : std::optional<double>(pick(growth, how));
+        const PhaseMeasures* leakRep = *std::min_element(ms.begin(), ms.end(), [&](auto* a, auto* b) {
+            return std::llabs(a->leakedBytes - out.leakedBytes) < std::llabs(b->leakedBytes - out.leakedBytes);
+        });
+        out.leakSites = leakRep->leakSites;
+        return out;
+    }
 
 } // namespace
 

@@ -33,16 +33,16 @@ struct SiteAmount {
 struct PhaseMeasures {
     std::string phase;
     int64_t peakBytes = 0;
-    TimeNs peakOffsetNs = 0;   // from the start of the recording
-    std::string phaseAtPeak;   // innermost phase open at the peak
-    int64_t leakedBytes = 0;   // sites classified as leaks (repeated over the run)
+    TimeNs peakOffsetNs = 0; // from the start of the recording
+    std::string phaseAtPeak; // innermost phase open at the peak
+    int64_t leakedBytes = 0; // sites classified as leaks (repeated over the run)
     int64_t leakedCount = 0;
     int64_t liveAtEndBytes = 0; // everything live at exit except pool-cached memory
     std::optional<double> growthPerStepBytes; // unset without NVTX step ranges
     int64_t steps = 0;
-    std::vector<SiteAmount> peakSites;  // live at the peak, by site, largest first
+    std::vector<SiteAmount> peakSites; // live at the peak, by site, largest first
     std::vector<SiteAmount> peakPhases; // live at the peak, by phase (key = phase path)
-    std::vector<SiteAmount> leakSites;  // leaks only, largest first
+    std::vector<SiteAmount> leakSites; // leaks only, largest first
     std::vector<SiteAmount> growthSites;
 };
 
@@ -62,17 +62,17 @@ struct MemorySummary {
     std::string host;
     TimeNs durationNs = 0;
     bool cutShort = false;
-    int runs = 1;          // recordings aggregated into this summary
+    int runs = 1; // recordings aggregated into this summary
     std::string aggregate; // "" (one run), "median" or "max"
     std::vector<SpaceMeasures> spaces;
     const SpaceMeasures* find(const std::string& space) const;
 };
 
 struct SummarizeOptions {
-    std::string space;               // one space (name or kind); empty = every space with allocations
+    std::string space; // one space (name or kind); empty = every space with allocations
     std::vector<std::string> phases; // extra phase entries to measure besides the whole space
-    bool phasesAtPeak = true;        // also measure the largest phases live at each peak
-    int top = 20;                    // sites kept per list (0 = all)
+    bool phasesAtPeak = true; // also measure the largest phases live at each peak
+    int top = 20; // sites kept per list (0 = all)
 };
 
 // Measures a recording. O(n) per space and per phase entry.

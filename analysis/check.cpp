@@ -20,10 +20,14 @@ namespace tidemark::analysis {
 using nlohmann::json;
 
 namespace {
-constexpr const char* kRuleNames[] = { "max-peak", "max-peak-growth", "max-leak", "max-leak-growth", "max-growth-per-step" };
+    constexpr const char* kRuleNames[]
+        = { "max-peak", "max-peak-growth", "max-leak", "max-leak-growth", "max-growth-per-step" };
 }
 
-const char* ruleName(RuleKind kind) { return kRuleNames[static_cast<int>(kind)]; }
+const char* ruleName(RuleKind kind)
+{
+    return kRuleNames[static_cast<int>(kind)];
+}
 
 std::optional<RuleKind> ruleFromName(std::string_view name)
 {
@@ -33,9 +37,15 @@ std::optional<RuleKind> ruleFromName(std::string_view name)
     return std::nullopt;
 }
 
-bool ruleNeedsBaseline(RuleKind kind) { return kind == RuleKind::MaxPeakGrowth || kind == RuleKind::MaxLeakGrowth; }
+bool ruleNeedsBaseline(RuleKind kind)
+{
+    return kind == RuleKind::MaxPeakGrowth || kind == RuleKind::MaxLeakGrowth;
+}
 
-const char* verdictName(Verdict v) { return v == Verdict::Pass ? "pass" : v == Verdict::Fail ? "fail" : "skip"; }
+const char* verdictName(Verdict v)
+{
+    return v == Verdict::Pass ? "pass" : v == Verdict::Fail ? "fail" : "skip";
+}
 
 // ---- sizes and percentages -----------------------------------------------------------------
 
@@ -71,7 +81,8 @@ Result<double> parsePercent(std::string_view text)
     char* end = nullptr;
     double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
     if (s.empty() || *end != '\0' || !std::isfinite(v))
-        return makeError(ErrorCode::Usage, "'" + std::string(text) + "' is not a percentage", "write percentages like 5% or 2.5");
+        return makeError(
+            ErrorCode::Usage, "'" + std::string(text) + "' is not a percentage", "write percentages like 5% or 2.5");
     return v / 100.0;
 }
 
@@ -79,33 +90,33 @@ Result<double> parsePercent(std::string_view text)
 
 namespace {
 
-std::string scalarText(const json& v)
-{
-    if (v.is_string())
-        return v.get<std::string>();
-    if (v.is_number_integer())
-        return std::to_string(v.get<int64_t>());
-    if (v.is_number())
-        return json(v).dump();
-    return {};
-}
-
-Result<double> ruleLimit(RuleKind kind, const json& v, const std::string& where)
-{
-    std::string text = scalarText(v);
-    if (text.empty())
-        return makeError(ErrorCode::Usage, where + ": " + ruleName(kind) + " needs a size or percentage value");
-    if (kind == RuleKind::MaxPeakGrowth) {
-        auto p = parsePercent(text);
-        if (!p)
-            return makeError(ErrorCode::Usage, where + ": " + p.error().message, p.error().hint);
-        return *p;
+    std::string scalarText(const json& v)
+    {
+        if (v.is_string())
+            return v.get<std::string>();
+        if (v.is_number_integer())
+            return std::to_string(v.get<int64_t>());
+        if (v.is_number())
+            return json(v).dump();
+        return {};
     }
-    auto s = parseSize(text);
-    if (!s)
-        return makeError(ErrorCode::Usage, where + ": " + s.error().message, s.error().hint);
-    return static_cast<double>(*s);
-}
+
+    Result<double> ruleLimit(RuleKind kind, const json& v, const std::string& where)
+    {
+        std::string text = scalarText(v);
+        if (text.empty())
+            return makeError(ErrorCode::Usage, where + ": " + ruleName(kind) + " needs a size or percentage value");
+        if (kind == RuleKind::MaxPeakGrowth) {
+            auto p = parsePercent(text);
+            if (!p)
+                return makeError(ErrorCode::Usage, where + ": " + p.error().message, p.error().hint);
+            return *p;
+        }
+        auto s = parseSize(text);
+        if (!s)
+            return makeError(ErrorCode::Usage, where + ": " + s.error().message, s.error().hint);
+        return static_cast<double>(*s);
+    }
 
 } // namespace
 
@@ -149,7 +160,8 @@ Result<CheckConfig> parseBudgetJson(const std::string& text, const std::string& 
             auto kind = ruleFromName(key);
             if (!kind)
                 return makeError(ErrorCode::Usage, where + ": unknown key '" + key + "'",
-                    "rule keys: space, phase, max-peak, max-peak-growth, max-leak, max-leak-growth, max-growth-per-step");
+                    "rule keys: space, phase, max-peak, max-peak-growth, max-leak, max-leak-growth, "
+                    "max-growth-per-step");
             auto limit = ruleLimit(*kind, value, where);
             if (!limit)
                 return limit.error();
@@ -166,64 +178,66 @@ Result<CheckConfig> parseBudgetJson(const std::string& text, const std::string& 
 
 namespace {
 
-// One TOML value of the subset: basic or literal string, integer, float, boolean.
-Result<json> tomlValue(std::string v, const std::string& where)
-{
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
-        std::string out;
-        for (size_t i = 1; i + 1 < v.size(); ++i) {
-            if (v[i] == '\\' && i + 2 < v.size()) {
-                char e = v[++i];
-                out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-            } else {
-                out += v[i];
+    // One TOML value of the subset: basic or literal string, integer, float, boolean.
+    Result<json> tomlValue(std::string v, const std::string& where)
+    {
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+            std::string out;
+            for (size_t i = 1; i + 1 < v.size(); ++i) {
+                if (v[i] == '\\' && i + 2 < v.size()) {
+                    char e = v[++i];
+                    out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+                } else {
+                    out += v[i];
+                }
+            }
+            return json(out);
+        }
+        if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'')
+            return json(v.substr(1, v.size() - 2));
+        if (v == "true" || v == "false")
+            return json(v == "true");
+        std::string digits = v;
+        digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
+        char* end = nullptr;
+        long long i = std::strtoll(digits.c_str(), &end, 10);
+        if (!digits.empty() && *end == '\0')
+            return json(static_cast<int64_t>(i));
+        double d = std::strtod(digits.c_str(), &end);
+        if (!digits.empty() && *end == '\0')
+            return json(d);
+        return makeError(ErrorCode::Unsupported,
+            where + ": value '" + v + "' is outside the TOML subset tidemark reads",
+            "use quoted strings, integers, floats or booleans; arrays and inline tables are not supported (or use "
+            "JSON)");
+    }
+
+    std::string trim(const std::string& s)
+    {
+        size_t a = s.find_first_not_of(" \t\r");
+        size_t b = s.find_last_not_of(" \t\r");
+        return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+    }
+
+    // Drops a # comment that is not inside a quoted string.
+    std::string stripComment(const std::string& line)
+    {
+        char quote = 0;
+        for (size_t i = 0; i < line.size(); ++i) {
+            char c = line[i];
+            if (quote) {
+                if (c == '\\' && quote == '"')
+                    ++i;
+                else if (c == quote)
+                    quote = 0;
+            } else if (c == '"' || c == '\'') {
+                quote = c;
+            } else if (c == '#') {
+                return line.substr(0, i);
             }
         }
-        return json(out);
+        return line;
     }
-    if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'')
-        return json(v.substr(1, v.size() - 2));
-    if (v == "true" || v == "false")
-        return json(v == "true");
-    std::string digits = v;
-    digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
-    char* end = nullptr;
-    long long i = std::strtoll(digits.c_str(), &end, 10);
-    if (!digits.empty() && *end == '\0')
-        return json(static_cast<int64_t>(i));
-    double d = std::strtod(digits.c_str(), &end);
-    if (!digits.empty() && *end == '\0')
-        return json(d);
-    return makeError(ErrorCode::Unsupported, where + ": value '" + v + "' is outside the TOML subset tidemark reads",
-        "use quoted strings, integers, floats or booleans; arrays and inline tables are not supported (or use JSON)");
-}
-
-std::string trim(const std::string& s)
-{
-    size_t a = s.find_first_not_of(" \t\r");
-    size_t b = s.find_last_not_of(" \t\r");
-    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
-
-// Drops a # comment that is not inside a quoted string.
-std::string stripComment(const std::string& line)
-{
-    char quote = 0;
-    for (size_t i = 0; i < line.size(); ++i) {
-        char c = line[i];
-        if (quote) {
-            if (c == '\\' && quote == '"')
-                ++i;
-            else if (c == quote)
-                quote = 0;
-        } else if (c == '"' || c == '\'') {
-            quote = c;
-        } else if (c == '#') {
-            return line.substr(0, i);
-        }
-    }
-    return line;
-}
 
 } // namespace
 
@@ -257,7 +271,8 @@ Result<CheckConfig> parseBudgetToml(const std::string& text, const std::string& 
             if (key.size() >= 2 && key.front() == '"' && key.back() == '"')
                 key = key.substr(1, key.size() - 2);
             if (key.empty() || key.find_first_of(". ") != std::string::npos)
-                return makeError(ErrorCode::Unsupported, where + ": key '" + key + "' is outside the TOML subset (no dotted keys)");
+                return makeError(
+                    ErrorCode::Unsupported, where + ": key '" + key + "' is outside the TOML subset (no dotted keys)");
             auto value = tomlValue(trim(line.substr(eq + 1)), where);
             if (!value)
                 return value.error();
@@ -294,111 +309,118 @@ CheckConfig defaultConfig(bool haveBaseline)
 
 namespace {
 
-// The list entry that grew most against the baseline list (by key), or the largest without one.
-const SiteAmount* culprit(const std::vector<SiteAmount>& now, const std::vector<SiteAmount>* before, int64_t& delta)
-{
-    const SiteAmount* best = nullptr;
-    delta = 0;
-    for (const auto& s : now) {
-        int64_t d = s.bytes;
-        if (before) {
-            auto it = std::find_if(before->begin(), before->end(), [&](const SiteAmount& b) { return b.key == s.key; });
-            if (it != before->end())
-                d -= it->bytes;
+    // The list entry that grew most against the baseline list (by key), or the largest without one.
+    const SiteAmount* culprit(const std::vector<SiteAmount>& now, const std::vector<SiteAmount>* before, int64_t& delta)
+    {
+        const SiteAmount* best = nullptr;
+        delta = 0;
+        for (const auto& s : now) {
+            int64_t d = s.bytes;
+            if (before) {
+                auto it
+                    = std::find_if(before->begin(), before->end(), [&](const SiteAmount& b) { return b.key == s.key; });
+                if (it != before->end())
+                    d -= it->bytes;
+            }
+            if (!best || d > delta) {
+                best = &s;
+                delta = d;
+            }
         }
-        if (!best || d > delta) {
-            best = &s;
-            delta = d;
-        }
+        return best;
     }
-    return best;
-}
 
-std::string pct(double f)
-{
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%+.1f%%", f * 100.0);
-    return buf;
-}
+    std::string pct(double f)
+    {
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), "%+.1f%%", f * 100.0);
+        return buf;
+    }
 
-std::string phaseLabel(const std::string& p) { return p.empty() ? "(no phase)" : p; }
+    std::string phaseLabel(const std::string& p)
+    {
+        return p.empty() ? "(no phase)" : p;
+    }
 
-void measureRule(RuleResult& r, const PhaseMeasures& m, const PhaseMeasures* base, const Tolerance& tol)
-{
-    auto slack = [&](double reference) { return static_cast<double>(tol.absoluteBytes) + tol.relative * std::fabs(reference); };
-    int64_t delta = 0;
-    const SiteAmount* site = nullptr;
-    const SiteAmount* phase = nullptr;
-    switch (r.rule.kind) {
-    case RuleKind::MaxPeak:
-        r.measured = static_cast<double>(m.peakBytes);
-        r.allowed = r.limit + slack(r.limit);
-        site = culprit(m.peakSites, nullptr, delta);
-        phase = culprit(m.peakPhases, nullptr, delta);
-        break;
-    case RuleKind::MaxPeakGrowth: {
-        double b = static_cast<double>(base->peakBytes);
-        r.baselineValue = b;
-        double allowedBytes = b * (1.0 + r.limit) + slack(b * (1.0 + r.limit));
-        r.measured = b > 0 ? static_cast<double>(m.peakBytes) / b - 1.0 : (m.peakBytes > 0 ? 1e9 : 0.0);
-        r.allowed = b > 0 ? allowedBytes / b - 1.0 : 1e9;
-        if (static_cast<double>(m.peakBytes) > allowedBytes)
-            r.allowed = std::min(r.allowed, r.measured - 1e-12); // the byte comparison decides
-        site = culprit(m.peakSites, &base->peakSites, delta);
-        phase = culprit(m.peakPhases, &base->peakPhases, delta);
-        r.measuredText = (b > 0 ? pct(r.measured) : std::string("new")) + " (" + humanBytes(static_cast<double>(m.peakBytes))
-            + " vs " + humanBytes(b) + ")";
-        r.limitText = pct(r.limit);
-        break;
-    }
-    case RuleKind::MaxLeak:
-        r.measured = static_cast<double>(m.leakedBytes);
-        r.allowed = r.limit + slack(r.limit);
-        site = culprit(m.leakSites, nullptr, delta);
-        break;
-    case RuleKind::MaxLeakGrowth:
-        r.baselineValue = static_cast<double>(base->leakedBytes);
-        r.measured = static_cast<double>(m.leakedBytes - base->leakedBytes);
-        r.allowed = r.limit + slack(static_cast<double>(base->leakedBytes));
-        site = culprit(m.leakSites, &base->leakSites, delta);
-        r.measuredText = (r.measured >= 0 ? "+" : "-") + humanBytes(std::fabs(r.measured)) + " ("
-            + humanBytes(static_cast<double>(m.leakedBytes)) + " vs " + humanBytes(static_cast<double>(base->leakedBytes)) + ")";
-        break;
-    case RuleKind::MaxGrowthPerStep:
-        if (!m.growthPerStepBytes) {
-            r.verdict = Verdict::Skip;
-            r.note = "no NVTX step ranges (step/iteration/epoch N): growth per step cannot be measured";
-            return;
+    void measureRule(RuleResult& r, const PhaseMeasures& m, const PhaseMeasures* base, const Tolerance& tol)
+    {
+        auto slack = [&](double reference) {
+            return static_cast<double>(tol.absoluteBytes) + tol.relative * std::fabs(reference);
+        };
+        int64_t delta = 0;
+        const SiteAmount* site = nullptr;
+        const SiteAmount* phase = nullptr;
+        switch (r.rule.kind) {
+        case RuleKind::MaxPeak:
+            r.measured = static_cast<double>(m.peakBytes);
+            r.allowed = r.limit + slack(r.limit);
+            site = culprit(m.peakSites, nullptr, delta);
+            phase = culprit(m.peakPhases, nullptr, delta);
+            break;
+        case RuleKind::MaxPeakGrowth: {
+            double b = static_cast<double>(base->peakBytes);
+            r.baselineValue = b;
+            double allowedBytes = b * (1.0 + r.limit) + slack(b * (1.0 + r.limit));
+            r.measured = b > 0 ? static_cast<double>(m.peakBytes) / b - 1.0 : (m.peakBytes > 0 ? 1e9 : 0.0);
+            r.allowed = b > 0 ? allowedBytes / b - 1.0 : 1e9;
+            if (static_cast<double>(m.peakBytes) > allowedBytes)
+                r.allowed = std::min(r.allowed, r.measured - 1e-12); // the byte comparison decides
+            site = culprit(m.peakSites, &base->peakSites, delta);
+            phase = culprit(m.peakPhases, &base->peakPhases, delta);
+            r.measuredText = (b > 0 ? pct(r.measured) : std::string("new")) + " ("
+                + humanBytes(static_cast<double>(m.peakBytes)) + " vs " + humanBytes(b) + ")";
+            r.limitText = pct(r.limit);
+            break;
         }
-        r.measured = *m.growthPerStepBytes;
-        r.allowed = r.limit + slack(r.limit);
-        site = culprit(m.growthSites, nullptr, delta);
-        break;
-    }
-    if (r.measuredText.empty())
-        r.measuredText = (r.rule.kind == RuleKind::MaxGrowthPerStep && r.measured < 0 ? "-" : "")
-            + humanBytes(std::fabs(r.measured)) + (r.rule.kind == RuleKind::MaxGrowthPerStep ? "/step" : "");
-    if (r.limitText.empty())
-        r.limitText = humanBytes(r.limit) + (r.rule.kind == RuleKind::MaxGrowthPerStep ? "/step" : "");
-    r.verdict = r.measured > r.allowed ? Verdict::Fail : Verdict::Pass;
-    if (site) {
-        r.culpritSite = site->label;
-        r.culpritBytes = site->bytes;
-        if (base && (r.rule.kind == RuleKind::MaxPeakGrowth || r.rule.kind == RuleKind::MaxLeakGrowth)) {
-            int64_t siteDelta = 0;
-            const auto& before = r.rule.kind == RuleKind::MaxPeakGrowth ? base->peakSites : base->leakSites;
-            culprit(std::vector<SiteAmount> { *site }, &before, siteDelta);
-            r.culpritBytes = siteDelta;
-            r.culpritGrowth = true;
+        case RuleKind::MaxLeak:
+            r.measured = static_cast<double>(m.leakedBytes);
+            r.allowed = r.limit + slack(r.limit);
+            site = culprit(m.leakSites, nullptr, delta);
+            break;
+        case RuleKind::MaxLeakGrowth:
+            r.baselineValue = static_cast<double>(base->leakedBytes);
+            r.measured = static_cast<double>(m.leakedBytes - base->leakedBytes);
+            r.allowed = r.limit + slack(static_cast<double>(base->leakedBytes));
+            site = culprit(m.leakSites, &base->leakSites, delta);
+            r.measuredText = (r.measured >= 0 ? "+" : "-") + humanBytes(std::fabs(r.measured)) + " ("
+                + humanBytes(static_cast<double>(m.leakedBytes)) + " vs "
+                + humanBytes(static_cast<double>(base->leakedBytes)) + ")";
+            break;
+        case RuleKind::MaxGrowthPerStep:
+            if (!m.growthPerStepBytes) {
+                r.verdict = Verdict::Skip;
+                r.note = "no NVTX step ranges (step/iteration/epoch N): growth per step cannot be measured";
+                return;
+            }
+            r.measured = *m.growthPerStepBytes;
+            r.allowed = r.limit + slack(r.limit);
+            site = culprit(m.growthSites, nullptr, delta);
+            break;
         }
-        r.culpritPhase = phaseLabel(site->phase.empty() && phase ? phase->key : site->phase);
-    } else if (phase) {
-        r.culpritPhase = phaseLabel(phase->key);
+        if (r.measuredText.empty())
+            r.measuredText = (r.rule.kind == RuleKind::MaxGrowthPerStep && r.measured < 0 ? "-" : "")
+                + humanBytes(std::fabs(r.measured)) + (r.rule.kind == RuleKind::MaxGrowthPerStep ? "/step" : "");
+        if (r.limitText.empty())
+            r.limitText = humanBytes(r.limit) + (r.rule.kind == RuleKind::MaxGrowthPerStep ? "/step" : "");
+        r.verdict = r.measured > r.allowed ? Verdict::Fail : Verdict::Pass;
+        if (site) {
+            r.culpritSite = site->label;
+            r.culpritBytes = site->bytes;
+            if (base && (r.rule.kind == RuleKind::MaxPeakGrowth || r.rule.kind == RuleKind::MaxLeakGrowth)) {
+                int64_t siteDelta = 0;
+                const auto& before = r.rule.kind == RuleKind::MaxPeakGrowth ? base->peakSites : base->leakSites;
+                culprit(std::vector<SiteAmount> { *site }, &before, siteDelta);
+                r.culpritBytes = siteDelta;
+                r.culpritGrowth = true;
+            }
+            r.culpritPhase = phaseLabel(site->phase.empty() && phase ? phase->key : site->phase);
+        } else if (phase) {
+            r.culpritPhase = phaseLabel(phase->key);
+        }
+        if (r.rule.kind == RuleKind::MaxPeak || r.rule.kind == RuleKind::MaxPeakGrowth)
+            if (!m.phaseAtPeak.empty())
+                r.note = "peak at " + humanDuration(m.peakOffsetNs) + " in " + m.phaseAtPeak;
     }
-    if (r.rule.kind == RuleKind::MaxPeak || r.rule.kind == RuleKind::MaxPeakGrowth)
-        if (!m.phaseAtPeak.empty())
-            r.note = "peak at " + humanDuration(m.peakOffsetNs) + " in " + m.phaseAtPeak;
-}
 
 } // namespace
 
@@ -458,68 +480,80 @@ void evaluateRules(const MemorySummary& run, const MemorySummary* baseline, cons
 
 namespace {
 
-bool manySubjects(const CheckResult& c)
-{
-    for (const auto& r : c.results)
-        if (r.subject != c.results.front().subject)
-            return true;
-    return false;
-}
-
-std::string limitColumn(const RuleResult& r)
-{
-    std::string s = r.limitText.empty() ? "-" : r.limitText;
-    if (r.rule.kind == RuleKind::MaxLeakGrowth && !r.limitText.empty())
-        s = "+" + s;
-    return s;
-}
-
-std::string failureSentence(const RuleResult& r)
-{
-    std::string s = std::string(ruleName(r.rule.kind)) + " failed in " + r.space
-        + (r.phase.empty() ? "" : " (phase " + r.phase + ")") + ": " + r.measuredText + " exceeds " + limitColumn(r);
-    if (!r.culpritSite.empty())
-        s += "; site " + r.culpritSite + " (" + (r.culpritGrowth ? "+" : "") + humanBytes(static_cast<double>(r.culpritBytes))
-            + (r.culpritGrowth ? " against the baseline)" : ")");
-    if (!r.culpritPhase.empty())
-        s += "; phase " + r.culpritPhase;
-    return s;
-}
-
-std::string xmlEscape(const std::string& s)
-{
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&apos;"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
-                out += ' '; // not allowed in XML 1.0
-            else
-                out += c;
-        }
+    bool manySubjects(const CheckResult& c)
+    {
+        for (const auto& r : c.results)
+            if (r.subject != c.results.front().subject)
+                return true;
+        return false;
     }
-    return out;
-}
 
-std::string mdCell(const std::string& s)
-{
-    std::string out;
-    for (char c : s)
-        out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
-    return out;
-}
+    std::string limitColumn(const RuleResult& r)
+    {
+        std::string s = r.limitText.empty() ? "-" : r.limitText;
+        if (r.rule.kind == RuleKind::MaxLeakGrowth && !r.limitText.empty())
+            s = "+" + s;
+        return s;
+    }
 
-std::string headline(const CheckResult& c)
-{
-    std::string s = c.ok() ? "passed" : std::to_string(c.failed) + (c.failed == 1 ? " rule failed" : " rules failed");
-    return s + " (" + std::to_string(c.passed) + " pass, " + std::to_string(c.failed) + " fail, " + std::to_string(c.skipped)
-        + " skipped)";
-}
+    std::string failureSentence(const RuleResult& r)
+    {
+        std::string s = std::string(ruleName(r.rule.kind)) + " failed in " + r.space
+            + (r.phase.empty() ? "" : " (phase " + r.phase + ")") + ": " + r.measuredText + " exceeds "
+            + limitColumn(r);
+        if (!r.culpritSite.empty())
+            s += "; site " + r.culpritSite + " (" + (r.culpritGrowth ? "+" : "")
+                + humanBytes(static_cast<double>(r.culpritBytes)) + (r.culpritGrowth ? " against the baseline)" : ")");
+        if (!r.culpritPhase.empty())
+            s += "; phase " + r.culpritPhase;
+        return s;
+    }
+
+    std::string xmlEscape(const std::string& s)
+    {
+        std::string out;
+        for (char c : s) {
+            switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&apos;";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
+                    out += ' '; // not allowed in XML 1.0
+                else
+                    out += c;
+            }
+        }
+        return out;
+    }
+
+    std::string mdCell(const std::string& s)
+    {
+        std::string out;
+        for (char c : s)
+            out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+        return out;
+    }
+
+    std::string headline(const CheckResult& c)
+    {
+        std::string s
+            = c.ok() ? "passed" : std::to_string(c.failed) + (c.failed == 1 ? " rule failed" : " rules failed");
+        return s + " (" + std::to_string(c.passed) + " pass, " + std::to_string(c.failed) + " fail, "
+            + std::to_string(c.skipped) + " skipped)";
+    }
 
 } // namespace
 
@@ -534,14 +568,16 @@ std::string renderCheckText(const CheckResult& c)
         if (r.verdict != Verdict::Fail && r.verdict != Verdict::Skip)
             who.clear();
         rows.push_back({ r.verdict == Verdict::Fail ? "FAIL" : verdictName(r.verdict), ruleName(r.rule.kind), r.subject,
-            r.space.empty() ? "-" : r.space, r.phase.empty() ? "(all)" : r.phase, r.measuredText, limitColumn(r), who });
+            r.space.empty() ? "-" : r.space, r.phase.empty() ? "(all)" : r.phase, r.measuredText, limitColumn(r),
+            who });
     }
     std::vector<size_t> width(8, 0);
     for (const auto& row : rows)
         for (size_t i = 0; i + 1 < row.size(); ++i)
             width[i] = std::max(width[i], row[i].size());
     std::string what = subjects || c.results.empty() ? std::string() : " " + c.results.front().subject;
-    std::string out = "tidemark check" + what + ": " + headline(c) + (c.baseline.empty() ? "" : ", baseline " + c.baseline) + "\n";
+    std::string out
+        = "tidemark check" + what + ": " + headline(c) + (c.baseline.empty() ? "" : ", baseline " + c.baseline) + "\n";
     for (const auto& row : rows) {
         std::string line = " ";
         for (size_t i = 0; i < row.size(); ++i) {
@@ -583,7 +619,8 @@ std::string renderCheckJson(const CheckResult& c, int indent)
         results.push_back(std::move(o));
     }
     json doc { { "format", "tidemark-check" }, { "version", 1 }, { "ok", c.ok() }, { "passed", c.passed },
-        { "failed", c.failed }, { "skipped", c.skipped }, { "baseline", c.baseline }, { "results", std::move(results) } };
+        { "failed", c.failed }, { "skipped", c.skipped }, { "baseline", c.baseline },
+        { "results", std::move(results) } };
     return doc.dump(indent) + "\n";
 }
 
@@ -598,7 +635,8 @@ std::string renderCheckJUnit(const CheckResult& c)
     std::snprintf(time, sizeof(time), "%.3f", c.seconds);
     std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     out += "<testsuites name=\"tidemark check\" tests=\"" + std::to_string(c.results.size()) + "\" failures=\""
-        + std::to_string(c.failed) + "\" errors=\"0\" skipped=\"" + std::to_string(c.skipped) + "\" time=\"" + time + "\">\n";
+        + std::to_string(c.failed) + "\" errors=\"0\" skipped=\"" + std::to_string(c.skipped) + "\" time=\"" + time
+        + "\">\n";
     for (const auto& subject : subjects) {
         int tests = 0, failures = 0, skipped = 0;
         for (const auto& r : c.results)
@@ -619,12 +657,13 @@ std::string renderCheckJUnit(const CheckResult& c)
             if (r.verdict == Verdict::Fail) {
                 std::string text = failureSentence(r) + "\nmeasured: " + r.measuredText + "\nlimit: " + limitColumn(r)
                     + "\nrule from: " + r.rule.origin + (r.note.empty() ? "" : "\n" + r.note);
-                out += "      <failure message=\"" + xmlEscape(failureSentence(r)) + "\" type=\"" + ruleName(r.rule.kind)
-                    + "\">" + xmlEscape(text) + "</failure>\n";
+                out += "      <failure message=\"" + xmlEscape(failureSentence(r)) + "\" type=\""
+                    + ruleName(r.rule.kind) + "\">" + xmlEscape(text) + "</failure>\n";
             } else if (r.verdict == Verdict::Skip) {
                 out += "      <skipped message=\"" + xmlEscape(r.note) + "\"/>\n";
             } else {
-                out += "      <system-out>" + xmlEscape(r.measuredText + " within " + limitColumn(r)) + "</system-out>\n";
+                out += "      <system-out>" + xmlEscape(r.measuredText + " within " + limitColumn(r))
+                    + "</system-out>\n";
             }
             out += "    </testcase>\n";
         }
@@ -639,19 +678,21 @@ std::string renderCheckMarkdown(const CheckResult& c)
     bool subjects = manySubjects(c);
     std::string out = std::string("### ") + (c.ok() ? "✅" : "❌") + " tidemark memory check " + headline(c) + "\n\n";
     if (!subjects && !c.results.empty())
-        out += "Run: `" + c.results.front().subject + "`" + (c.baseline.empty() ? "" : ", baseline: `" + c.baseline + "`") + "\n\n";
+        out += "Run: `" + c.results.front().subject + "`"
+            + (c.baseline.empty() ? "" : ", baseline: `" + c.baseline + "`") + "\n\n";
     else if (!c.baseline.empty())
         out += "Baseline: `" + c.baseline + "`\n\n";
-    out += std::string("| | rule |") + (subjects ? " run |" : "") + " space | phase | measured | limit | responsible |\n";
+    out += std::string("| | rule |") + (subjects ? " run |" : "")
+        + " space | phase | measured | limit | responsible |\n";
     out += std::string("|---|---|") + (subjects ? "---|" : "") + "---|---|---:|---:|---|\n";
     for (const auto& r : c.results) {
         std::string icon = r.verdict == Verdict::Pass ? "✅" : r.verdict == Verdict::Fail ? "❌" : "⏭️";
         std::string who = r.verdict == Verdict::Fail && !r.culpritSite.empty()
             ? "`" + r.culpritSite + "` in " + r.culpritPhase
             : (r.verdict == Verdict::Skip ? r.note : "");
-        out += "| " + icon + " | " + ruleName(r.rule.kind) + " |" + (subjects ? " " + mdCell(r.subject) + " |" : "") + " "
-            + mdCell(r.space) + " | " + mdCell(r.phase.empty() ? "(all)" : r.phase) + " | " + mdCell(r.measuredText) + " | "
-            + mdCell(limitColumn(r)) + " | " + mdCell(who) + " |\n";
+        out += "| " + icon + " | " + ruleName(r.rule.kind) + " |" + (subjects ? " " + mdCell(r.subject) + " |" : "")
+            + " " + mdCell(r.space) + " | " + mdCell(r.phase.empty() ? "(all)" : r.phase) + " | "
+            + mdCell(r.measuredText) + " | " + mdCell(limitColumn(r)) + " | " + mdCell(who) + " |\n";
     }
     return out;
 }

@@ -14,10 +14,10 @@
 namespace tidemark::analysis {
 
 enum class RuleKind {
-    MaxPeak,          // peak bytes <= limit
-    MaxPeakGrowth,    // peak / baseline peak - 1 <= limit (a fraction; 0.05 = 5%)
-    MaxLeak,          // leaked bytes <= limit
-    MaxLeakGrowth,    // leaked bytes - baseline leaked bytes <= limit
+    MaxPeak, // peak bytes <= limit
+    MaxPeakGrowth, // peak / baseline peak - 1 <= limit (a fraction; 0.05 = 5%)
+    MaxLeak, // leaked bytes <= limit
+    MaxLeakGrowth, // leaked bytes - baseline leaked bytes <= limit
     MaxGrowthPerStep, // live bytes gained per training step <= limit
 };
 const char* ruleName(RuleKind kind); // "max-peak", ...
@@ -62,21 +62,21 @@ const char* verdictName(Verdict v); // pass | fail | skip
 
 struct RuleResult {
     Rule rule;
-    std::string subject;     // the run (file, or "rank N")
-    std::string space;       // resolved space name
+    std::string subject; // the run (file, or "rank N")
+    std::string space; // resolved space name
     std::string phase;
     Verdict verdict = Verdict::Skip;
-    double measured = 0;      // bytes, or a fraction for MaxPeakGrowth
-    double limit = 0;         // as given
-    double allowed = 0;       // limit plus tolerance, in the measured unit
+    double measured = 0; // bytes, or a fraction for MaxPeakGrowth
+    double limit = 0; // as given
+    double allowed = 0; // limit plus tolerance, in the measured unit
     std::optional<double> baselineValue;
     std::string measuredText; // human forms
     std::string limitText;
-    std::string culpritSite;  // failures: the site responsible (largest, or grew most vs the baseline)
+    std::string culpritSite; // failures: the site responsible (largest, or grew most vs the baseline)
     std::string culpritPhase; // and its phase
-    int64_t culpritBytes = 0;  // its bytes, or its growth against the baseline when culpritGrowth
+    int64_t culpritBytes = 0; // its bytes, or its growth against the baseline when culpritGrowth
     bool culpritGrowth = false;
-    std::string note;         // why skipped, or a detail of the failure
+    std::string note; // why skipped, or a detail of the failure
 };
 
 struct CheckResult {

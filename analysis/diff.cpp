@@ -15,38 +15,38 @@ using nlohmann::json;
 
 namespace {
 
-DiffTable table(const std::string& title, const std::string& unit, const std::vector<SiteAmount>* a,
-    const std::vector<SiteAmount>* b, bool perStep, double totalA, double totalB)
-{
-    DiffTable t { title, unit, {}, totalA, totalB, 0 };
-    std::map<std::string, DiffRow> rows;
-    auto add = [&](const std::vector<SiteAmount>* list, bool isB) {
-        if (!list)
-            return;
-        for (const auto& s : *list) {
-            auto& r = rows[s.key];
-            r.key = s.key;
-            if (r.label.empty() || isB)
-                r.label = s.label.empty() ? (s.key.empty() ? "(no phase)" : s.key) : s.label;
-            if (!s.phase.empty() && (r.phase.empty() || isB))
-                r.phase = s.phase;
-            (isB ? r.b : r.a) += perStep ? s.bytesPerStep : static_cast<double>(s.bytes);
+    DiffTable table(const std::string& title, const std::string& unit, const std::vector<SiteAmount>* a,
+        const std::vector<SiteAmount>* b, bool perStep, double totalA, double totalB)
+    {
+        DiffTable t { title, unit, {}, totalA, totalB, 0 };
+        std::map<std::string, DiffRow> rows;
+        auto add = [&](const std::vector<SiteAmount>* list, bool isB) {
+            if (!list)
+                return;
+            for (const auto& s : *list) {
+                auto& r = rows[s.key];
+                r.key = s.key;
+                if (r.label.empty() || isB)
+                    r.label = s.label.empty() ? (s.key.empty() ? "(no phase)" : s.key) : s.label;
+                if (!s.phase.empty() && (r.phase.empty() || isB))
+                    r.phase = s.phase;
+                (isB ? r.b : r.a) += perStep ? s.bytesPerStep : static_cast<double>(s.bytes);
+            }
+        };
+        add(a, false);
+        add(b, true);
+        for (auto& [key, r] : rows) {
+            if (r.a == r.b)
+                ++t.unchanged;
+            else
+                t.rows.push_back(r);
         }
-    };
-    add(a, false);
-    add(b, true);
-    for (auto& [key, r] : rows) {
-        if (r.a == r.b)
-            ++t.unchanged;
-        else
-            t.rows.push_back(r);
+        std::sort(t.rows.begin(), t.rows.end(), [](const DiffRow& x, const DiffRow& y) {
+            double dx = std::fabs(x.delta()), dy = std::fabs(y.delta());
+            return dx != dy ? dx > dy : x.key < y.key;
+        });
+        return t;
     }
-    std::sort(t.rows.begin(), t.rows.end(), [](const DiffRow& x, const DiffRow& y) {
-        double dx = std::fabs(x.delta()), dy = std::fabs(y.delta());
-        return dx != dy ? dx > dy : x.key < y.key;
-    });
-    return t;
-}
 
 } // namespace
 
@@ -105,12 +105,13 @@ Diff diffSummaries(const MemorySummary& a, const MemorySummary& b, const std::st
         auto list = [](const PhaseMeasures* m, std::vector<SiteAmount> PhaseMeasures::*field) {
             return m ? &(m->*field) : nullptr;
         };
-        sd.tables.push_back(table("peak by site", "bytes", list(ma, &PhaseMeasures::peakSites), list(mb, &PhaseMeasures::peakSites),
-            false, static_cast<double>(sd.peakA), static_cast<double>(sd.peakB)));
+        sd.tables.push_back(table("peak by site", "bytes", list(ma, &PhaseMeasures::peakSites),
+            list(mb, &PhaseMeasures::peakSites), false, static_cast<double>(sd.peakA), static_cast<double>(sd.peakB)));
         sd.tables.push_back(table("peak by phase", "bytes", list(ma, &PhaseMeasures::peakPhases),
             list(mb, &PhaseMeasures::peakPhases), false, static_cast<double>(sd.peakA), static_cast<double>(sd.peakB)));
-        sd.tables.push_back(table("leaks by site", "bytes", list(ma, &PhaseMeasures::leakSites), list(mb, &PhaseMeasures::leakSites),
-            false, static_cast<double>(sd.leakedA), static_cast<double>(sd.leakedB)));
+        sd.tables.push_back(
+            table("leaks by site", "bytes", list(ma, &PhaseMeasures::leakSites), list(mb, &PhaseMeasures::leakSites),
+                false, static_cast<double>(sd.leakedA), static_cast<double>(sd.leakedB)));
         sd.tables.push_back(table("growth by site", "bytes/step", list(ma, &PhaseMeasures::growthSites),
             list(mb, &PhaseMeasures::growthSites), true, sd.growthA.value_or(0), sd.growthB.value_or(0)));
         d.spaces.push_back(std::move(sd));
@@ -120,45 +121,46 @@ Diff diffSummaries(const MemorySummary& a, const MemorySummary& b, const std::st
 
 namespace {
 
-std::string signedBytes(double v)
-{
-    if (v == 0)
-        return "0 B";
-    return (v > 0 ? "+" : "-") + humanBytes(std::fabs(v));
-}
-
-std::string change(double a, double b)
-{
-    std::string s = signedBytes(b - a);
-    if (a > 0 && b != a && std::fabs(b - a) < 10 * a) {
-        char buf[32];
-        std::snprintf(buf, sizeof(buf), " (%+.1f%%)", (b - a) / a * 100.0);
-        s += buf;
+    std::string signedBytes(double v)
+    {
+        if (v == 0)
+            return "0 B";
+        return (v > 0 ? "+" : "-") + humanBytes(std::fabs(v));
     }
-    return s;
-}
 
-std::string growthText(const std::optional<double>& g)
-{
-    if (!g)
-        return "n/a";
-    return (*g < 0 ? "-" : "") + humanBytes(std::fabs(*g)) + "/step";
-}
+    std::string change(double a, double b)
+    {
+        std::string s = signedBytes(b - a);
+        if (a > 0 && b != a && std::fabs(b - a) < 10 * a) {
+            char buf[32];
+            std::snprintf(buf, sizeof(buf), " (%+.1f%%)", (b - a) / a * 100.0);
+            s += buf;
+        }
+        return s;
+    }
 
-std::string headerLine(const SpaceDiff& s)
-{
-    std::string presence = s.inA && s.inB ? "" : s.inA ? " (only in A)" : " (only in B)";
-    return s.space + presence + ": peak " + humanBytes(static_cast<double>(s.peakA)) + " -> "
-        + humanBytes(static_cast<double>(s.peakB)) + " " + change(static_cast<double>(s.peakA), static_cast<double>(s.peakB))
-        + "; leaked " + humanBytes(static_cast<double>(s.leakedA)) + " -> " + humanBytes(static_cast<double>(s.leakedB)) + " "
-        + change(static_cast<double>(s.leakedA), static_cast<double>(s.leakedB)) + "; growth " + growthText(s.growthA) + " -> "
-        + growthText(s.growthB);
-}
+    std::string growthText(const std::optional<double>& g)
+    {
+        if (!g)
+            return "n/a";
+        return (*g < 0 ? "-" : "") + humanBytes(std::fabs(*g)) + "/step";
+    }
 
-std::string cellValue(const DiffTable& t, double v)
-{
-    return t.unit == "bytes/step" ? growthText(v) : humanBytes(v);
-}
+    std::string headerLine(const SpaceDiff& s)
+    {
+        std::string presence = s.inA && s.inB ? "" : s.inA ? " (only in A)" : " (only in B)";
+        return s.space + presence + ": peak " + humanBytes(static_cast<double>(s.peakA)) + " -> "
+            + humanBytes(static_cast<double>(s.peakB)) + " "
+            + change(static_cast<double>(s.peakA), static_cast<double>(s.peakB)) + "; leaked "
+            + humanBytes(static_cast<double>(s.leakedA)) + " -> " + humanBytes(static_cast<double>(s.leakedB)) + " "
+            + change(static_cast<double>(s.leakedA), static_cast<double>(s.leakedB)) + "; growth "
+            + growthText(s.growthA) + " -> " + growthText(s.growthB);
+    }
+
+    std::string cellValue(const DiffTable& t, double v)
+    {
+        return t.unit == "bytes/step" ? growthText(v) : humanBytes(v);
+    }
 
 } // namespace
 
@@ -173,8 +175,9 @@ std::string renderDiffText(const Diff& d, int top)
             std::vector<std::vector<std::string>> rows { { t.title, "A", "B", "change" } };
             for (size_t i = 0; i < t.rows.size() && (top <= 0 || i < static_cast<size_t>(top)); ++i) {
                 const auto& r = t.rows[i];
-                rows.push_back({ compactLabel(r.label, 70) + (r.phase.empty() ? "" : " [" + r.phase + "]"), cellValue(t, r.a), cellValue(t, r.b),
-                    t.unit == "bytes/step" ? growthText(r.delta()) : change(r.a, r.b) });
+                rows.push_back(
+                    { compactLabel(r.label, 70) + (r.phase.empty() ? "" : " [" + r.phase + "]"), cellValue(t, r.a),
+                        cellValue(t, r.b), t.unit == "bytes/step" ? growthText(r.delta()) : change(r.a, r.b) });
             }
             rows.push_back({ "total", cellValue(t, t.totalA), cellValue(t, t.totalB),
                 t.unit == "bytes/step" ? growthText(t.totalB - t.totalA) : change(t.totalA, t.totalB) });
@@ -193,7 +196,8 @@ std::string renderDiffText(const Diff& d, int top)
             }
             size_t hidden = top > 0 && t.rows.size() > static_cast<size_t>(top) ? t.rows.size() - top : 0;
             if (hidden || t.unchanged)
-                out += "  (" + std::to_string(hidden) + " more changed, " + std::to_string(t.unchanged) + " unchanged)\n";
+                out += "  (" + std::to_string(hidden) + " more changed, " + std::to_string(t.unchanged)
+                    + " unchanged)\n";
         }
     }
     return out;
@@ -204,10 +208,11 @@ std::string renderDiffMarkdown(const Diff& d, int top)
     std::string out = "### tidemark diff\n\nA = `" + d.a + "`, B = `" + d.b + "`\n";
     for (const auto& s : d.spaces) {
         out += "\n#### " + s.space + "\n\n| measure | A | B | change |\n|---|---:|---:|---:|\n";
-        out += "| peak | " + humanBytes(static_cast<double>(s.peakA)) + " | " + humanBytes(static_cast<double>(s.peakB)) + " | "
-            + change(static_cast<double>(s.peakA), static_cast<double>(s.peakB)) + " |\n";
-        out += "| leaked | " + humanBytes(static_cast<double>(s.leakedA)) + " | " + humanBytes(static_cast<double>(s.leakedB))
-            + " | " + change(static_cast<double>(s.leakedA), static_cast<double>(s.leakedB)) + " |\n";
+        out += "| peak | " + humanBytes(static_cast<double>(s.peakA)) + " | " + humanBytes(static_cast<double>(s.peakB))
+            + " | " + change(static_cast<double>(s.peakA), static_cast<double>(s.peakB)) + " |\n";
+        out += "| leaked | " + humanBytes(static_cast<double>(s.leakedA)) + " | "
+            + humanBytes(static_cast<double>(s.leakedB)) + " | "
+            + change(static_cast<double>(s.leakedA), static_cast<double>(s.leakedB)) + " |\n";
         out += "| growth | " + growthText(s.growthA) + " | " + growthText(s.growthB) + " | |\n";
         for (const auto& t : s.tables) {
             if (t.rows.empty())
@@ -217,8 +222,9 @@ std::string renderDiffMarkdown(const Diff& d, int top)
                 const auto& r = t.rows[i];
                 std::string label = r.label;
                 std::replace(label.begin(), label.end(), '|', '/');
-                out += "| `" + label + "`" + (r.phase.empty() ? "" : " (" + r.phase + ")") + " | " + cellValue(t, r.a) + " | "
-                    + cellValue(t, r.b) + " | " + (t.unit == "bytes/step" ? growthText(r.delta()) : change(r.a, r.b)) + " |\n";
+                out += "| `" + label + "`" + (r.phase.empty() ? "" : " (" + r.phase + ")") + " | " + cellValue(t, r.a)
+                    + " | " + cellValue(t, r.b) + " | "
+                    + (t.unit == "bytes/step" ? growthText(r.delta()) : change(r.a, r.b)) + " |\n";
             }
         }
     }
@@ -226,37 +232,43 @@ std::string renderDiffMarkdown(const Diff& d, int top)
 }
 
 namespace {
-json diffJson(const Diff& d)
-{
-    json spaces = json::array();
-    for (const auto& s : d.spaces) {
-        json tables = json::array();
-        for (const auto& t : s.tables) {
-            json rows = json::array();
-            for (const auto& r : t.rows)
-                rows.push_back({ { "key", r.key }, { "label", r.label }, { "phase", r.phase }, { "a", r.a }, { "b", r.b },
-                    { "delta", r.delta() } });
-            tables.push_back({ { "title", t.title }, { "unit", t.unit }, { "total_a", t.totalA }, { "total_b", t.totalB },
-                { "unchanged", t.unchanged }, { "rows", std::move(rows) } });
+    json diffJson(const Diff& d)
+    {
+        json spaces = json::array();
+        for (const auto& s : d.spaces) {
+            json tables = json::array();
+            for (const auto& t : s.tables) {
+                json rows = json::array();
+                for (const auto& r : t.rows)
+                    rows.push_back({ { "key", r.key }, { "label", r.label }, { "phase", r.phase }, { "a", r.a },
+                        { "b", r.b }, { "delta", r.delta() } });
+                tables.push_back({ { "title", t.title }, { "unit", t.unit }, { "total_a", t.totalA },
+                    { "total_b", t.totalB }, { "unchanged", t.unchanged }, { "rows", std::move(rows) } });
+            }
+            auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+            spaces.push_back({ { "space", s.space }, { "in_a", s.inA }, { "in_b", s.inB }, { "peak_bytes_a", s.peakA },
+                { "peak_bytes_b", s.peakB }, { "leaked_bytes_a", s.leakedA }, { "leaked_bytes_b", s.leakedB },
+                { "live_at_end_bytes_a", s.liveAtEndA }, { "live_at_end_bytes_b", s.liveAtEndB },
+                { "growth_per_step_bytes_a", opt(s.growthA) }, { "growth_per_step_bytes_b", opt(s.growthB) },
+                { "tables", std::move(tables) } });
         }
-        auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
-        spaces.push_back({ { "space", s.space }, { "in_a", s.inA }, { "in_b", s.inB }, { "peak_bytes_a", s.peakA },
-            { "peak_bytes_b", s.peakB }, { "leaked_bytes_a", s.leakedA }, { "leaked_bytes_b", s.leakedB },
-            { "live_at_end_bytes_a", s.liveAtEndA }, { "live_at_end_bytes_b", s.liveAtEndB },
-            { "growth_per_step_bytes_a", opt(s.growthA) }, { "growth_per_step_bytes_b", opt(s.growthB) },
-            { "tables", std::move(tables) } });
+        return json { { "format", "tidemark-diff" }, { "version", 1 }, { "a", d.a }, { "b", d.b },
+            { "spaces", std::move(spaces) } };
     }
-    return json { { "format", "tidemark-diff" }, { "version", 1 }, { "a", d.a }, { "b", d.b }, { "spaces", std::move(spaces) } };
-}
 } // namespace
 
-std::string renderDiffJson(const Diff& d, int indent) { return diffJson(d).dump(indent) + "\n"; }
+std::string renderDiffJson(const Diff& d, int indent)
+{
+    return diffJson(d).dump(indent) + "\n";
+}
 
-Result<RankDiff> diffRanks(const std::vector<MemorySummary>& a, const std::vector<MemorySummary>& b, const std::string& space)
+Result<RankDiff> diffRanks(
+    const std::vector<MemorySummary>& a, const std::vector<MemorySummary>& b, const std::string& space)
 {
     if (a.size() != b.size())
-        return makeError(ErrorCode::Usage, "the two groups have " + std::to_string(a.size()) + " and " + std::to_string(b.size())
-                + " ranks", "give the same number of files on each side of '--'");
+        return makeError(ErrorCode::Usage,
+            "the two groups have " + std::to_string(a.size()) + " and " + std::to_string(b.size()) + " ranks",
+            "give the same number of files on each side of '--'");
     RankDiff d { rankTable(a), rankTable(b), {}, rankNumbers(a) };
     std::vector<int64_t> rb = rankNumbers(b);
     std::vector<size_t> order(a.size());
@@ -285,7 +297,8 @@ std::string renderRankDiffText(const RankDiff& d, int top)
 
 std::string renderRankDiffMarkdown(const RankDiff& d, int top)
 {
-    std::string out = "#### A per rank\n\n" + renderRanksMarkdown(d.a) + "\n#### B per rank\n\n" + renderRanksMarkdown(d.b);
+    std::string out
+        = "#### A per rank\n\n" + renderRanksMarkdown(d.a) + "\n#### B per rank\n\n" + renderRanksMarkdown(d.b);
     for (size_t i = 0; i < d.pairs.size(); ++i)
         out += "\n## rank " + std::to_string(d.ranks[i]) + "\n\n" + renderDiffMarkdown(d.pairs[i], top);
     return out;

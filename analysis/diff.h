@@ -22,12 +22,12 @@ struct DiffRow {
 };
 
 struct DiffTable {
-    std::string title;   // "peak by site", ...
-    std::string unit;    // "bytes" or "bytes/step"
+    std::string title; // "peak by site", ...
+    std::string unit; // "bytes" or "bytes/step"
     std::vector<DiffRow> rows; // by |delta|, largest first; rows equal in A and B are dropped
-    double totalA = 0;   // the space's own measure (not the sum of rows, which may be cut to the top N)
+    double totalA = 0; // the space's own measure (not the sum of rows, which may be cut to the top N)
     double totalB = 0;
-    int unchanged = 0;   // rows dropped because A == B
+    int unchanged = 0; // rows dropped because A == B
 };
 
 struct SpaceDiff {
@@ -66,7 +66,8 @@ struct RankDiff {
     std::vector<Diff> pairs; // one per rank, in rank order
     std::vector<int64_t> ranks;
 };
-Result<RankDiff> diffRanks(const std::vector<MemorySummary>& a, const std::vector<MemorySummary>& b, const std::string& space);
+Result<RankDiff> diffRanks(
+    const std::vector<MemorySummary>& a, const std::vector<MemorySummary>& b, const std::string& space);
 std::string renderRankDiffText(const RankDiff& diff, int top = 10);
 std::string renderRankDiffMarkdown(const RankDiff& diff, int top = 10);
 std::string renderRankDiffJson(const RankDiff& diff, int indent = 2);

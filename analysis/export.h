@@ -13,11 +13,11 @@
 namespace tidemark::analysis {
 
 struct ExportStats {
-    int64_t counters = 0;  // Chrome "C" events
-    int64_t slices = 0;    // Chrome "X" events (NVTX ranges, kernels, copies and memsets)
-    int64_t instants = 0;  // Chrome "i" events (failed allocations)
-    int64_t metadata = 0;  // Chrome "M" events (process and thread names)
-    int64_t lines = 0;     // folded stack lines, or CSV rows without the header
+    int64_t counters = 0; // Chrome "C" events
+    int64_t slices = 0; // Chrome "X" events (NVTX ranges, kernels, copies and memsets)
+    int64_t instants = 0; // Chrome "i" events (failed allocations)
+    int64_t metadata = 0; // Chrome "M" events (process and thread names)
+    int64_t lines = 0; // folded stack lines, or CSV rows without the header
     int64_t totalWeight = 0; // folded: sum of the weights written
 };
 

@@ -84,23 +84,25 @@ RankTable rankTable(const std::vector<MemorySummary>& ranks)
 
 namespace {
 
-std::string ratio(double r)
-{
-    if (r <= 0)
-        return "-";
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.3fx", r);
-    return buf;
-}
+    std::string ratio(double r)
+    {
+        if (r <= 0)
+            return "-";
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), "%.3fx", r);
+        return buf;
+    }
 
-std::string imbalanceSentence(const RankImbalance& im)
-{
-    if (im.maxBytes == im.minBytes)
-        return im.space + ": all " + std::to_string(im.ranks) + " ranks peak at " + humanBytes(static_cast<double>(im.maxBytes));
-    return im.space + ": rank " + std::to_string(im.highestRank) + " peaks highest at " + humanBytes(static_cast<double>(im.maxBytes))
-        + ", rank " + std::to_string(im.lowestRank) + " lowest at " + humanBytes(static_cast<double>(im.minBytes)) + "; max/min "
-        + ratio(im.maxOverMin) + ", max - mean " + humanBytes(static_cast<double>(im.maxMinusMean));
-}
+    std::string imbalanceSentence(const RankImbalance& im)
+    {
+        if (im.maxBytes == im.minBytes)
+            return im.space + ": all " + std::to_string(im.ranks) + " ranks peak at "
+                + humanBytes(static_cast<double>(im.maxBytes));
+        return im.space + ": rank " + std::to_string(im.highestRank) + " peaks highest at "
+            + humanBytes(static_cast<double>(im.maxBytes)) + ", rank " + std::to_string(im.lowestRank) + " lowest at "
+            + humanBytes(static_cast<double>(im.minBytes)) + "; max/min " + ratio(im.maxOverMin) + ", max - mean "
+            + humanBytes(static_cast<double>(im.maxMinusMean));
+    }
 
 } // namespace
 
@@ -115,7 +117,8 @@ std::string renderRanksText(const RankTable& t)
     for (const auto& row : rows)
         for (size_t i = 0; i < row.size(); ++i)
             width[i] = std::max(width[i], row[i].size());
-    std::string out = "per-rank peaks (" + std::to_string(t.imbalance.empty() ? 0 : t.imbalance.front().ranks) + " ranks)\n";
+    std::string out
+        = "per-rank peaks (" + std::to_string(t.imbalance.empty() ? 0 : t.imbalance.front().ranks) + " ranks)\n";
     for (const auto& row : rows) {
         std::string line = " ";
         for (size_t i = 0; i < row.size(); ++i)
@@ -135,9 +138,9 @@ std::string renderRanksMarkdown(const RankTable& t)
 {
     std::string out = "| space | rank | host | peak | leaked | peak at |\n|---|---:|---|---:|---:|---|\n";
     for (const auto& r : t.rows)
-        out += "| " + r.space + " | " + std::to_string(r.rank) + " | " + r.host + " | " + humanBytes(static_cast<double>(r.peakBytes))
-            + " | " + humanBytes(static_cast<double>(r.leakedBytes)) + " | " + humanDuration(r.peakOffsetNs)
-            + (r.phaseAtPeak.empty() ? "" : " in " + r.phaseAtPeak) + " |\n";
+        out += "| " + r.space + " | " + std::to_string(r.rank) + " | " + r.host + " | "
+            + humanBytes(static_cast<double>(r.peakBytes)) + " | " + humanBytes(static_cast<double>(r.leakedBytes))
+            + " | " + humanDuration(r.peakOffsetNs) + (r.phaseAtPeak.empty() ? "" : " in " + r.phaseAtPeak) + " |\n";
     out += "\n";
     for (const auto& im : t.imbalance)
         out += "- " + imbalanceSentence(im) + "\n";
@@ -145,25 +148,30 @@ std::string renderRanksMarkdown(const RankTable& t)
 }
 
 namespace {
-json ranksJson(const RankTable& t)
-{
-    json rows = json::array(), imb = json::array();
-    for (const auto& r : t.rows)
-        rows.push_back({ { "space", r.space }, { "rank", r.rank }, { "rank_recorded", r.rankRecorded }, { "host", r.host },
-            { "file", r.file }, { "peak_bytes", r.peakBytes }, { "leaked_bytes", r.leakedBytes },
-            { "peak_offset_ns", r.peakOffsetNs }, { "phase_at_peak", r.phaseAtPeak } });
-    for (const auto& im : t.imbalance)
-        imb.push_back({ { "space", im.space }, { "ranks", im.ranks }, { "max_bytes", im.maxBytes }, { "min_bytes", im.minBytes },
-            { "mean_bytes", im.meanBytes }, { "max_over_min", im.maxOverMin }, { "max_minus_mean_bytes", im.maxMinusMean },
-            { "highest_rank", im.highestRank }, { "lowest_rank", im.lowestRank } });
-    return json { { "ranks", std::move(rows) }, { "imbalance", std::move(imb) } };
-}
+    json ranksJson(const RankTable& t)
+    {
+        json rows = json::array(), imb = json::array();
+        for (const auto& r : t.rows)
+            rows.push_back(
+                { { "space", r.space }, { "rank", r.rank }, { "rank_recorded", r.rankRecorded }, { "host", r.host },
+                    { "file", r.file }, { "peak_bytes", r.peakBytes }, { "leaked_bytes", r.leakedBytes },
+                    { "peak_offset_ns", r.peakOffsetNs }, { "phase_at_peak", r.phaseAtPeak } });
+        for (const auto& im : t.imbalance)
+            imb.push_back({ { "space", im.space }, { "ranks", im.ranks }, { "max_bytes", im.maxBytes },
+                { "min_bytes", im.minBytes }, { "mean_bytes", im.meanBytes }, { "max_over_min", im.maxOverMin },
+                { "max_minus_mean_bytes", im.maxMinusMean }, { "highest_rank", im.highestRank },
+                { "lowest_rank", im.lowestRank } });
+        return json { { "ranks", std::move(rows) }, { "imbalance", std::move(imb) } };
+    }
 } // namespace
 
-std::string renderRanksJson(const RankTable& t, int indent) { return ranksJson(t).dump(indent) + "\n"; }
+std::string renderRanksJson(const RankTable& t, int indent)
+{
+    return ranksJson(t).dump(indent) + "\n";
+}
 
-Result<std::string> renderMultiRankReport(const std::vector<std::string>& paths, const ReportOptions& options,
-    const std::string& format)
+Result<std::string> renderMultiRankReport(
+    const std::vector<std::string>& paths, const ReportOptions& options, const std::string& format)
 {
     std::vector<MemorySummary> summaries;
     std::vector<Report> reports;
@@ -197,8 +205,9 @@ Result<std::string> renderMultiRankReport(const std::vector<std::string>& paths,
         return doc.dump(2) + "\n";
     }
     bool md = format == "markdown";
-    std::string out = md ? "## tidemark report: " + std::to_string(paths.size()) + " ranks\n\n" + renderRanksMarkdown(table)
-                         : renderRanksText(table);
+    std::string out = md
+        ? "## tidemark report: " + std::to_string(paths.size()) + " ranks\n\n" + renderRanksMarkdown(table)
+        : renderRanksText(table);
     for (size_t i = 0; i < reports.size(); ++i) {
         out += md ? "\n### rank " + std::to_string(numbers[i]) + " (`" + paths[i] + "`)\n\n"
                   : "\nrank " + std::to_string(numbers[i]) + " (" + paths[i] + ")\n";

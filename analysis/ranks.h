@@ -13,7 +13,7 @@
 namespace tidemark::analysis {
 
 struct RankRow {
-    int64_t rank = 0;   // the recorded launcher rank, else the file's position
+    int64_t rank = 0; // the recorded launcher rank, else the file's position
     bool rankRecorded = false;
     std::string file;
     std::string host;
@@ -30,14 +30,14 @@ struct RankImbalance {
     int64_t maxBytes = 0;
     int64_t minBytes = 0;
     int64_t meanBytes = 0;
-    double maxOverMin = 0.0;  // 0 when the smallest peak is 0
+    double maxOverMin = 0.0; // 0 when the smallest peak is 0
     int64_t maxMinusMean = 0;
-    int64_t highestRank = 0;  // the rank that peaks highest (lowest rank on ties)
+    int64_t highestRank = 0; // the rank that peaks highest (lowest rank on ties)
     int64_t lowestRank = 0;
 };
 
 struct RankTable {
-    std::vector<RankRow> rows;            // by space, then rank
+    std::vector<RankRow> rows; // by space, then rank
     std::vector<RankImbalance> imbalance; // one per space present in at least one rank
 };
 
@@ -52,7 +52,7 @@ std::string renderRanksJson(const RankTable& table, int indent = 2);
 
 // `tidemark report A B ...`: the per-rank table and imbalance, then each rank's headlines.
 // format: text | markdown | json.
-Result<std::string> renderMultiRankReport(const std::vector<std::string>& paths, const ReportOptions& options,
-    const std::string& format);
+Result<std::string> renderMultiRankReport(
+    const std::vector<std::string>& paths, const ReportOptions& options, const std::string& format);
 
 } // namespace tidemark::analysis

@@ -149,7 +149,8 @@ Result<CheckConfig> buildConfig(const Options& o)
             return b.error();
         for (const auto& r : b->rules)
             if (o.space.empty() || r.space.empty() || r.space == o.space)
-                config.rules.push_back(Rule { r.kind, r.limit, r.space.empty() ? o.space : r.space, r.phase, r.origin });
+                config.rules.push_back(
+                    Rule { r.kind, r.limit, r.space.empty() ? o.space : r.space, r.phase, r.origin });
         config.tolerance = b->tolerance;
     }
     if (config.rules.empty())
@@ -217,7 +218,8 @@ int run(const std::vector<std::string>& args)
             bases = std::vector<MemorySummary> { *b };
     }
     if (bases->size() > 1 && bases->size() != runs->size())
-        return cli::fail("got " + std::to_string(bases->size()) + " baselines for " + std::to_string(runs->size()) + " runs",
+        return cli::fail(
+            "got " + std::to_string(bases->size()) + " baselines for " + std::to_string(runs->size()) + " runs",
             "give one baseline for every run, or one for all");
     CheckResult result;
     if (!bases->empty())
@@ -225,9 +227,8 @@ int run(const std::vector<std::string>& args)
     std::vector<int64_t> ranks = rankNumbers(*runs);
     for (size_t i = 0; i < runs->size(); ++i) {
         const MemorySummary* base = bases->empty() ? nullptr : &(*bases)[bases->size() == 1 ? 0 : i];
-        std::string subject = o.repeat
-            ? std::to_string((*runs)[i].runs) + " runs (" + (*runs)[i].aggregate + ")"
-            : (runs->size() > 1 ? "rank " + std::to_string(ranks[i]) : o.files[i]);
+        std::string subject = o.repeat ? std::to_string((*runs)[i].runs) + " runs (" + (*runs)[i].aggregate + ")"
+                                       : (runs->size() > 1 ? "rank " + std::to_string(ranks[i]) : o.files[i]);
         evaluateRules((*runs)[i], base, *config, subject, result);
     }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -255,6 +256,7 @@ int run(const std::vector<std::string>& args)
     return result.ok() ? cli::kExitOk : cli::kExitCheckFailed;
 }
 
-tidemark::cli::Registration reg({ "check", "fail (exit 1) when memory breaks a budget or regresses against a baseline", run, 400 });
+tidemark::cli::Registration reg(
+    { "check", "fail (exit 1) when memory breaks a budget or regresses against a baseline", run, 400 });
 
 } // namespace

@@ -95,12 +95,14 @@ int run(const std::vector<std::string>& args)
     std::string out;
     if (a.size() == 1 && b.size() == 1) {
         Diff d = diffSummaries(a[0], b[0], space);
-        out = format == "json" ? renderDiffJson(d) : format == "markdown" ? renderDiffMarkdown(d, top) : renderDiffText(d, top);
+        out = format == "json"     ? renderDiffJson(d)
+            : format == "markdown" ? renderDiffMarkdown(d, top)
+                                   : renderDiffText(d, top);
     } else {
         auto d = diffRanks(a, b, space);
         if (!d)
             return cli::fail(d.error());
-        out = format == "json" ? renderRankDiffJson(*d)
+        out = format == "json"     ? renderRankDiffJson(*d)
             : format == "markdown" ? renderRankDiffMarkdown(*d, top)
                                    : renderRankDiffText(*d, top);
     }

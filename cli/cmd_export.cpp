@@ -43,7 +43,8 @@ int run(const std::vector<std::string>& args)
     std::string input, output, format, weight = "peak", space;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if ((a == "-o" || a == "--output" || a == "--format" || a == "--weight" || a == "--space") && i + 1 >= args.size())
+        if ((a == "-o" || a == "--output" || a == "--format" || a == "--weight" || a == "--space")
+            && i + 1 >= args.size())
             return cli::fail("option " + a + " needs a value", "see 'tidemark export --help'");
         if (a == "-o" || a == "--output")
             output = args[++i];
@@ -90,7 +91,9 @@ int run(const std::vector<std::string>& args)
     if (format == "chrome") {
         stats = exportChrome(*rec, out);
     } else if (format == "folded") {
-        TreeWeight w = weight == "leaked" ? TreeWeight::LeakedBytes : weight == "count" ? TreeWeight::AllocationCount : TreeWeight::PeakBytes;
+        TreeWeight w = weight == "leaked" ? TreeWeight::LeakedBytes
+            : weight == "count"           ? TreeWeight::AllocationCount
+                                          : TreeWeight::PeakBytes;
         stats = exportFolded(*rec, out, w, spaceId);
     } else {
         stats = exportCsv(*rec, out, spaceId);
@@ -100,7 +103,8 @@ int run(const std::vector<std::string>& args)
     out.flush();
     if (!output.empty()) {
         if (format == "chrome")
-            std::fprintf(stderr, "tidemark: %s: %lld counters, %lld slices, %lld instant events; open it in https://ui.perfetto.dev\n",
+            std::fprintf(stderr,
+                "tidemark: %s: %lld counters, %lld slices, %lld instant events; open it in https://ui.perfetto.dev\n",
                 output.c_str(), static_cast<long long>(stats->counters), static_cast<long long>(stats->slices),
                 static_cast<long long>(stats->instants));
         else

@@ -79,7 +79,8 @@ int run(const std::vector<std::string>& args)
     std::ofstream out(output, std::ios::binary | std::ios::trunc);
     if (!(out << text) || !(out.flush()))
         return cli::fail("cannot write " + output);
-    std::fprintf(stderr, "tidemark: summary of %s written to %s (%zu bytes)\n", input.c_str(), output.c_str(), text.size());
+    std::fprintf(
+        stderr, "tidemark: summary of %s written to %s (%zu bytes)\n", input.c_str(), output.c_str(), text.size());
     return 0;
 }
 

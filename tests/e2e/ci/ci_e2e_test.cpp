@@ -43,8 +43,14 @@ Out sh(const std::string& cmd)
     return o;
 }
 
-std::string cli() { return std::string("'") + TIDEMARK_CLI_PATH + "'"; }
-std::string train() { return std::string("'") + TIDEMARK_TRAIN_PATH + "' --device cpu --steps 8 --print-every 0"; }
+std::string cli()
+{
+    return std::string("'") + TIDEMARK_CLI_PATH + "'";
+}
+std::string train()
+{
+    return std::string("'") + TIDEMARK_TRAIN_PATH + "' --device cpu --steps 8 --print-every 0";
+}
 
 json readJson(const std::string& name)
 {
@@ -74,8 +80,10 @@ protected:
     {
         g_dir = fs::temp_directory_path() / ("tidemark-ci-e2e-" + std::to_string(getpid()));
         fs::create_directories(g_dir);
-        for (auto [name, extra] : { std::pair { "base", "" }, { "same", "" }, { "big", "--batch-size 128" }, { "leak", "--leak-every 2" } }) {
-            Out r = sh(cli() + " record -o " + name + ".tmdb -- " + train() + " " + extra + " --truth " + name + ".truth.json");
+        for (auto [name, extra] :
+            { std::pair { "base", "" }, { "same", "" }, { "big", "--batch-size 128" }, { "leak", "--leak-every 2" } }) {
+            Out r = sh(cli() + " record -o " + name + ".tmdb -- " + train() + " " + extra + " --truth " + name
+                + ".truth.json");
             ASSERT_EQ(r.code, 0) << r.text;
         }
         Out s = sh(cli() + " summarize base.tmdb -o baseline.json");
@@ -119,12 +127,14 @@ TEST_F(CiGate, BiggerBatchFailsNamingRuleSiteAndPhase)
     Out r = sh(cli() + " check big.tmdb --baseline baseline.json --junit big.xml");
     EXPECT_EQ(r.code, 1) << r.text;
     std::smatch m;
-    std::regex failure(R"(max-peak-growth failed in pool:host: \+[0-9.]+% .* site (.+) \(\+[0-9.]+ [KMG]iB against the baseline\); phase (step[^ ;(]*))");
+    std::regex failure(
+        R"(max-peak-growth failed in pool:host: \+[0-9.]+% .* site (.+) \(\+[0-9.]+ [KMG]iB against the baseline\); phase (step[^ ;(]*))");
     ASSERT_TRUE(std::regex_search(r.text, m, failure)) << r.text;
     EXPECT_NE(m[1].str().find(".cpp:"), std::string::npos) << "site has a source line: " << m[1];
     // The verdict reproduces the workload's own numbers.
     double expected = readJson("big.truth.json")["allocator"]["peak_allocated_bytes"].get<double>()
-            / readJson("base.truth.json")["allocator"]["peak_allocated_bytes"].get<double>() - 1.0;
+            / readJson("base.truth.json")["allocator"]["peak_allocated_bytes"].get<double>()
+        - 1.0;
     char pct[32];
     std::snprintf(pct, sizeof(pct), "%+.1f%%", expected * 100);
     EXPECT_NE(r.text.find(std::string("pool:host: ") + pct), std::string::npos) << pct << "\n" << r.text;
@@ -147,7 +157,8 @@ TEST_F(CiGate, NewLeakFailsNamingTheLeakingSite)
             continue;
         found = true;
         EXPECT_EQ(x["verdict"], "fail");
-        EXPECT_EQ(x["measured"].get<double>(), readJson("leak.truth.json")["allocator"]["by_tag"]["leak"]["final_bytes"].get<double>());
+        EXPECT_EQ(x["measured"].get<double>(),
+            readJson("leak.truth.json")["allocator"]["by_tag"]["leak"]["final_bytes"].get<double>());
         EXPECT_NE(x["site"]["label"].get<std::string>().find("trainer.cpp"), std::string::npos) << x.dump();
         EXPECT_EQ(x["culprit_phase"].get<std::string>().rfind("step", 0), 0u) << x.dump();
     }
@@ -182,7 +193,7 @@ TEST_F(CiGate, BadInputExitsTwo)
     EXPECT_EQ(sh(cli() + " check missing.tmdb --max-peak 1GiB").code, 2);
     EXPECT_EQ(sh(cli() + " check base.tmdb --max-peak lots").code, 2);
     EXPECT_EQ(sh(cli() + " check base.tmdb --max-peak-growth 5%").code, 2); // needs a baseline
-    EXPECT_EQ(sh(cli() + " check base.tmdb").code, 2);                       // no rules
+    EXPECT_EQ(sh(cli() + " check base.tmdb").code, 2); // no rules
     EXPECT_EQ(sh(cli() + " check base.tmdb --baseline big.truth.json").code, 2);
     EXPECT_EQ(sh(cli() + " check base.tmdb --max-peak 1GiB --space cuda:7").code, 2);
     EXPECT_EQ(sh(cli() + " export base.tmdb --format svg").code, 2);
@@ -270,8 +281,8 @@ TEST_F(CiGate, TwoRankMpiRunYieldsTwoRecordingsAndPerRankTables)
         GTEST_SKIP() << "mpirun is not installed (apt-get install openmpi-bin)";
     if (sh("'" TIDEMARK_TRAIN_PATH "' --help | grep -q -- --distributed").code != 0)
         GTEST_SKIP() << "this tidemark-train was built without MPI (--distributed missing)";
-    Out r = sh("mpirun -n 2 --oversubscribe --allow-run-as-root " + cli() + " record -o 'mpi.%r.tmdb' -- '" TIDEMARK_TRAIN_PATH
-        "' --distributed --device cpu --steps 4 --print-every 0");
+    Out r = sh("mpirun -n 2 --oversubscribe --allow-run-as-root " + cli()
+        + " record -o 'mpi.%r.tmdb' -- '" TIDEMARK_TRAIN_PATH "' --distributed --device cpu --steps 4 --print-every 0");
     ASSERT_EQ(r.code, 0) << r.text;
     ASSERT_TRUE(fs::exists(g_dir / "mpi.0.tmdb")) << r.text;
     ASSERT_TRUE(fs::exists(g_dir / "mpi.1.tmdb")) << r.text;

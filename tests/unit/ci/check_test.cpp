@@ -160,7 +160,8 @@ TEST(Check, BiggerBatchFailsPeakGrowthNamingSiteAndPhase)
     EXPECT_FALSE(res.ok());
     const auto& r = only(res, RuleKind::MaxPeakGrowth, "cuda:0");
     EXPECT_EQ(r.verdict, Verdict::Fail);
-    double expected = static_cast<double>(grown.truth.devicePeakBytes) / static_cast<double>(base.truth.devicePeakBytes) - 1;
+    double expected
+        = static_cast<double>(grown.truth.devicePeakBytes) / static_cast<double>(base.truth.devicePeakBytes) - 1;
     EXPECT_NEAR(r.measured, expected, 1e-12);
     EXPECT_EQ(r.culpritSite.substr(0, 13), "layer_forward");
     EXPECT_EQ(r.culpritBytes, 4 * 32 * 4096); // four layers of activations, twice the batch
@@ -171,7 +172,8 @@ TEST(Check, BiggerBatchFailsPeakGrowthNamingSiteAndPhase)
     EXPECT_NE(text.find("step/forward"), std::string::npos);
     // A tolerance larger than the growth lets it pass.
     config.tolerance.relative = expected;
-    EXPECT_EQ(only(check(grown.summary, &base.summary, config), RuleKind::MaxPeakGrowth, "cuda:0").verdict, Verdict::Pass);
+    EXPECT_EQ(
+        only(check(grown.summary, &base.summary, config), RuleKind::MaxPeakGrowth, "cuda:0").verdict, Verdict::Pass);
 }
 
 TEST(Check, NewLeakFailsLeakGrowthAndNamesTheLeakingSite)
@@ -189,7 +191,8 @@ TEST(Check, NewLeakFailsLeakGrowthAndNamesTheLeakingSite)
     EXPECT_EQ(only(res, RuleKind::MaxLeakGrowth, "host").verdict, Verdict::Pass);
     MemorySummary crashed = leak.summary; // a run killed mid-way: live-at-end is no leak verdict
     crashed.cutShort = true;
-    EXPECT_EQ(only(check(crashed, &base.summary, defaultConfig(true)), RuleKind::MaxLeakGrowth, "cuda:0").verdict, Verdict::Skip);
+    EXPECT_EQ(only(check(crashed, &base.summary, defaultConfig(true)), RuleKind::MaxLeakGrowth, "cuda:0").verdict,
+        Verdict::Skip);
     CheckConfig perStep { { Rule { RuleKind::MaxGrowthPerStep, 1024, "cuda:0", "", "test" } }, {} };
     const auto& g = only(check(leak.summary, nullptr, perStep), RuleKind::MaxGrowthPerStep, "cuda:0");
     EXPECT_EQ(g.verdict, Verdict::Fail);

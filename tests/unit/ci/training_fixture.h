@@ -15,23 +15,23 @@ namespace tidemark::testing {
 struct TrainingShape {
     int steps = 6;
     int layers = 4;
-    int64_t batch = 32;           // activations per layer: batch * 4096 bytes (cuda:0)
+    int64_t batch = 32; // activations per layer: batch * 4096 bytes (cuda:0)
     int64_t weightBytes = 1 << 20; // allocated once at start, live to the end
-    int leakEvery = 0;            // plant a leak in forward every N steps (0 = none)
+    int leakEvery = 0; // plant a leak in forward every N steps (0 = none)
     int64_t leakBytes = 1 << 18;
-    int failedAllocations = 0;    // failed cudaMalloc calls at the end
+    int failedAllocations = 0; // failed cudaMalloc calls at the end
     std::optional<int64_t> rank;
-    std::string oddName;          // a region name to test CSV quoting (may hold , " and newlines)
+    std::string oddName; // a region name to test CSV quoting (may hold , " and newlines)
 };
 
 struct TrainingTruth {
-    int64_t devicePeakBytes = 0;  // cuda:0
+    int64_t devicePeakBytes = 0; // cuda:0
     int64_t hostPeakBytes = 0;
     int64_t deviceLeakedBytes = 0; // bytes of the planted leak
-    int64_t allocations = 0;      // rows written to `allocations`
+    int64_t allocations = 0; // rows written to `allocations`
     int64_t ranges = 0;
     int64_t kernels = 0;
-    int64_t copies = 0;           // memcpys + memsets
+    int64_t copies = 0; // memcpys + memsets
     int64_t failed = 0;
     std::string forwardPhase = "step/forward";
 };
