@@ -2,6 +2,7 @@
 // with FILE2); `--screenshot OUT.png [--view V] [--size WxH] FILE` renders one view headlessly and
 // exits (0 written, 2 usage or unreadable input), for docs, bug reports and tests.
 #include "gui/app/main_window.h"
+#include "gui/app/measure.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -39,7 +40,8 @@ int main(int argc, char** argv)
 {
     // Headless rendering needs no display: pick the offscreen platform before QApplication exists.
     for (int i = 1; i < argc; ++i)
-        if (qstrcmp(argv[i], "--screenshot") == 0 && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+        if ((qstrcmp(argv[i], "--screenshot") == 0 || qstrcmp(argv[i], "--measure") == 0)
+            && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
             qputenv("QT_QPA_PLATFORM", "offscreen");
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("tidemark-gui"));
@@ -60,7 +62,9 @@ int main(int argc, char** argv)
         QStringLiteral("VIEW"), QStringLiteral("timeline"));
     QCommandLineOption sizeOpt(QStringLiteral("size"), QStringLiteral("window size for --screenshot (default 1400x900)"),
         QStringLiteral("WxH"), QStringLiteral("1400x900"));
-    parser.addOptions({ shot, viewOpt, sizeOpt });
+    QCommandLineOption measure(QStringLiteral("measure"),
+        QStringLiteral("print time to first timeline, query and repaint times per zoom level, and exit"));
+    parser.addOptions({ shot, viewOpt, sizeOpt, measure });
     parser.process(app);
 
     const QStringList files = parser.positionalArguments();
@@ -77,6 +81,12 @@ int main(int argc, char** argv)
     const int h = size.size() == 2 ? size[1].toInt() : 0;
     if (w < 200 || h < 150 || w > 8000 || h > 8000)
         return usageError(QStringLiteral("bad --size '%1' (expected WxH, e.g. 1400x900)").arg(parser.value(sizeOpt)));
+
+    if (parser.isSet(measure)) {
+        if (files.size() != 1)
+            return usageError(QStringLiteral("--measure needs one recording"));
+        return tidemark::gui::runMeasure(files[0]);
+    }
 
     MainWindow window;
     window.resize(w, h);

@@ -16,6 +16,7 @@
 #include <QComboBox>
 #include <QDragEnterEvent>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHeaderView>
 #include <QLabel>
 #include <QMenuBar>
@@ -88,6 +89,7 @@ MainWindow::MainWindow(QWidget* parent)
         m_status->setText(stage);
     });
     connect(m_loader, &Loader::overviewReady, this, &MainWindow::onOverview);
+    connect(m_loader, &Loader::summaryReady, this, &MainWindow::onSummary);
     connect(m_loader, &Loader::reportReady, this, &MainWindow::onReport);
     connect(m_loader, &Loader::failed, this, &MainWindow::onFailed);
     connect(m_loader, &Loader::finished, this, [this]() {
@@ -320,31 +322,48 @@ void MainWindow::onOverview(std::shared_ptr<Overview> overview)
     delete m_slow;
     m_overview = std::move(overview);
     m_report.reset();
+    m_selection = Selection {};
     m_fast = new QueryRunner(std::move(*m_overview->fastRec), this);
     m_slow = new QueryRunner(std::move(*m_overview->slowRec), this);
     m_overview->fastRec.reset();
     m_overview->slowRec.reset();
-    m_summaryModel->setSummary(m_overview->summary);
-    const auto& s = m_overview->summary;
-    m_summaryHeader->setText(tr("<h3>%1</h3>%2 · %3 allocations · analysing…")
-                                 .arg(QString::fromStdString(s.program).toHtmlEscaped(), formatDuration(s.durationNs),
-                                     formatCount(s.allocations)));
+    m_summaryHeader->setText(tr("<h3>%1</h3>reading the summary…").arg(QFileInfo(m_overview->path).fileName().toHtmlEscaped()));
     m_spaceBox->clear();
-    int preferred = 0;
-    for (size_t i = 0; i < m_overview->spaces.size(); ++i) {
-        const auto& sp = m_overview->spaces[i];
+    for (const auto& sp : m_overview->spaces)
         m_spaceBox->addItem(QString::fromStdString(sp.name), QVariant::fromValue<qint64>(sp.id));
-        if (sp.kind == "device" && m_overview->spaces[preferred].kind != "device")
-            preferred = static_cast<int>(i);
-    }
-    m_spaceBox->setCurrentIndex(preferred);
     m_timeline->setOverview(m_overview);
-    m_status->setText(tr("Timeline ready in %1 s; analysing…").arg(m_overview->overviewSeconds, 0, 'f', 2));
-    if (!m_overview->spaces.empty())
-        select(Selection { true, false, m_overview->peakNs[preferred], m_overview->peakNs[preferred],
-            m_overview->spaces[preferred].id });
+    m_status->setText(tr("Timeline ready in %1 s; reading the summary…").arg(m_overview->overviewSeconds, 0, 'f', 2));
     if (!m_comparePath.isEmpty())
         compareWith(m_comparePath);
+}
+
+void MainWindow::onSummary(std::shared_ptr<analysis::Summary> summary, std::shared_ptr<analysis::Coverage> coverage)
+{
+    if (!m_overview)
+        return;
+    // The overview is shared with the timeline: it now paints exact peaks and knows the lane counts.
+    m_overview->summary = *summary;
+    m_overview->coverage = *coverage;
+    m_overview->summaryComplete = true;
+    for (size_t i = 0; i < m_overview->spaces.size(); ++i)
+        for (const auto& ss : summary->spaces)
+            if (ss.space.id == m_overview->spaces[i].id) {
+                m_overview->peakNs[i] = ss.peakNs;
+                m_overview->peakBytes[i] = ss.peakBytes;
+            }
+    m_summaryModel->setSummary(*summary);
+    m_summaryHeader->setText(tr("<h3>%1</h3>%2 · %3 allocations · analysing…")
+                                 .arg(QString::fromStdString(summary->program).toHtmlEscaped(), formatDuration(summary->durationNs),
+                                     formatCount(summary->allocations)));
+    m_timeline->update();
+    // Start where people look first: the peak of a device space when there is one.
+    int preferred = 0;
+    for (size_t i = 0; i < m_overview->spaces.size(); ++i)
+        if (m_overview->spaces[i].kind == "device" && m_overview->spaces[preferred].kind != "device")
+            preferred = static_cast<int>(i);
+    if (!m_overview->spaces.empty() && !m_selection.valid)
+        select(Selection { true, false, m_overview->peakNs[preferred], m_overview->peakNs[preferred],
+            m_overview->spaces[preferred].id });
 }
 
 void MainWindow::onReport(std::shared_ptr<analysis::Report> report)

@@ -73,6 +73,7 @@ private:
     QWidget* buildSummaryPage();
     QWidget* buildTreePane(QTreeView*& view, CallTreeModel*& model);
     void onOverview(std::shared_ptr<Overview> overview);
+    void onSummary(std::shared_ptr<analysis::Summary> summary, std::shared_ptr<analysis::Coverage> coverage);
     void onReport(std::shared_ptr<analysis::Report> report);
     void onFailed(const QString& message);
     void requestView();

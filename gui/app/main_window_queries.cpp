@@ -220,8 +220,7 @@ void MainWindow::requestSegments()
 {
     // The pool to show: the selected space when it is a pool, else a pool living in it, else the first.
     const analysis::SpaceInfo* pool = nullptr;
-    for (const auto& sp : m_overview->summary.spaces) {
-        const auto& info = sp.space;
+    for (const auto& info : m_overview->spaces) {
         if (!info.isPool())
             continue;
         if (info.id == m_selection.spaceId || (info.parentSpaceId && *info.parentSpaceId == m_selection.spaceId) || !pool)

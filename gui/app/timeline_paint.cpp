@@ -222,6 +222,7 @@ void TimelineWidget::paintLegend(QPainter& p, const Track& t, const analysis::St
 void TimelineWidget::paintLanes(QPainter& p)
 {
     const auto& s = m_overview->summary;
+    const bool counted = m_overview->summaryComplete; // "none recorded" only once the counts are known
     const int depth = rangeDepth();
     QFont small = font();
     small.setPointSizeF(small.pointSizeF() * 0.85);
@@ -242,7 +243,7 @@ void TimelineWidget::paintLanes(QPainter& p)
     };
     int y = m_laneRect.top();
     label(0, y, tr("NVTX ranges"));
-    if (s.ranges == 0)
+    if (counted && s.ranges == 0)
         none(y, tr("none recorded"));
     for (const auto& r : m_lanes.ranges) {
         int row = static_cast<int>(std::min<int64_t>(r.depth, depth - 1));
@@ -258,19 +259,19 @@ void TimelineWidget::paintLanes(QPainter& p)
     }
     y += depth * kLaneRow + 4;
     label(1, y, tr("kernels"));
-    if (s.kernels == 0)
+    if (counted && s.kernels == 0)
         none(y, tr("none recorded (no GPU activity in this recording)"));
     for (const auto& k : m_lanes.kernels)
         p.fillRect(span(k.startNs, k.endNs, y), QColor(0x59a14f));
     y += kLaneRow + 4;
     label(2, y, tr("copies / memsets"));
-    if (s.memcpys + s.memsets == 0)
+    if (counted && s.memcpys + s.memsets == 0)
         none(y, tr("none recorded"));
     for (const auto& c : m_lanes.copies)
         p.fillRect(span(c.startNs, c.endNs, y), c.kind == "memset" ? QColor(0xb07aa1) : QColor(0xf28e2b));
     y += kLaneRow + 4;
     label(3, y, tr("failed allocations"));
-    if (s.failedAllocations == 0)
+    if (counted && s.failedAllocations == 0)
         none(y, tr("none"));
     p.setPen(Qt::NoPen);
     p.setBrush(kPeakColor);

@@ -51,28 +51,35 @@ Result<Overview> Loader::buildOverview(const QString& path, const std::atomic<bo
     Overview ov;
     ov.path = path;
     ov.openSeconds = clock.nsecsElapsed() / 1e9;
-    progress(15, QStringLiteral("Reading the summary"));
-    auto summary = analysis::summary(*rec);
-    if (!summary)
-        return summary.error();
-    ov.summary = std::move(*summary);
-    auto coverage = analysis::coverage(*rec);
-    if (!coverage)
-        return coverage.error();
-    ov.coverage = std::move(*coverage);
-    progress(30, QStringLiteral("Building the timeline"));
+    progress(10, QStringLiteral("Building the timeline"));
+    ov.summary.path = path.toStdString();
+    ov.summary.startNs = rec->startNs();
+    ov.summary.endNs = rec->endNs();
+    ov.summary.durationNs = rec->endNs() - rec->startNs();
     const auto t0 = ov.summary.startNs;
     const auto t1 = std::max(ov.summary.endNs, t0 + 1);
-    for (const auto& ss : ov.summary.spaces) {
-        if (ss.allocations == 0)
-            continue;
-        auto tl = analysis::timeline(*rec, ss.space.id, t0, t1, kOverviewColumns);
+    for (const auto& space : rec->spaces()) {
+        auto tl = analysis::timeline(*rec, space.id, t0, t1, kOverviewColumns);
         if (!tl)
             return tl.error();
-        ov.spaces.push_back(ss.space);
+        // The highest column of the envelope: its value is exact (series keep the max), its time is
+        // the column's until the summary stage brings the exact instant.
+        int64_t peak = 0;
+        analysis::TimeNs peakNs = t0;
+        bool any = false;
+        for (const auto& b : tl->buckets) {
+            any = any || b.allocs > 0 || b.maxLiveBytes > 0;
+            if (b.maxLiveBytes > peak) {
+                peak = b.maxLiveBytes;
+                peakNs = b.startNs;
+            }
+        }
+        if (!any)
+            continue;
+        ov.spaces.push_back(space);
         ov.timelines.push_back(std::move(*tl));
-        ov.peakNs.push_back(ss.peakNs);
-        ov.peakBytes.push_back(ss.peakBytes);
+        ov.peakNs.push_back(peakNs);
+        ov.peakBytes.push_back(peak);
     }
     for (auto* slot : { &ov.fastRec, &ov.slowRec }) {
         auto other = rec->reopen();
@@ -137,8 +144,18 @@ void Loader::run(QString path, std::shared_ptr<std::atomic<bool>> cancel, uint64
     post([this, overview]() { emit overviewReady(overview); });
     if (!rec)
         return fail(rec.error());
-    progressFn(60, QStringLiteral("Analysing peaks, leaks, growth and fragmentation"));
     rec->setCancelFlag(cancel.get());
+    progressFn(35, QStringLiteral("Reading the summary"));
+    auto summary = analysis::summary(*rec);
+    if (!summary)
+        return fail(summary.error());
+    auto coverage = analysis::coverage(*rec);
+    if (!coverage)
+        return fail(coverage.error());
+    auto s = std::make_shared<analysis::Summary>(std::move(*summary));
+    auto c = std::make_shared<analysis::Coverage>(std::move(*coverage));
+    post([this, s, c]() { emit summaryReady(s, c); });
+    progressFn(60, QStringLiteral("Analysing peaks, leaks, growth and fragmentation"));
     auto rep = analysis::buildReport(*rec, analysis::ReportOptions {});
     if (!rep)
         return fail(rep.error());

@@ -1,7 +1,8 @@
 // Loads a recording in a worker thread, in stages with progress (heaptrack-style): open (finalizing
-// when the level-of-detail series is missing), the overview that lets the timeline paint at once
-// (summary, coverage, whole-run timelines, two worker Recordings), then the full report for the
-// summary page. Cancellable at any stage through Recording::setCancelFlag.
+// when the level-of-detail series is missing); the overview that lets the timeline paint at once
+// (whole-run timelines from the level-of-detail series, two worker Recordings: no full scan); the
+// summary and coverage (one scan per space); then the full report for the summary page.
+// Cancellable at any stage through Recording::setCancelFlag.
 #pragma once
 
 #include "analysis/analysis.h"
@@ -20,11 +21,12 @@ namespace tidemark::gui {
 // Everything the window needs to paint its first frame.
 struct Overview {
     QString path;
-    analysis::Summary summary;
+    analysis::Summary summary; // start, end and path only until summaryComplete (the summary stage)
     analysis::Coverage coverage;
+    bool summaryComplete = false;
     std::vector<analysis::SpaceInfo> spaces;   // spaces with allocations, in recording order
     std::vector<analysis::Timeline> timelines; // whole run, one per entry of spaces
-    std::vector<analysis::TimeNs> peakNs;      // per space (from the summary)
+    std::vector<analysis::TimeNs> peakNs;      // per space: the column of the highest bucket, exact once summaryComplete
     std::vector<int64_t> peakBytes;
     // Separate connections for the query runners (a Recording is used by one thread at a time).
     std::shared_ptr<analysis::Recording> fastRec;
@@ -52,6 +54,7 @@ public:
 signals:
     void progress(int percent, const QString& stage);
     void overviewReady(std::shared_ptr<tidemark::gui::Overview> overview);
+    void summaryReady(std::shared_ptr<tidemark::analysis::Summary> summary, std::shared_ptr<tidemark::analysis::Coverage> coverage);
     void reportReady(std::shared_ptr<tidemark::analysis::Report> report);
     void failed(const QString& message);
     void finished();
