@@ -170,6 +170,31 @@ private:
     bool m_shown = false;
 };
 
+// With TIDEMARK_TIMINGS=1, prints the wall and CPU seconds of each post-run stage (for tuning and
+// for docs/performance.md); silent otherwise.
+class StageTimes {
+public:
+    void mark(const char* stage)
+    {
+        if (!m_on)
+            return;
+        double wall = seconds(CLOCK_MONOTONIC), cpu = seconds(CLOCK_PROCESS_CPUTIME_ID);
+        std::fprintf(stderr, "tidemark: timing %-10s wall %7.3f s  cpu %7.3f s\n", stage, wall - m_wall, cpu - m_cpu);
+        m_wall = wall;
+        m_cpu = cpu;
+    }
+
+private:
+    static double seconds(clockid_t clock)
+    {
+        timespec ts {};
+        clock_gettime(clock, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+    bool m_on = std::getenv("TIDEMARK_TIMINGS") != nullptr;
+    double m_wall = seconds(CLOCK_MONOTONIC), m_cpu = seconds(CLOCK_PROCESS_CPUTIME_ID);
+};
+
 cli::EnvOverrides targetEnvironment(const Options& o, const std::string& lib, const std::string& spool)
 {
     cli::EnvOverrides env;
@@ -267,15 +292,19 @@ int buildRecording(const Options& o, const std::string& spool, const std::string
         if (!db)
             return failed(db.error());
         ProgressLine progress;
+        StageTimes times;
         auto ingested = collector::ingest(spool, *db, { run.host, run.rank, true }, std::ref(progress));
         if (!ingested)
             return failed(ingested.error());
         report = *ingested;
+        times.mark("ingest");
         auto symbols = collector::symbolize(*db, std::ref(progress));
         if (!symbols)
             return failed(symbols.error());
+        times.mark("symbolize");
         if (auto s = analysis::finalizeRecording(*db, std::ref(progress)); !s)
             return failed(s.error());
+        times.mark("finalize");
         progress.done();
 
         // Cut short: the target died from a signal, or some process's spool ended abruptly.
@@ -289,6 +318,7 @@ int buildRecording(const Options& o, const std::string& spool, const std::string
         // One self-contained file: no -wal/-shm beside it, readable from a read-only directory.
         if (auto s = db->exec("PRAGMA journal_mode = DELETE"); !s)
             return failed(s.error());
+        times.mark("close");
     }
     if (std::rename(partial.c_str(), output.c_str()) != 0)
         return failed(makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno)));

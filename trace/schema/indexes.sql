@@ -2,7 +2,6 @@
 -- ../shared/reference/perf-anchors.md). Idempotent.
 CREATE INDEX IF NOT EXISTS allocations_by_space_alloc ON allocations(space_id, alloc_ts_ns);
 CREATE INDEX IF NOT EXISTS allocations_by_space_free ON allocations(space_id, free_ts_ns);
-CREATE INDEX IF NOT EXISTS allocations_by_callsite ON allocations(callsite_id);
 CREATE INDEX IF NOT EXISTS allocations_by_heap ON allocations(heap_id) WHERE heap_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS callsites_by_parent ON callsites(parent_id);
 CREATE INDEX IF NOT EXISTS ranges_by_start ON ranges(start_ts_ns);

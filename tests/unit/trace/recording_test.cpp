@@ -133,5 +133,5 @@ TEST(Recording, OlderSchemaIsUpgradedOnReadWriteOpen)
     ASSERT_TRUE(db) << db.error().message;
     EXPECT_EQ(*db->queryInt("PRAGMA user_version"), currentSchemaVersion());
     EXPECT_TRUE(createIndexes(*db));
-    EXPECT_EQ(*db->queryInt("SELECT count(*) FROM sqlite_master WHERE type='index' AND name='allocations_by_callsite'"), 1);
+    EXPECT_EQ(*db->queryInt("SELECT count(*) FROM sqlite_master WHERE type='index' AND name='allocations_by_space_free'"), 1);
 }
