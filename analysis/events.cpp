@@ -172,23 +172,32 @@ std::vector<StepRange> findSteps(Recording& rec, std::string* stepName)
 
 bool isPoolBacking(Recording& rec, int64_t spaceId, int64_t address, int64_t size)
 {
-    // Pool spaces whose heaps live in this space.
-    std::vector<int64_t> pools;
-    for (const auto& s : rec.spaces())
-        if (s.isPool() && s.parentSpaceId && *s.parentSpaceId == spaceId)
-            pools.push_back(s.id);
-    if (pools.empty())
-        return false;
+    auto& cache = rec.caches().poolBacking;
+    auto it = cache.find(spaceId);
+    if (it == cache.end()) {
+        std::vector<std::pair<int64_t, int64_t>> ranges;
+        for (const auto& s : rec.spaces()) {
+            if (!s.isPool() || !s.parentSpaceId || *s.parentSpaceId != spaceId)
+                continue;
+            if (auto heaps = loadHeaps(rec, s.id))
+                for (const auto& h : *heaps)
+                    ranges.emplace_back(h.address, h.address + h.sizeBytes);
+        }
+        std::sort(ranges.begin(), ranges.end());
+        std::vector<std::pair<int64_t, int64_t>> merged;
+        for (const auto& r : ranges) {
+            if (!merged.empty() && r.first <= merged.back().second)
+                merged.back().second = std::max(merged.back().second, r.second);
+            else
+                merged.push_back(r);
+        }
+        it = cache.emplace(spaceId, std::move(merged)).first;
+    }
     // Overlap, not containment: expandable segments map pieces anywhere inside a heap.
-    std::string sql = "SELECT 1 FROM pool_heaps WHERE address < ?2 AND address + size_bytes > ?1 AND space_id IN (";
-    for (size_t i = 0; i < pools.size(); ++i)
-        sql += (i ? "," : "") + std::to_string(pools[i]);
-    sql += ") LIMIT 1";
-    auto st = rec.db().prepare(sql);
-    if (!st)
-        return false;
-    st->bind(1, address).bind(2, address + std::max<int64_t>(size, 1));
-    return st->step();
+    const auto& ranges = it->second;
+    int64_t end = address + std::max<int64_t>(size, 1);
+    auto next = std::lower_bound(ranges.begin(), ranges.end(), std::make_pair(end, std::numeric_limits<int64_t>::min()));
+    return next != ranges.begin() && std::prev(next)->second > address;
 }
 
 int64_t percentileOf(std::vector<int64_t>& values, double q)

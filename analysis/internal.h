@@ -54,6 +54,9 @@ struct RecordingCaches {
     std::unordered_map<int64_t, std::string> strings;
     std::unordered_map<int64_t, std::string> modules; // module id -> basename
 
+    // Per space: merged, sorted address ranges of the pool heaps living in it (isPoolBacking).
+    std::unordered_map<int64_t, std::vector<std::pair<int64_t, int64_t>>> poolBacking;
+
     // Longest kernel / copy / memset, so window queries can bound their index range (-1 = unknown).
     TimeNs maxKernelNs = -1;
     TimeNs maxMemcpyNs = -1;
