@@ -295,6 +295,11 @@ TEST_F(CiGate, TwoRankMpiRunYieldsTwoRecordingsAndPerRankTables)
         ranks.insert(row["rank"].get<int64_t>());
     }
     EXPECT_EQ(ranks, (std::set<int64_t> { 0, 1 }));
+    Out report = sh(cli() + " report mpi.0.tmdb mpi.1.tmdb");
+    ASSERT_EQ(report.code, 0) << report.text;
+    EXPECT_NE(report.text.find("per-rank peaks (2 ranks)"), std::string::npos) << report.text;
+    EXPECT_NE(report.text.find("\nrank 0 (mpi.0.tmdb)"), std::string::npos) << report.text;
+    EXPECT_NE(report.text.find("\nrank 1 (mpi.1.tmdb)"), std::string::npos) << report.text;
     // Data-parallel ranks hold identical models: the pool peaks must agree exactly.
     for (const auto& im : doc["ranks"]["imbalance"])
         if (im["space"] == "pool:host")
