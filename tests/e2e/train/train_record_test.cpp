@@ -219,3 +219,13 @@ TEST_F(TrainRecordTest, HostAllocationsBehindTheSegmentsAgreeWithTheTruth)
     EXPECT_EQ(scalar("SELECT coalesce(sum(m.size_bytes), 0) " + behind + " AND m.free_ts_ns IS NULL"),
         a["final_reserved_bytes"].get<int64_t>());
 }
+
+TEST_F(TrainRecordTest, CpuRunCarriesNoCudaLibraryLoadNoise)
+{
+    // cuBLAS is dlopen()ed only by the CUDA backend; linked, its static constructors added ~74,000
+    // host allocations (most live at exit) to every CPU recording. What is live at exit outside the
+    // caching allocator must stay a few dozen (libc, libstdc++, cudart's own, the leak's segments).
+    const int64_t liveHost = scalar("SELECT count(*) FROM allocations WHERE heap_id IS NULL AND free_ts_ns IS NULL");
+    EXPECT_LT(liveHost, 500);
+    EXPECT_EQ(scalar("SELECT count(*) FROM modules WHERE path LIKE '%libcublas%'"), 0);
+}
