@@ -18,6 +18,8 @@ using namespace tidemark::import::test;
 
 namespace {
 
+[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+
 std::string readAll(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);

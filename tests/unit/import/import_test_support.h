@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <unistd.h>
 
 namespace tidemark::import::test {
 
@@ -34,12 +35,26 @@ inline std::string realdata(const std::string& relative)
     if (var.empty())                                                                                                  \
         GTEST_SKIP() << "real data " << (relative) << " not found (set TIDEMARK_REALDATA to ../shared/realdata)";
 
+inline std::filesystem::path scratchDir()
+{
+    return std::filesystem::temp_directory_path() / ("tidemark-import-test-" + std::to_string(::getpid()));
+}
+
 inline std::string scratch(const std::string& name)
 {
-    auto dir = std::filesystem::temp_directory_path() / ("tidemark-import-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    return (dir / name).string();
+    std::filesystem::create_directories(scratchDir());
+    return (scratchDir() / name).string();
 }
+
+// Removes the scratch directory (generated traces reach 100 MB) when the test program ends.
+class ScratchCleanup : public ::testing::Environment {
+public:
+    void TearDown() override
+    {
+        std::error_code ec;
+        std::filesystem::remove_all(scratchDir(), ec);
+    }
+};
 
 inline int64_t queryInt(trace::Db& db, const std::string& sql)
 {
