@@ -280,7 +280,10 @@ Result<MemorySummary> loadSummary(const std::string& path, const SummarizeOption
     in.seekg(0);
     std::ostringstream text;
     text << in.rdbuf();
-    return summaryFromJson(text.str(), path);
+    auto s = summaryFromJson(text.str(), path);
+    if (s && s->source != path)
+        s->source = path + " (summary of " + s->source + ")";
+    return s;
 }
 
 // ---- aggregation -----------------------------------------------------------------------------
