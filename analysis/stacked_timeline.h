@@ -15,7 +15,7 @@ namespace tidemark::analysis {
 enum class StackBy { Phase, Site };
 
 struct StackGroup {
-    std::string key;   // phase path or site key; "" for the group of everything else
+    std::string key; // phase path or site key; "" for the group of everything else
     std::string label; // what a person reads
     int64_t maxBytes = 0; // highest value of the group over the columns
 };
@@ -34,14 +34,14 @@ struct StackedTimeline {
 };
 
 // O(allocations alive in or before the window): run it off the UI thread; honours the cancel flag.
-Result<StackedTimeline> stackedTimeline(Recording& rec, int64_t spaceId, TimeNs t0, TimeNs t1, int columns,
-    StackBy by, int top = 8);
+Result<StackedTimeline> stackedTimeline(
+    Recording& rec, int64_t spaceId, TimeNs t0, TimeNs t1, int columns, StackBy by, int top = 8);
 
 // Call trees over a selection (spaceId must name one space). weight PeakBytes means "bytes live at
 // t"; AllocationCount and AllocatedBytes count allocations made in [t0, t1); LeakedBytes counts the
 // allocations made in [t0, t1) that are never freed.
 Result<CallTree> callTreeAt(Recording& rec, int64_t spaceId, TimeNs t, TreeDirection direction);
-Result<CallTree> callTreeInWindow(Recording& rec, int64_t spaceId, TimeNs t0, TimeNs t1, TreeWeight weight,
-    TreeDirection direction);
+Result<CallTree> callTreeInWindow(
+    Recording& rec, int64_t spaceId, TimeNs t0, TimeNs t1, TreeWeight weight, TreeDirection direction);
 
 } // namespace tidemark::analysis

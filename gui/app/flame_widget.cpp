@@ -34,7 +34,8 @@ void FlameWidget::setFocusNode(int node)
 
 QString FlameWidget::weightText(int64_t v) const
 {
-    return m_tree.weight == analysis::TreeWeight::AllocationCount ? formatCount(v) + tr(" allocations") : formatBytes(v);
+    return m_tree.weight == analysis::TreeWeight::AllocationCount ? formatCount(v) + tr(" allocations")
+                                                                  : formatBytes(v);
 }
 
 QRectF FlameWidget::boxRect(const FlameBox& b) const
@@ -71,7 +72,8 @@ void FlameWidget::paintEvent(QPaintEvent*)
         p.fillRect(r, c);
         if (r.width() > 28) {
             p.setPen(QColor(0x1a1a1a));
-            QString label = b.node == 0 ? tr("all: %1").arg(weightText(n.total)) : QString::fromStdString(n.location.function);
+            QString label
+                = b.node == 0 ? tr("all: %1").arg(weightText(n.total)) : QString::fromStdString(n.location.function);
             p.drawText(r.adjusted(3, 0, -2, 0), Qt::AlignVCenter | Qt::AlignLeft,
                 p.fontMetrics().elidedText(label, Qt::ElideRight, static_cast<int>(r.width()) - 5));
         }

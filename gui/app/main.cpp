@@ -58,10 +58,12 @@ int main(int argc, char** argv)
         QStringLiteral("[FILE2]"));
     QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("render headlessly to OUT.png and exit"),
         QStringLiteral("OUT.png"));
-    QCommandLineOption viewOpt(QStringLiteral("view"), QStringLiteral("view for --screenshot: summary|timeline|segments|flame|diff"),
-        QStringLiteral("VIEW"), QStringLiteral("timeline"));
-    QCommandLineOption sizeOpt(QStringLiteral("size"), QStringLiteral("window size for --screenshot (default 1400x900)"),
-        QStringLiteral("WxH"), QStringLiteral("1400x900"));
+    QCommandLineOption viewOpt(QStringLiteral("view"),
+        QStringLiteral("view for --screenshot: summary|timeline|segments|flame|diff"), QStringLiteral("VIEW"),
+        QStringLiteral("timeline"));
+    QCommandLineOption sizeOpt(QStringLiteral("size"),
+        QStringLiteral("window size for --screenshot (default 1400x900)"), QStringLiteral("WxH"),
+        QStringLiteral("1400x900"));
     QCommandLineOption measure(QStringLiteral("measure"),
         QStringLiteral("print time to first timeline, query and repaint times per zoom level, and exit"));
     parser.addOptions({ shot, viewOpt, sizeOpt, measure });

@@ -37,34 +37,34 @@ namespace tidemark::gui {
 
 namespace {
 
-QTableView* makeTable(QAbstractItemModel* model, QWidget* parent)
-{
-    auto* t = new QTableView(parent);
-    t->setModel(model);
-    t->setSelectionBehavior(QAbstractItemView::SelectRows);
-    t->setSelectionMode(QAbstractItemView::SingleSelection);
-    t->verticalHeader()->hide();
-    t->verticalHeader()->setDefaultSectionSize(t->fontMetrics().height() + 6);
-    t->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    t->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
-    t->setAlternatingRowColors(true);
-    t->setWordWrap(false);
-    return t;
-}
+    QTableView* makeTable(QAbstractItemModel* model, QWidget* parent)
+    {
+        auto* t = new QTableView(parent);
+        t->setModel(model);
+        t->setSelectionBehavior(QAbstractItemView::SelectRows);
+        t->setSelectionMode(QAbstractItemView::SingleSelection);
+        t->verticalHeader()->hide();
+        t->verticalHeader()->setDefaultSectionSize(t->fontMetrics().height() + 6);
+        t->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+        t->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+        t->setAlternatingRowColors(true);
+        t->setWordWrap(false);
+        return t;
+    }
 
-QWidget* titled(QLabel*& label, QWidget* body, QWidget* parent)
-{
-    auto* w = new QWidget(parent);
-    auto* l = new QVBoxLayout(w);
-    l->setContentsMargins(0, 0, 0, 0);
-    l->setSpacing(2);
-    label = new QLabel(w);
-    label->setTextFormat(Qt::RichText);
-    label->setWordWrap(true);
-    l->addWidget(label);
-    l->addWidget(body, 1);
-    return w;
-}
+    QWidget* titled(QLabel*& label, QWidget* body, QWidget* parent)
+    {
+        auto* w = new QWidget(parent);
+        auto* l = new QVBoxLayout(w);
+        l->setContentsMargins(0, 0, 0, 0);
+        l->setSpacing(2);
+        label = new QLabel(w);
+        label->setTextFormat(Qt::RichText);
+        label->setWordWrap(true);
+        l->addWidget(label);
+        l->addWidget(body, 1);
+        return w;
+    }
 
 } // namespace
 
@@ -129,7 +129,8 @@ void MainWindow::buildUi()
     m_diffTable->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
     m_diffTable->horizontalHeader()->setSectionResizeMode(2, QHeaderView::Stretch);
     m_diffPage = titled(m_diffHeader, m_diffTable, this);
-    m_diffHeader->setText(tr("Compare two recordings: File > Compare with…, or `tidemark gui BEFORE.tmdb AFTER.tmdb`."));
+    m_diffHeader->setText(
+        tr("Compare two recordings: File > Compare with…, or `tidemark gui BEFORE.tmdb AFTER.tmdb`."));
     m_tabs->addTab(m_summaryPage, tr("Summary"));
     m_tabs->addTab(m_selectionPage, tr("Selection"));
     m_tabs->addTab(m_topDownPage, tr("Top-down"));
@@ -190,9 +191,7 @@ QWidget* MainWindow::buildSummaryPage()
     m_summaryView->setWordWrap(false);
     l->addWidget(m_summaryHeader);
     l->addWidget(m_summaryView, 1);
-    connect(m_summaryModel, &QAbstractItemModel::modelReset, this, [this]() {
-        m_summaryView->expandToDepth(1);
-    });
+    connect(m_summaryModel, &QAbstractItemModel::modelReset, this, [this]() { m_summaryView->expandToDepth(1); });
     return page;
 }
 
@@ -224,10 +223,11 @@ QWidget* MainWindow::buildSelectionPane()
     split->setStretchFactor(1, 2);
     m_stackLabel->setText(tr("<b>Stack</b> of the selected site (allocating frame first)"));
     for (auto* table : { m_primaryTable, m_secondaryTable })
-        connect(table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this, table](const QModelIndex& i) {
-            if (i.isValid())
-                requestStack(table->model()->index(i.row(), 0).data(CallsiteRole).toLongLong());
-        });
+        connect(table->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this, table](const QModelIndex& i) {
+                if (i.isValid())
+                    requestStack(table->model()->index(i.row(), 0).data(CallsiteRole).toLongLong());
+            });
     return split;
 }
 
@@ -258,12 +258,14 @@ void MainWindow::buildActions()
 {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("&Open…"), QKeySequence::Open, this, [this]() {
-        QString path = QFileDialog::getOpenFileName(this, tr("Open recording"), {}, tr("tidemark recordings (*.tmdb);;All files (*)"));
+        QString path = QFileDialog::getOpenFileName(
+            this, tr("Open recording"), {}, tr("tidemark recordings (*.tmdb);;All files (*)"));
         if (!path.isEmpty())
             openFile(path);
     });
     file->addAction(tr("&Compare with…"), this, [this]() {
-        QString path = QFileDialog::getOpenFileName(this, tr("Compare with recording"), {}, tr("tidemark recordings (*.tmdb);;All files (*)"));
+        QString path = QFileDialog::getOpenFileName(
+            this, tr("Compare with recording"), {}, tr("tidemark recordings (*.tmdb);;All files (*)"));
         if (!path.isEmpty())
             compareWith(path);
     });
@@ -327,7 +329,8 @@ void MainWindow::onOverview(std::shared_ptr<Overview> overview)
     m_slow = new QueryRunner(std::move(*m_overview->slowRec), this);
     m_overview->fastRec.reset();
     m_overview->slowRec.reset();
-    m_summaryHeader->setText(tr("<h3>%1</h3>reading the summary…").arg(QFileInfo(m_overview->path).fileName().toHtmlEscaped()));
+    m_summaryHeader->setText(
+        tr("<h3>%1</h3>reading the summary…").arg(QFileInfo(m_overview->path).fileName().toHtmlEscaped()));
     m_spaceBox->clear();
     for (const auto& sp : m_overview->spaces)
         m_spaceBox->addItem(QString::fromStdString(sp.name), QVariant::fromValue<qint64>(sp.id));
@@ -353,8 +356,8 @@ void MainWindow::onSummary(std::shared_ptr<analysis::Summary> summary, std::shar
             }
     m_summaryModel->setSummary(*summary);
     m_summaryHeader->setText(tr("<h3>%1</h3>%2 · %3 allocations · analysing…")
-                                 .arg(QString::fromStdString(summary->program).toHtmlEscaped(), formatDuration(summary->durationNs),
-                                     formatCount(summary->allocations)));
+                                 .arg(QString::fromStdString(summary->program).toHtmlEscaped(),
+                                     formatDuration(summary->durationNs), formatCount(summary->allocations)));
     m_timeline->update();
     // Start where people look first: the peak of a device space when there is one.
     int preferred = 0;
@@ -450,8 +453,8 @@ void MainWindow::checkIdle()
         m_idleCallback(false);
         return;
     }
-    const bool busy = m_loading || !m_report || m_diffPending || m_viewTimer.isActive() || (m_fast && m_fast->pending() > 0)
-        || (m_slow && m_slow->pending() > 0);
+    const bool busy = m_loading || !m_report || m_diffPending || m_viewTimer.isActive()
+        || (m_fast && m_fast->pending() > 0) || (m_slow && m_slow->pending() > 0);
     // Idle for three ticks in a row: queued results have been delivered and painted.
     m_idleStreak = busy ? 0 : m_idleStreak + 1;
     if (m_idleStreak >= 3) {

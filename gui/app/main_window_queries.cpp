@@ -24,41 +24,41 @@ using analysis::Recording;
 
 namespace {
 
-struct ViewResult {
-    std::vector<analysis::Timeline> timelines;
-    Lanes lanes;
-};
+    struct ViewResult {
+        std::vector<analysis::Timeline> timelines;
+        Lanes lanes;
+    };
 
-constexpr int kLaneLimit = 20000; // per lane and view; 1-pixel boxes beyond that add nothing visible
+    constexpr int kLaneLimit = 20000; // per lane and view; 1-pixel boxes beyond that add nothing visible
 
-Result<ViewResult> queryView(Recording& rec, const std::vector<int64_t>& spaces, TimeWindow w, int width)
-{
-    ViewResult out;
-    for (int64_t id : spaces) {
-        auto tl = analysis::timeline(rec, id, w.t0, w.t1, width);
-        if (!tl)
-            return tl.error();
-        out.timelines.push_back(std::move(*tl));
+    Result<ViewResult> queryView(Recording& rec, const std::vector<int64_t>& spaces, TimeWindow w, int width)
+    {
+        ViewResult out;
+        for (int64_t id : spaces) {
+            auto tl = analysis::timeline(rec, id, w.t0, w.t1, width);
+            if (!tl)
+                return tl.error();
+            out.timelines.push_back(std::move(*tl));
+        }
+        const auto minDuration = w.duration() / std::max(1, width) / 2;
+        out.lanes.window = w;
+        auto r = analysis::ranges(rec, w.t0, w.t1, minDuration);
+        auto k = analysis::kernels(rec, w.t0, w.t1, kLaneLimit);
+        auto c = analysis::copies(rec, w.t0, w.t1, kLaneLimit);
+        auto f = analysis::failedAllocations(rec, w.t0, w.t1);
+        if (!r || !k || !c || !f)
+            return !r ? r.error() : !k ? k.error() : !c ? c.error() : f.error();
+        out.lanes.ranges = std::move(*r);
+        out.lanes.kernels = std::move(*k);
+        out.lanes.copies = std::move(*c);
+        out.lanes.failed = std::move(*f);
+        return out;
     }
-    const auto minDuration = w.duration() / std::max(1, width) / 2;
-    out.lanes.window = w;
-    auto r = analysis::ranges(rec, w.t0, w.t1, minDuration);
-    auto k = analysis::kernels(rec, w.t0, w.t1, kLaneLimit);
-    auto c = analysis::copies(rec, w.t0, w.t1, kLaneLimit);
-    auto f = analysis::failedAllocations(rec, w.t0, w.t1);
-    if (!r || !k || !c || !f)
-        return !r ? r.error() : !k ? k.error() : !c ? c.error() : f.error();
-    out.lanes.ranges = std::move(*r);
-    out.lanes.kernels = std::move(*k);
-    out.lanes.copies = std::move(*c);
-    out.lanes.failed = std::move(*f);
-    return out;
-}
 
-struct Trees {
-    analysis::CallTree topDown;
-    analysis::CallTree bottomUp;
-};
+    struct Trees {
+        analysis::CallTree topDown;
+        analysis::CallTree bottomUp;
+    };
 
 } // namespace
 
@@ -126,15 +126,16 @@ void MainWindow::requestLive()
     const auto start = m_overview->summary.startNs;
     const QString space = spaceName(s.spaceId);
     if (!s.range) {
-        m_selectionHeader->setText(tr("Computing what was live in <b>%1</b> at %2…").arg(space, formatDuration(s.t0 - start)));
+        m_selectionHeader->setText(
+            tr("Computing what was live in <b>%1</b> at %2…").arg(space, formatDuration(s.t0 - start)));
         m_slow->submit<Result<analysis::LiveSet>>(
             QStringLiteral("live"), [=](Recording& rec) { return analysis::liveAt(rec, s.spaceId, s.t0, {}, 200); },
             [this, space, start](Result<analysis::LiveSet> r) {
                 if (!r)
                     return m_selectionHeader->setText(errorText(r.error()));
-                m_selectionHeader->setText(tr("<b>Live in %1 at %2</b>: %3 in %4 allocations")
-                                               .arg(space, formatDuration(r->ts - start), formatBytes(r->totalBytes),
-                                                   formatCount(r->count)));
+                m_selectionHeader->setText(
+                    tr("<b>Live in %1 at %2</b>: %3 in %4 allocations")
+                        .arg(space, formatDuration(r->ts - start), formatBytes(r->totalBytes), formatCount(r->count)));
                 m_primaryLabel->setText(tr("<b>By call site</b>"));
                 m_secondaryLabel->setText(tr("<b>By phase</b> (NVTX range path)"));
                 m_primaryModel->setRows(std::move(r->bySite));
@@ -152,12 +153,12 @@ void MainWindow::requestLive()
         [this, space, start](Result<analysis::WindowActivity> r) {
             if (!r)
                 return m_selectionHeader->setText(errorText(r.error()));
-            m_selectionHeader->setText(tr("<b>%1 from %2 to %3</b> (%4): allocated %5 in %6, freed %7 in %8; live %9 → %10")
-                                           .arg(space, formatDuration(r->t0 - start), formatDuration(r->t1 - start),
-                                               formatDuration(r->t1 - r->t0), formatBytes(r->allocatedBytes),
-                                               formatCount(r->allocatedCount), formatBytes(r->freedBytes), formatCount(r->freedCount),
-                                               formatBytes(r->liveAtStartBytes))
-                                           .arg(formatBytes(r->liveAtEndBytes)));
+            m_selectionHeader->setText(
+                tr("<b>%1 from %2 to %3</b> (%4): allocated %5 in %6, freed %7 in %8; live %9 → %10")
+                    .arg(space, formatDuration(r->t0 - start), formatDuration(r->t1 - start),
+                        formatDuration(r->t1 - r->t0), formatBytes(r->allocatedBytes), formatCount(r->allocatedCount),
+                        formatBytes(r->freedBytes), formatCount(r->freedCount), formatBytes(r->liveAtStartBytes))
+                    .arg(formatBytes(r->liveAtEndBytes)));
             m_primaryLabel->setText(tr("<b>Allocated in the range</b>, by call site"));
             m_secondaryLabel->setText(tr("<b>Freed in the range</b>, by call site"));
             m_primaryModel->setRows(std::move(r->allocatedBySite));
@@ -195,7 +196,8 @@ void MainWindow::requestTrees()
                 if (weightIndex == 0)
                     t = analysis::callTreeAt(rec, s.spaceId, s.range ? s.t1 : s.t0, dir);
                 else {
-                    auto w = weightIndex == 1 ? analysis::TreeWeight::LeakedBytes : analysis::TreeWeight::AllocationCount;
+                    auto w
+                        = weightIndex == 1 ? analysis::TreeWeight::LeakedBytes : analysis::TreeWeight::AllocationCount;
                     t = s.range ? analysis::callTreeInWindow(rec, s.spaceId, s.t0, s.t1, w, dir)
                                 : analysis::callTree(rec, s.spaceId, w, dir);
                 }
@@ -223,20 +225,23 @@ void MainWindow::requestSegments()
     for (const auto& info : m_overview->spaces) {
         if (!info.isPool())
             continue;
-        if (info.id == m_selection.spaceId || (info.parentSpaceId && *info.parentSpaceId == m_selection.spaceId) || !pool)
+        if (info.id == m_selection.spaceId || (info.parentSpaceId && *info.parentSpaceId == m_selection.spaceId)
+            || !pool)
             pool = &info;
         if (info.id == m_selection.spaceId)
             break;
     }
     if (!pool) {
-        m_segments->setMessage(tr("No pool in this recording. Segments appear for caching allocators that register their "
-                                  "heaps with the NVTX memory extension, and for imported PyTorch snapshots."));
+        m_segments->setMessage(
+            tr("No pool in this recording. Segments appear for caching allocators that register their "
+               "heaps with the NVTX memory extension, and for imported PyTorch snapshots."));
         m_heapModel->setMap({});
         return;
     }
     const int64_t poolId = pool->id;
     const auto t = m_selection.range ? m_selection.t1 : m_selection.t0;
-    const QString caption = tr("%1 at %2").arg(QString::fromStdString(pool->name), formatDuration(t - m_overview->summary.startNs));
+    const QString caption
+        = tr("%1 at %2").arg(QString::fromStdString(pool->name), formatDuration(t - m_overview->summary.startNs));
     m_slow->submit<Result<analysis::SegmentMap>>(
         QStringLiteral("segments"), [=](Recording& rec) { return analysis::segmentMap(rec, poolId, t); },
         [this, caption](Result<analysis::SegmentMap> r) {
@@ -282,10 +287,11 @@ void MainWindow::compareWith(const QString& path)
             m_diffPending = false;
             if (!r)
                 return m_diffHeader->setText(tr("Cannot compare: %1").arg(errorText(r.error()).toHtmlEscaped()));
-            m_diffHeader->setText(tr("<b>Before</b> %1 &nbsp; <b>After</b> %2 — per space: peak, leaks, live at end and "
-                                     "growth, then by call site and by phase (as <code>tidemark diff</code>); red = more memory after")
-                                      .arg(QString::fromStdString(r->beforePath).toHtmlEscaped(),
-                                          QString::fromStdString(r->afterPath).toHtmlEscaped()));
+            m_diffHeader->setText(
+                tr("<b>Before</b> %1 &nbsp; <b>After</b> %2 — per space: peak, leaks, live at end and "
+                   "growth, then by call site and by phase (as <code>tidemark diff</code>); red = more memory after")
+                    .arg(QString::fromStdString(r->beforePath).toHtmlEscaped(),
+                        QString::fromStdString(r->afterPath).toHtmlEscaped()));
             m_diffModel->setDiff(*r);
         });
 }

@@ -15,25 +15,25 @@ namespace tidemark::gui {
 
 namespace {
 
-double msSince(const QElapsedTimer& t)
-{
-    return t.nsecsElapsed() / 1e6;
-}
-
-// Median of n offscreen repaints of the widget.
-double paintMs(TimelineWidget& w, int n = 7)
-{
-    QImage img(w.size(), QImage::Format_ARGB32_Premultiplied);
-    std::vector<double> ms;
-    for (int i = 0; i < n; ++i) {
-        QElapsedTimer t;
-        t.start();
-        w.render(&img);
-        ms.push_back(msSince(t));
+    double msSince(const QElapsedTimer& t)
+    {
+        return t.nsecsElapsed() / 1e6;
     }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-}
+
+    // Median of n offscreen repaints of the widget.
+    double paintMs(TimelineWidget& w, int n = 7)
+    {
+        QImage img(w.size(), QImage::Format_ARGB32_Premultiplied);
+        std::vector<double> ms;
+        for (int i = 0; i < n; ++i) {
+            QElapsedTimer t;
+            t.start();
+            w.render(&img);
+            ms.push_back(msSince(t));
+        }
+        std::sort(ms.begin(), ms.end());
+        return ms[ms.size() / 2];
+    }
 
 } // namespace
 
@@ -41,7 +41,7 @@ int runMeasure(const QString& path)
 {
     QElapsedTimer total;
     total.start();
-    auto ov = Loader::buildOverview(path, nullptr, [](int, const QString&) { });
+    auto ov = Loader::buildOverview(path, nullptr, [](int, const QString&) {});
     if (!ov) {
         std::fprintf(stderr, "tidemark-gui: error: %s\n", qPrintable(errorText(ov.error())));
         return 2;
@@ -74,7 +74,8 @@ int runMeasure(const QString& path)
     std::printf("%-8s %14s %12s %12s %14s %10s\n", "zoom", "span", "timeline ms", "lanes ms", "stacked ms", "paint ms");
     for (double zoom : { 1.0, 10.0, 100.0, 1e3, 1e4, 1e5 }) {
         const auto full = w.mapping().full;
-        const auto span = std::max<analysis::TimeNs>(TimeMapping::kMinDurationNs, static_cast<analysis::TimeNs>(full.duration() / zoom));
+        const auto span = std::max<analysis::TimeNs>(
+            TimeMapping::kMinDurationNs, static_cast<analysis::TimeNs>(full.duration() / zoom));
         w.setView(TimeWindow { peak - span / 2, peak + span / 2 }, false);
         const auto v = w.view();
         QElapsedTimer t;
@@ -93,17 +94,20 @@ int runMeasure(const QString& path)
         t.restart();
         std::vector<analysis::StackedTimeline> stacked;
         for (const auto& s : overview->spaces)
-            stacked.push_back(std::move(*analysis::stackedTimeline(rec, s.id, v.t0, v.t1, w.plotWidth() / 2, analysis::StackBy::Phase, 8)));
+            stacked.push_back(std::move(
+                *analysis::stackedTimeline(rec, s.id, v.t0, v.t1, w.plotWidth() / 2, analysis::StackBy::Phase, 8)));
         const double stMs = msSince(t);
         w.setTimelines(std::move(tls));
         w.setLanes(std::move(lanes));
         w.setStacked(std::move(stacked));
-        std::printf("%-8.0f %11.3f ms %12.1f %12.1f %14.1f %10.1f\n", zoom, v.duration() / 1e6, tlMs, laneMs, stMs, paintMs(w));
+        std::printf(
+            "%-8.0f %11.3f ms %12.1f %12.1f %14.1f %10.1f\n", zoom, v.duration() / 1e6, tlMs, laneMs, stMs, paintMs(w));
     }
     QElapsedTimer t;
     t.start();
     auto report = analysis::buildReport(*overview->slowRec, analysis::ReportOptions {});
-    std::printf("full report          %8.1f ms  (summary page: peaks, leaks, growth, churn, fragmentation)\n", msSince(t));
+    std::printf(
+        "full report          %8.1f ms  (summary page: peaks, leaks, growth, churn, fragmentation)\n", msSince(t));
     std::printf("total                %8.1f ms\n", msSince(total));
     return report ? 0 : 2;
 }

@@ -1,5 +1,6 @@
 // SegmentWidget painting and hover (see segment_widget.h). Heaps are drawn at a common bytes-per-pixel
-// scale so a small segment looks small, blocks are coloured by phase, and each block at least 1 px wide so none disappears.
+// scale so a small segment looks small, blocks are coloured by phase, and each block at least 1 px wide so none
+// disappears.
 #include "gui/app/segment_widget.h"
 
 #include "gui/lib/format.h"
@@ -108,12 +109,15 @@ void SegmentWidget::paintEvent(QPaintEvent*)
         p.setPen(QColor(0x555555));
         p.drawText(QRectF(bar.left(), bar.top() - 15, width() - 20, 14), Qt::AlignLeft | Qt::AlignVCenter,
             tr("segment %1 · %2 · %3 blocks · free %4 · fragmentation %5")
-                .arg(QString::fromStdString(h.name.empty() ? std::to_string(h.heapId) : h.name), formatBytes(h.sizeBytes))
+                .arg(QString::fromStdString(h.name.empty() ? std::to_string(h.heapId) : h.name),
+                    formatBytes(h.sizeBytes))
                 .arg(h.blocks.size())
                 .arg(formatBytes(h.freeBytes), formatPercent(h.fragmentation)));
         p.fillRect(bar, QColor(0xffffff));
         for (const auto& f : h.free)
-            p.fillRect(QRectF(bar.left() + f.offset * perByte, bar.top(), std::max(1.0, f.sizeBytes * perByte), bar.height()), hatch);
+            p.fillRect(
+                QRectF(bar.left() + f.offset * perByte, bar.top(), std::max(1.0, f.sizeBytes * perByte), bar.height()),
+                hatch);
         for (const auto& b : h.blocks) {
             QRectF r(bar.left() + b.offset * perByte, bar.top(), std::max(1.0, b.sizeBytes * perByte), bar.height());
             p.fillRect(r, phaseColor(b.phase));
@@ -149,7 +153,8 @@ void SegmentWidget::mouseMoveEvent(QMouseEvent* e)
             }
         for (const auto& f : h.free)
             if (off >= f.offset && off < f.offset + f.sizeBytes) {
-                QToolTip::showText(e->globalPosition().toPoint(), tr("free extent of %1 at +%2").arg(formatBytes(f.sizeBytes)).arg(f.offset), this);
+                QToolTip::showText(e->globalPosition().toPoint(),
+                    tr("free extent of %1 at +%2").arg(formatBytes(f.sizeBytes)).arg(f.offset), this);
                 return;
             }
     }

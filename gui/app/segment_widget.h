@@ -1,5 +1,6 @@
 // Segment map of a pool at the selected time: one bar per heap (segment), its blocks coloured by
-// phase (the timeline's colours), free extents hatched, and the pool's fragmentation figure (1 − largest free / total free).
+// phase (the timeline's colours), free extents hatched, and the pool's fragmentation figure (1 − largest free / total
+// free).
 #pragma once
 
 #include "analysis/types.h"

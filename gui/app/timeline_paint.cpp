@@ -16,22 +16,22 @@ namespace tidemark::gui {
 
 namespace {
 
-const QColor kSpaceColor(0x4e79a7);
-const QColor kReservedColor(0x9c755f);
-const QColor kPeakColor(0xd62728);
-const QColor kSelectionColor(0x1f5fbf);
-const QColor kLabelBackground(0xf3f4f6);
+    const QColor kSpaceColor(0x4e79a7);
+    const QColor kReservedColor(0x9c755f);
+    const QColor kPeakColor(0xd62728);
+    const QColor kSelectionColor(0x1f5fbf);
+    const QColor kLabelBackground(0xf3f4f6);
 
-// A "nice" tick step (1, 2 or 5 times a power of ten) giving at least minPx between ticks.
-double tickStep(double nsPerPixel, int minPx)
-{
-    double raw = nsPerPixel * minPx;
-    double p = std::pow(10.0, std::floor(std::log10(std::max(raw, 1.0))));
-    for (double m : { 1.0, 2.0, 5.0, 10.0 })
-        if (m * p >= raw)
-            return m * p;
-    return 10 * p;
-}
+    // A "nice" tick step (1, 2 or 5 times a power of ten) giving at least minPx between ticks.
+    double tickStep(double nsPerPixel, int minPx)
+    {
+        double raw = nsPerPixel * minPx;
+        double p = std::pow(10.0, std::floor(std::log10(std::max(raw, 1.0))));
+        for (double m : { 1.0, 2.0, 5.0, 10.0 })
+            if (m * p >= raw)
+                return m * p;
+        return 10 * p;
+    }
 
 } // namespace
 
@@ -65,8 +65,7 @@ void TimelineWidget::paintAxis(QPainter& p)
     QFont f = font();
     f.setPointSizeF(f.pointSizeF() * 0.9);
     p.setFont(f);
-    p.drawText(QRect(6, 0, kLabelWidth - 12, kAxisHeight), Qt::AlignVCenter | Qt::AlignLeft,
-        tr("time since start"));
+    p.drawText(QRect(6, 0, kLabelWidth - 12, kAxisHeight), Qt::AlignVCenter | Qt::AlignLeft, tr("time since start"));
     double first = std::ceil((m_map.view.t0 - start) / step) * step;
     for (double off = first; start + off <= m_map.view.t1; off += step) {
         double x = kLabelWidth + m_map.mapTimeToX(start + static_cast<analysis::TimeNs>(off));
@@ -204,7 +203,8 @@ void TimelineWidget::paintLegend(QPainter& p, const Track& t, const analysis::St
     int y = area.top() + lh + 2;
     p.setPen(QColor(0x555555));
     p.drawText(QRect(area.left(), y, area.width(), lh), Qt::AlignLeft,
-        timelineOf(t.space).hasReserved ? tr("in use; dashed: reserved") : tr("live bytes (max %1)").arg(formatBytes(maxBytes)));
+        timelineOf(t.space).hasReserved ? tr("in use; dashed: reserved")
+                                        : tr("live bytes (max %1)").arg(formatBytes(maxBytes)));
     y += lh + 2;
     if (!st)
         return;
@@ -212,7 +212,8 @@ void TimelineWidget::paintLegend(QPainter& p, const Track& t, const analysis::St
         const bool other = k + 1 == st->groups.size() && st->groups[k].key.empty();
         p.fillRect(QRect(area.left(), y + 2, 9, lh - 4), other ? otherColor() : groupColor(static_cast<int>(k)));
         p.setPen(QColor(0x333333));
-        QString label = p.fontMetrics().elidedText(QString::fromStdString(st->groups[k].label), Qt::ElideMiddle, area.width() - 14);
+        QString label = p.fontMetrics().elidedText(
+            QString::fromStdString(st->groups[k].label), Qt::ElideMiddle, area.width() - 14);
         p.drawText(QRect(area.left() + 13, y, area.width() - 13, lh), Qt::AlignLeft | Qt::AlignVCenter, label);
         y += lh;
     }
@@ -234,7 +235,8 @@ void TimelineWidget::paintLanes(QPainter& p)
     };
     auto none = [&](int y, const QString& text) {
         p.setPen(QColor(0x999999));
-        p.drawText(QRect(m_laneRect.left() + 4, y, m_laneRect.width(), kLaneRow), Qt::AlignLeft | Qt::AlignVCenter, text);
+        p.drawText(
+            QRect(m_laneRect.left() + 4, y, m_laneRect.width(), kLaneRow), Qt::AlignLeft | Qt::AlignVCenter, text);
     };
     auto span = [&](analysis::TimeNs a, analysis::TimeNs b, int y) {
         double x0 = m_laneRect.left() + std::max(0.0, m_map.mapTimeToX(a));
@@ -248,13 +250,16 @@ void TimelineWidget::paintLanes(QPainter& p)
     for (const auto& r : m_lanes.ranges) {
         int row = static_cast<int>(std::min<int64_t>(r.depth, depth - 1));
         QRectF box = span(r.startNs, r.endNs, y + row * kLaneRow);
-        QColor c = (r.color && *r.color != 0) ? QColor::fromRgb(static_cast<QRgb>(*r.color)) : colorForKey(QString::fromStdString(analysis::normalizePhaseName(r.name)));
+        QColor c = (r.color && *r.color != 0)
+            ? QColor::fromRgb(static_cast<QRgb>(*r.color))
+            : colorForKey(QString::fromStdString(analysis::normalizePhaseName(r.name)));
         c.setAlpha(255);
         p.fillRect(box, c.lighter(135));
         if (box.width() > 30) {
             p.setPen(QColor(0x111111));
             p.drawText(box.adjusted(2, 0, -2, 0), Qt::AlignLeft | Qt::AlignVCenter,
-                p.fontMetrics().elidedText(QString::fromStdString(r.name), Qt::ElideRight, static_cast<int>(box.width()) - 4));
+                p.fontMetrics().elidedText(
+                    QString::fromStdString(r.name), Qt::ElideRight, static_cast<int>(box.width()) - 4));
         }
     }
     y += depth * kLaneRow + 4;

@@ -299,7 +299,8 @@ QString TimelineWidget::hoverText(QPoint pos) const
             else
                 text += QStringLiteral("%1 live").arg(formatBytes(b.lastLiveBytes));
             if (b.minLiveBytes != b.maxLiveBytes)
-                text += QStringLiteral("<br>this pixel: %1 – %2").arg(formatBytes(b.minLiveBytes), formatBytes(b.maxLiveBytes));
+                text += QStringLiteral("<br>this pixel: %1 – %2")
+                            .arg(formatBytes(b.minLiveBytes), formatBytes(b.maxLiveBytes));
             if (tl.hasReserved)
                 text += QStringLiteral("<br>reserved: %1").arg(formatBytes(b.reservedLastBytes));
             text += QStringLiteral("<br>%1 allocs, %2 frees in this pixel").arg(b.allocs).arg(b.frees);
@@ -320,8 +321,9 @@ QString TimelineWidget::hoverText(QPoint pos) const
         for (const auto& r : m_lanes.ranges)
             if (t >= r.startNs && t < r.endNs
                 && (pos.y() - m_laneRect.top()) / kLaneRow == static_cast<int>(std::min<int64_t>(r.depth, 5)))
-                return text + QStringLiteral("<br>%1 (%2)").arg(QString::fromStdString(r.path).toHtmlEscaped(),
-                           formatDuration(r.endNs - r.startNs));
+                return text
+                    + QStringLiteral("<br>%1 (%2)")
+                          .arg(QString::fromStdString(r.path).toHtmlEscaped(), formatDuration(r.endNs - r.startNs));
     }
     return text;
 }

@@ -88,7 +88,8 @@ QVariant CallTreeModel::data(const QModelIndex& index, int role) const
     if (role == Qt::TextAlignmentRole && index.column() != Location)
         return int(Qt::AlignRight | Qt::AlignVCenter);
     if (role == Qt::ToolTipRole)
-        return QStringLiteral("%1\nmodule: %2").arg(QString::fromStdString(n.label), QString::fromStdString(n.location.module));
+        return QStringLiteral("%1\nmodule: %2")
+            .arg(QString::fromStdString(n.label), QString::fromStdString(n.location.module));
     const bool display = role == Qt::DisplayRole;
     if (!display && role != RawRole)
         return {};

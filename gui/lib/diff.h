@@ -15,7 +15,7 @@ namespace tidemark::gui {
 struct DiffRow {
     std::string space;
     std::string measure; // "total" or the table title ("peak by site", ...)
-    std::string unit;    // "bytes" or "bytes/step"
+    std::string unit; // "bytes" or "bytes/step"
     std::string key;
     std::string label;
     double before = 0;

@@ -10,9 +10,9 @@
 namespace tidemark::gui {
 
 struct FlameBox {
-    int node = 0;   // index into CallTree::nodes
-    int depth = 0;  // 0 = the focused node
-    double x0 = 0;  // fraction of the width, [0, 1]
+    int node = 0; // index into CallTree::nodes
+    int depth = 0; // 0 = the focused node
+    double x0 = 0; // fraction of the width, [0, 1]
     double x1 = 0;
 };
 

@@ -22,24 +22,25 @@ QString errorText(const Error& e)
 
 namespace {
 
-// Opens read-only; builds the level-of-detail series first when an unfinalized file allows it.
-Result<Recording> openForViewing(const std::string& path)
-{
-    auto rec = Recording::open(path);
-    if (!rec || rec->hasSeries())
+    // Opens read-only; builds the level-of-detail series first when an unfinalized file allows it.
+    Result<Recording> openForViewing(const std::string& path)
+    {
+        auto rec = Recording::open(path);
+        if (!rec || rec->hasSeries())
+            return rec;
+        auto finalized = Recording::openAndFinalize(path);
+        if (finalized)
+            return finalized;
+        qCWarning(lcLoader) << "cannot finalize" << QString::fromStdString(path)
+                            << "(read-only?); zooming uses exact events:"
+                            << QString::fromStdString(finalized.error().message);
         return rec;
-    auto finalized = Recording::openAndFinalize(path);
-    if (finalized)
-        return finalized;
-    qCWarning(lcLoader) << "cannot finalize" << QString::fromStdString(path) << "(read-only?); zooming uses exact events:"
-                        << QString::fromStdString(finalized.error().message);
-    return rec;
-}
+    }
 
 } // namespace
 
-Result<Overview> Loader::buildOverview(const QString& path, const std::atomic<bool>* cancel,
-    const std::function<void(int, const QString&)>& progress)
+Result<Overview> Loader::buildOverview(
+    const QString& path, const std::atomic<bool>* cancel, const std::function<void(int, const QString&)>& progress)
 {
     QElapsedTimer clock;
     clock.start();
@@ -123,7 +124,11 @@ void Loader::run(QString path, std::shared_ptr<std::atomic<bool>> cancel, uint64
     // Results reach the UI thread queued, and only while no newer load() has started.
     auto post = [this, generation](auto fn) {
         QMetaObject::invokeMethod(
-            this, [this, generation, fn = std::move(fn)]() { if (generation == m_generation) fn(); },
+            this,
+            [this, generation, fn = std::move(fn)]() {
+                if (generation == m_generation)
+                    fn();
+            },
             Qt::QueuedConnection);
     };
     auto fail = [this, post](const Error& e) {

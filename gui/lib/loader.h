@@ -24,14 +24,14 @@ struct Overview {
     analysis::Summary summary; // start, end and path only until summaryComplete (the summary stage)
     analysis::Coverage coverage;
     bool summaryComplete = false;
-    std::vector<analysis::SpaceInfo> spaces;   // spaces with allocations, in recording order
+    std::vector<analysis::SpaceInfo> spaces; // spaces with allocations, in recording order
     std::vector<analysis::Timeline> timelines; // whole run, one per entry of spaces
-    std::vector<analysis::TimeNs> peakNs;      // per space: the column of the highest bucket, exact once summaryComplete
+    std::vector<analysis::TimeNs> peakNs; // per space: the column of the highest bucket, exact once summaryComplete
     std::vector<int64_t> peakBytes;
     // Separate connections for the query runners (a Recording is used by one thread at a time).
     std::shared_ptr<analysis::Recording> fastRec;
     std::shared_ptr<analysis::Recording> slowRec;
-    double openSeconds = 0;     // open + finalize
+    double openSeconds = 0; // open + finalize
     double overviewSeconds = 0; // from the start of loading to this overview
 };
 
@@ -48,13 +48,14 @@ public:
     bool isRunning() const { return m_running; }
 
     // The whole job on the calling thread (tests and --screenshot use it through load()).
-    static Result<Overview> buildOverview(const QString& path, const std::atomic<bool>* cancel,
-        const std::function<void(int, const QString&)>& progress);
+    static Result<Overview> buildOverview(
+        const QString& path, const std::atomic<bool>* cancel, const std::function<void(int, const QString&)>& progress);
 
 signals:
     void progress(int percent, const QString& stage);
     void overviewReady(std::shared_ptr<tidemark::gui::Overview> overview);
-    void summaryReady(std::shared_ptr<tidemark::analysis::Summary> summary, std::shared_ptr<tidemark::analysis::Coverage> coverage);
+    void summaryReady(
+        std::shared_ptr<tidemark::analysis::Summary> summary, std::shared_ptr<tidemark::analysis::Coverage> coverage);
     void reportReady(std::shared_ptr<tidemark::analysis::Report> report);
     void failed(const QString& message);
     void finished();

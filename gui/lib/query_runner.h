@@ -27,7 +27,7 @@ public:
 
     // Runs fn(recording) on the worker; calls done(result) on this object's thread if the request is
     // still the newest of its channel when it finishes.
-    template<typename R>
+    template <typename R>
     void submit(const QString& channel, std::function<R(analysis::Recording&)> fn, std::function<void(R)> done)
     {
         JobTracker::Ticket ticket = m_trackers[channel].begin();

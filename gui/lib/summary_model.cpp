@@ -10,9 +10,9 @@ namespace tidemark::gui {
 
 struct SummaryModel::Node {
     QString name;
-    QString text;  // formatted value
-    QVariant raw;  // the number or string behind text
-    QString key;   // report JSON path, "" for headings
+    QString text; // formatted value
+    QVariant raw; // the number or string behind text
+    QString key; // report JSON path, "" for headings
     bool heading = false;
     Node* parent = nullptr;
     std::vector<std::unique_ptr<Node>> children;
@@ -34,115 +34,146 @@ struct SummaryModel::Node {
         h->heading = true;
         return h;
     }
-    Node* bytes(QString n, int64_t v, QString k) { return add(std::move(n), formatBytes(v), QVariant::fromValue<qint64>(v), std::move(k)); }
-    Node* count(QString n, int64_t v, QString k) { return add(std::move(n), formatCount(v), QVariant::fromValue<qint64>(v), std::move(k)); }
-    Node* str(QString n, const std::string& v, QString k) { return add(std::move(n), QString::fromStdString(v), QString::fromStdString(v), std::move(k)); }
+    Node* bytes(QString n, int64_t v, QString k)
+    {
+        return add(std::move(n), formatBytes(v), QVariant::fromValue<qint64>(v), std::move(k));
+    }
+    Node* count(QString n, int64_t v, QString k)
+    {
+        return add(std::move(n), formatCount(v), QVariant::fromValue<qint64>(v), std::move(k));
+    }
+    Node* str(QString n, const std::string& v, QString k)
+    {
+        return add(std::move(n), QString::fromStdString(v), QString::fromStdString(v), std::move(k));
+    }
 };
 
 namespace {
 
-using Node = SummaryModel::Node;
-QString q(const std::string& s) { return QString::fromStdString(s); }
-
-void addRecording(Node* root, const analysis::Summary& s)
-{
-    Node* r = root->heading_(QStringLiteral("Recording"), q(s.path));
-    r->str(QStringLiteral("Program"), s.program, QStringLiteral("recording/program"));
-    r->str(QStringLiteral("Command line"), s.commandLine, QStringLiteral("recording/command_line"));
-    r->add(QStringLiteral("Duration"), formatDuration(s.durationNs), QVariant::fromValue<qint64>(s.durationNs),
-        QStringLiteral("recording/duration_ns"));
-    if (s.exitStatus)
-        r->count(QStringLiteral("Exit status"), *s.exitStatus, QStringLiteral("recording/exit_status"));
-    if (s.cutShort)
-        r->str(QStringLiteral("Cut short"), s.cutShortDetail.empty() ? "yes" : s.cutShortDetail, QStringLiteral("recording/cut_short_detail"));
-    r->count(QStringLiteral("Processes"), s.processes, QStringLiteral("recording/processes"));
-    r->count(QStringLiteral("Threads"), s.threads, QStringLiteral("recording/threads"));
-    r->count(QStringLiteral("Allocations"), s.allocations, QStringLiteral("recording/allocations"));
-    r->count(QStringLiteral("Frees"), s.frees, QStringLiteral("recording/frees"));
-    r->count(QStringLiteral("Failed allocations"), s.failedAllocations, QStringLiteral("recording/failed_allocations"));
-    r->count(QStringLiteral("NVTX ranges"), s.ranges, QStringLiteral("recording/ranges"));
-    r->count(QStringLiteral("Kernels"), s.kernels, QStringLiteral("recording/kernels"));
-    r->count(QStringLiteral("Copies"), s.memcpys, QStringLiteral("recording/memcpys"));
-    r->count(QStringLiteral("Memsets"), s.memsets, QStringLiteral("recording/memsets"));
-}
-
-void addRows(Node* parent, const QString& title, const std::vector<analysis::BreakdownRow>& rows, const QString& key, size_t top)
-{
-    if (rows.empty())
-        return;
-    Node* h = parent->heading_(title);
-    for (size_t i = 0; i < rows.size() && i < top; ++i) {
-        Node* n = h->bytes(q(rows[i].label), rows[i].bytes, QStringLiteral("%1/%2/bytes").arg(key).arg(i));
-        n->text += QStringLiteral("  (%1)").arg(formatPercent(rows[i].share));
+    using Node = SummaryModel::Node;
+    QString q(const std::string& s)
+    {
+        return QString::fromStdString(s);
     }
-}
 
-void addSpace(Node* root, const analysis::SpaceReport& sr, analysis::TimeNs start)
-{
-    const auto& ss = sr.summary;
-    const QString base = QStringLiteral("spaces/") + q(ss.space.name);
-    Node* s = root->heading_(QStringLiteral("Space %1").arg(q(ss.space.name)), q(ss.space.kind));
-    Node* peak = s->bytes(QStringLiteral("Peak"), sr.peak.bytes, base + QStringLiteral("/peak/bytes"));
-    peak->text += QStringLiteral(" at %1").arg(formatOffset(sr.peak.ts - start, ss.peakNs - start + 1));
-    peak->add(QStringLiteral("Time of peak"), formatDuration(sr.peak.ts - start), QVariant::fromValue<qint64>(sr.peak.ts - start),
-        base + QStringLiteral("/peak/ts_ns"));
-    if (!sr.peak.phaseAtPeak.empty())
-        peak->str(QStringLiteral("Phase at peak"), sr.peak.phaseAtPeak, base + QStringLiteral("/peak/phase"));
-    for (const auto& e : sr.peak.explanation)
-        peak->add(QStringLiteral("Why"), q(e));
-    addRows(s, QStringLiteral("Top contributors at peak (by site)"), sr.peak.live.bySite, base + QStringLiteral("/peak/by_site"), 5);
-    addRows(s, QStringLiteral("At peak by phase"), sr.peak.live.byPhase, base + QStringLiteral("/peak/by_phase"), 5);
-    if (ss.reservedPeakBytes)
-        s->bytes(QStringLiteral("Reserved peak"), *ss.reservedPeakBytes, base + QStringLiteral("/reserved_peak_bytes"));
-    s->count(QStringLiteral("Allocations"), ss.allocations, base + QStringLiteral("/allocations"));
-    s->bytes(QStringLiteral("Allocated in total"), ss.allocatedBytes, base + QStringLiteral("/allocated_bytes"));
-    s->bytes(QStringLiteral("Live at end"), ss.liveAtEndBytes, base + QStringLiteral("/live_at_end_bytes"));
-    Node* leaks = s->bytes(QStringLiteral("Leaked"), sr.leaks.leakedBytes, base + QStringLiteral("/leaks/leaked_bytes"));
-    leaks->count(QStringLiteral("Leaked allocations"), sr.leaks.leakedCount, base + QStringLiteral("/leaks/leaked_count"));
-    leaks->bytes(QStringLiteral("Retained (allocated once, kept)"), sr.leaks.retainedBytes, base + QStringLiteral("/leaks/retained_bytes"));
-    for (size_t i = 0; i < sr.leaks.sites.size() && i < 5; ++i) {
-        const auto& l = sr.leaks.sites[i];
-        leaks->bytes(q(l.site.label) + (l.isLeak ? QStringLiteral(" (leak)") : QStringLiteral(" (retained)")), l.bytes,
-            base + QStringLiteral("/leaks/sites/%1/bytes").arg(i));
+    void addRecording(Node* root, const analysis::Summary& s)
+    {
+        Node* r = root->heading_(QStringLiteral("Recording"), q(s.path));
+        r->str(QStringLiteral("Program"), s.program, QStringLiteral("recording/program"));
+        r->str(QStringLiteral("Command line"), s.commandLine, QStringLiteral("recording/command_line"));
+        r->add(QStringLiteral("Duration"), formatDuration(s.durationNs), QVariant::fromValue<qint64>(s.durationNs),
+            QStringLiteral("recording/duration_ns"));
+        if (s.exitStatus)
+            r->count(QStringLiteral("Exit status"), *s.exitStatus, QStringLiteral("recording/exit_status"));
+        if (s.cutShort)
+            r->str(QStringLiteral("Cut short"), s.cutShortDetail.empty() ? "yes" : s.cutShortDetail,
+                QStringLiteral("recording/cut_short_detail"));
+        r->count(QStringLiteral("Processes"), s.processes, QStringLiteral("recording/processes"));
+        r->count(QStringLiteral("Threads"), s.threads, QStringLiteral("recording/threads"));
+        r->count(QStringLiteral("Allocations"), s.allocations, QStringLiteral("recording/allocations"));
+        r->count(QStringLiteral("Frees"), s.frees, QStringLiteral("recording/frees"));
+        r->count(
+            QStringLiteral("Failed allocations"), s.failedAllocations, QStringLiteral("recording/failed_allocations"));
+        r->count(QStringLiteral("NVTX ranges"), s.ranges, QStringLiteral("recording/ranges"));
+        r->count(QStringLiteral("Kernels"), s.kernels, QStringLiteral("recording/kernels"));
+        r->count(QStringLiteral("Copies"), s.memcpys, QStringLiteral("recording/memcpys"));
+        r->count(QStringLiteral("Memsets"), s.memsets, QStringLiteral("recording/memsets"));
     }
-    const auto& g = sr.growth;
-    Node* growth = s->add(QStringLiteral("Growth"),
-        g.growing ? QStringLiteral("growing: %1 per %2").arg(formatBytes(static_cast<int64_t>(g.bytesPerStep)), q(g.stepName.empty() ? "step" : g.stepName))
-                  : QStringLiteral("not growing"),
-        g.growing, base + QStringLiteral("/growth/growing"));
-    growth->add(QStringLiteral("Bytes per step"), formatBytes(static_cast<int64_t>(g.bytesPerStep)), g.bytesPerStep,
-        base + QStringLiteral("/growth/bytes_per_step"));
-    growth->str(QStringLiteral("Method"), g.method, base + QStringLiteral("/growth/method"));
-    Node* churn = s->count(QStringLiteral("Temporary allocations"), sr.churn.temporaries, base + QStringLiteral("/churn/temporaries"));
-    churn->bytes(QStringLiteral("Temporary bytes"), sr.churn.temporaryBytes, base + QStringLiteral("/churn/temporary_bytes"));
-    if (sr.fragmentation) {
-        const auto& f = *sr.fragmentation;
-        Node* fr = s->add(QStringLiteral("Fragmentation (worst)"), formatPercent(f.worst.fragmentation), f.worst.fragmentation,
-            base + QStringLiteral("/fragmentation/worst/fragmentation"));
-        fr->add(QStringLiteral("Mean fragmentation"), formatPercent(f.meanFragmentation), f.meanFragmentation,
-            base + QStringLiteral("/fragmentation/mean_fragmentation"));
-        fr->bytes(QStringLiteral("Stranded at worst"), f.worst.strandedBytes, base + QStringLiteral("/fragmentation/worst/stranded_bytes"));
-        if (!f.explanation.empty())
-            fr->add(QStringLiteral("Why"), q(f.explanation));
-    }
-}
 
-void addReportTail(Node* root, const analysis::Report& r, analysis::TimeNs start)
-{
-    Node* f = root->heading_(QStringLiteral("Failed allocations"), formatCount(static_cast<int64_t>(r.ooms.size())));
-    for (size_t i = 0; i < r.ooms.size(); ++i) {
-        const auto& o = r.ooms[i];
-        Node* n = f->bytes(QStringLiteral("%1 at %2 (%3)").arg(q(o.spaceName), formatDuration(o.ts - start), q(o.verdict)), o.requestBytes,
-            QStringLiteral("failed_allocations/%1/request_bytes").arg(i));
-        n->add(QStringLiteral("Why"), q(o.explanation));
+    void addRows(Node* parent, const QString& title, const std::vector<analysis::BreakdownRow>& rows,
+        const QString& key, size_t top)
+    {
+        if (rows.empty())
+            return;
+        Node* h = parent->heading_(title);
+        for (size_t i = 0; i < rows.size() && i < top; ++i) {
+            Node* n = h->bytes(q(rows[i].label), rows[i].bytes, QStringLiteral("%1/%2/bytes").arg(key).arg(i));
+            n->text += QStringLiteral("  (%1)").arg(formatPercent(rows[i].share));
+        }
     }
-    Node* c = root->heading_(QStringLiteral("Capture coverage"));
-    for (const auto& w : r.coverage.warnings)
-        c->add(QStringLiteral("Warning"), q(w));
-    for (const auto& it : r.coverage.items)
-        c->add(q(it.source + " / " + it.name), it.value ? formatCount(*it.value) + (it.detail.empty() ? QString() : QStringLiteral("  ") + q(it.detail)) : q(it.detail),
-            it.value ? QVariant::fromValue<qint64>(*it.value) : QVariant());
-}
+
+    void addSpace(Node* root, const analysis::SpaceReport& sr, analysis::TimeNs start)
+    {
+        const auto& ss = sr.summary;
+        const QString base = QStringLiteral("spaces/") + q(ss.space.name);
+        Node* s = root->heading_(QStringLiteral("Space %1").arg(q(ss.space.name)), q(ss.space.kind));
+        Node* peak = s->bytes(QStringLiteral("Peak"), sr.peak.bytes, base + QStringLiteral("/peak/bytes"));
+        peak->text += QStringLiteral(" at %1").arg(formatOffset(sr.peak.ts - start, ss.peakNs - start + 1));
+        peak->add(QStringLiteral("Time of peak"), formatDuration(sr.peak.ts - start),
+            QVariant::fromValue<qint64>(sr.peak.ts - start), base + QStringLiteral("/peak/ts_ns"));
+        if (!sr.peak.phaseAtPeak.empty())
+            peak->str(QStringLiteral("Phase at peak"), sr.peak.phaseAtPeak, base + QStringLiteral("/peak/phase"));
+        for (const auto& e : sr.peak.explanation)
+            peak->add(QStringLiteral("Why"), q(e));
+        addRows(s, QStringLiteral("Top contributors at peak (by site)"), sr.peak.live.bySite,
+            base + QStringLiteral("/peak/by_site"), 5);
+        addRows(
+            s, QStringLiteral("At peak by phase"), sr.peak.live.byPhase, base + QStringLiteral("/peak/by_phase"), 5);
+        if (ss.reservedPeakBytes)
+            s->bytes(
+                QStringLiteral("Reserved peak"), *ss.reservedPeakBytes, base + QStringLiteral("/reserved_peak_bytes"));
+        s->count(QStringLiteral("Allocations"), ss.allocations, base + QStringLiteral("/allocations"));
+        s->bytes(QStringLiteral("Allocated in total"), ss.allocatedBytes, base + QStringLiteral("/allocated_bytes"));
+        s->bytes(QStringLiteral("Live at end"), ss.liveAtEndBytes, base + QStringLiteral("/live_at_end_bytes"));
+        Node* leaks
+            = s->bytes(QStringLiteral("Leaked"), sr.leaks.leakedBytes, base + QStringLiteral("/leaks/leaked_bytes"));
+        leaks->count(
+            QStringLiteral("Leaked allocations"), sr.leaks.leakedCount, base + QStringLiteral("/leaks/leaked_count"));
+        leaks->bytes(QStringLiteral("Retained (allocated once, kept)"), sr.leaks.retainedBytes,
+            base + QStringLiteral("/leaks/retained_bytes"));
+        for (size_t i = 0; i < sr.leaks.sites.size() && i < 5; ++i) {
+            const auto& l = sr.leaks.sites[i];
+            leaks->bytes(q(l.site.label) + (l.isLeak ? QStringLiteral(" (leak)") : QStringLiteral(" (retained)")),
+                l.bytes, base + QStringLiteral("/leaks/sites/%1/bytes").arg(i));
+        }
+        const auto& g = sr.growth;
+        Node* growth = s->add(QStringLiteral("Growth"),
+            g.growing ? QStringLiteral("growing: %1 per %2")
+                            .arg(formatBytes(static_cast<int64_t>(g.bytesPerStep)),
+                                q(g.stepName.empty() ? "step" : g.stepName))
+                      : QStringLiteral("not growing"),
+            g.growing, base + QStringLiteral("/growth/growing"));
+        growth->add(QStringLiteral("Bytes per step"), formatBytes(static_cast<int64_t>(g.bytesPerStep)), g.bytesPerStep,
+            base + QStringLiteral("/growth/bytes_per_step"));
+        growth->str(QStringLiteral("Method"), g.method, base + QStringLiteral("/growth/method"));
+        Node* churn = s->count(
+            QStringLiteral("Temporary allocations"), sr.churn.temporaries, base + QStringLiteral("/churn/temporaries"));
+        churn->bytes(QStringLiteral("Temporary bytes"), sr.churn.temporaryBytes,
+            base + QStringLiteral("/churn/temporary_bytes"));
+        if (sr.fragmentation) {
+            const auto& f = *sr.fragmentation;
+            Node* fr = s->add(QStringLiteral("Fragmentation (worst)"), formatPercent(f.worst.fragmentation),
+                f.worst.fragmentation, base + QStringLiteral("/fragmentation/worst/fragmentation"));
+            fr->add(QStringLiteral("Mean fragmentation"), formatPercent(f.meanFragmentation), f.meanFragmentation,
+                base + QStringLiteral("/fragmentation/mean_fragmentation"));
+            fr->bytes(QStringLiteral("Stranded at worst"), f.worst.strandedBytes,
+                base + QStringLiteral("/fragmentation/worst/stranded_bytes"));
+            if (!f.explanation.empty())
+                fr->add(QStringLiteral("Why"), q(f.explanation));
+        }
+    }
+
+    void addReportTail(Node* root, const analysis::Report& r, analysis::TimeNs start)
+    {
+        Node* f
+            = root->heading_(QStringLiteral("Failed allocations"), formatCount(static_cast<int64_t>(r.ooms.size())));
+        for (size_t i = 0; i < r.ooms.size(); ++i) {
+            const auto& o = r.ooms[i];
+            Node* n = f->bytes(
+                QStringLiteral("%1 at %2 (%3)").arg(q(o.spaceName), formatDuration(o.ts - start), q(o.verdict)),
+                o.requestBytes, QStringLiteral("failed_allocations/%1/request_bytes").arg(i));
+            n->add(QStringLiteral("Why"), q(o.explanation));
+        }
+        Node* c = root->heading_(QStringLiteral("Capture coverage"));
+        for (const auto& w : r.coverage.warnings)
+            c->add(QStringLiteral("Warning"), q(w));
+        for (const auto& it : r.coverage.items)
+            c->add(q(it.source + " / " + it.name),
+                it.value
+                    ? formatCount(*it.value) + (it.detail.empty() ? QString() : QStringLiteral("  ") + q(it.detail))
+                    : q(it.detail),
+                it.value ? QVariant::fromValue<qint64>(*it.value) : QVariant());
+    }
 
 } // namespace
 

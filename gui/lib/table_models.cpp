@@ -12,22 +12,22 @@ namespace tidemark::gui {
 
 namespace {
 
-QVariant header(Qt::Orientation o, int role, int section, std::initializer_list<const char*> names)
-{
-    if (o != Qt::Horizontal || role != Qt::DisplayRole || section < 0 || section >= static_cast<int>(names.size()))
-        return {};
-    return QString::fromUtf8(*(names.begin() + section));
-}
+    QVariant header(Qt::Orientation o, int role, int section, std::initializer_list<const char*> names)
+    {
+        if (o != Qt::Horizontal || role != Qt::DisplayRole || section < 0 || section >= static_cast<int>(names.size()))
+            return {};
+        return QString::fromUtf8(*(names.begin() + section));
+    }
 
-QVariant alignRight(int role)
-{
-    return role == Qt::TextAlignmentRole ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
-}
+    QVariant alignRight(int role)
+    {
+        return role == Qt::TextAlignmentRole ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
+    }
 
-QString hex(int64_t v)
-{
-    return QStringLiteral("0x") + QString::number(static_cast<qulonglong>(v), 16);
-}
+    QString hex(int64_t v)
+    {
+        return QStringLiteral("0x") + QString::number(static_cast<qulonglong>(v), 16);
+    }
 
 } // namespace
 
@@ -207,7 +207,8 @@ QVariant HeapModel::data(const QModelIndex& index, int role) const
 
 QVariant HeapModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    return header(orientation, role, section, { "Segment", "Size", "Used", "Free", "Largest free", "Fragmentation", "Blocks" });
+    return header(
+        orientation, role, section, { "Segment", "Size", "Used", "Free", "Largest free", "Fragmentation", "Blocks" });
 }
 
 // ---- DiffModel ------------------------------------------------------------------------------
@@ -266,7 +267,9 @@ QVariant DiffModel::data(const QModelIndex& index, int role) const
     case Delta:
         if (!display)
             return r.delta();
-        return (r.delta() > 0 ? QStringLiteral("+") : r.delta() < 0 ? QStringLiteral("−") : QString())
+        return (r.delta() > 0          ? QStringLiteral("+")
+                       : r.delta() < 0 ? QStringLiteral("−")
+                                       : QString())
             + formatBytes(static_cast<int64_t>(std::llround(std::abs(r.delta())))) + unit;
     }
     return {};

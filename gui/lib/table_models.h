@@ -14,8 +14,8 @@ namespace tidemark::gui {
 
 enum ModelRole {
     RawRole = Qt::UserRole + 1, // the number behind a formatted cell (qint64 or double)
-    KeyRole,                    // stable grouping key of the row
-    CallsiteRole,               // a representative leaf callsite (qint64, 0 = none)
+    KeyRole, // stable grouping key of the row
+    CallsiteRole, // a representative leaf callsite (qint64, 0 = none)
 };
 
 class BreakdownModel : public QAbstractTableModel {

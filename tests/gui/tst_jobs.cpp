@@ -41,10 +41,17 @@ private slots:
         QueryRunner runner(std::move(*rec));
         QList<int> delivered;
         QList<int> other;
-        runner.submit<int>(QStringLiteral("live"), [](analysis::Recording&) { QThread::msleep(200); return 1; },
+        runner.submit<int>(
+            QStringLiteral("live"),
+            [](analysis::Recording&) {
+                QThread::msleep(200);
+                return 1;
+            },
             [&](int v) { delivered << v; });
-        runner.submit<int>(QStringLiteral("live"), [](analysis::Recording&) { return 2; }, [&](int v) { delivered << v; });
-        runner.submit<int>(QStringLiteral("tree"), [](analysis::Recording& r) { return int(r.spaces().size()); },
+        runner.submit<int>(
+            QStringLiteral("live"), [](analysis::Recording&) { return 2; }, [&](int v) { delivered << v; });
+        runner.submit<int>(
+            QStringLiteral("tree"), [](analysis::Recording& r) { return int(r.spaces().size()); },
             [&](int v) { other << v; });
         QTRY_COMPARE_WITH_TIMEOUT(runner.pending(), 0, 10000);
         QCOMPARE(delivered, QList<int>({ 2 }));
@@ -76,7 +83,8 @@ private slots:
             [](int) { QFAIL("a superseded result must not be delivered"); });
         QThread::msleep(50);
         int got = 0;
-        runner.submit<int>(QStringLiteral("live"), [](analysis::Recording& r) { return r.cancelled() ? -1 : 7; },
+        runner.submit<int>(
+            QStringLiteral("live"), [](analysis::Recording& r) { return r.cancelled() ? -1 : 7; },
             [&](int v) { got = v; });
         QTRY_COMPARE_WITH_TIMEOUT(got, 7, 10000);
         QVERIFY(sawCancel.load());

@@ -86,7 +86,8 @@ private slots:
         auto report = analysis::buildReport(*m_rec, analysis::ReportOptions {});
         QVERIFY(report.ok());
         model.setReport(*report);
-        const QJsonObject json = QJsonDocument::fromJson(QByteArray::fromStdString(analysis::renderJson(*report))).object();
+        const QJsonObject json
+            = QJsonDocument::fromJson(QByteArray::fromStdString(analysis::renderJson(*report))).object();
         QVERIFY(!json.isEmpty());
         const QModelIndexList keyed = model.keyedIndexes();
         QVERIFY2(keyed.size() > 30, qPrintable(QString::number(keyed.size())));
@@ -96,18 +97,24 @@ private slots:
             keys << key;
             const QVariant raw = i.data(RawRole);
             const QJsonValue expected = atPath(json, key);
-            QVERIFY2(!expected.isUndefined() && !expected.isNull(), qPrintable(QStringLiteral("no JSON value at ") + key));
+            QVERIFY2(
+                !expected.isUndefined() && !expected.isNull(), qPrintable(QStringLiteral("no JSON value at ") + key));
             if (expected.isString())
                 QCOMPARE(raw.toString(), expected.toString());
             else if (expected.isBool())
                 QCOMPARE(raw.toBool(), expected.toBool());
             else
-                QVERIFY2(std::abs(raw.toDouble() - expected.toDouble()) <= 1e-9 * std::max(1.0, std::abs(expected.toDouble())),
-                    qPrintable(QStringLiteral("%1: model %2, report %3").arg(key).arg(raw.toDouble()).arg(expected.toDouble())));
+                QVERIFY2(std::abs(raw.toDouble() - expected.toDouble())
+                        <= 1e-9 * std::max(1.0, std::abs(expected.toDouble())),
+                    qPrintable(QStringLiteral("%1: model %2, report %3")
+                                   .arg(key)
+                                   .arg(raw.toDouble())
+                                   .arg(expected.toDouble())));
         }
         // The figures the summary page promises are all there.
-        for (const char* k : { "recording/duration_ns", "recording/allocations", "spaces/host/peak/bytes", "spaces/host/peak/by_site/0/bytes",
-                 "spaces/host/leaks/leaked_bytes", "spaces/host/growth/bytes_per_step", "spaces/pool:host/fragmentation/worst/fragmentation",
+        for (const char* k : { "recording/duration_ns", "recording/allocations", "spaces/host/peak/bytes",
+                 "spaces/host/peak/by_site/0/bytes", "spaces/host/leaks/leaked_bytes",
+                 "spaces/host/growth/bytes_per_step", "spaces/pool:host/fragmentation/worst/fragmentation",
                  "recording/failed_allocations" })
             QVERIFY2(keys.contains(QString::fromLatin1(k)), k);
     }
@@ -132,7 +139,10 @@ private slots:
         stack.setFrames(*frames);
         QCOMPARE(stack.rowCount(), int(frames->size()));
         // Shown allocating frame first: row 0 is the innermost (last) frame.
-        QVERIFY(stack.index(0, StackModel::Function).data().toString().startsWith(QString::fromStdString(frames->back().function)));
+        QVERIFY(stack.index(0, StackModel::Function)
+                    .data()
+                    .toString()
+                    .startsWith(QString::fromStdString(frames->back().function)));
     }
 
     void heapModel()
@@ -205,7 +215,9 @@ private slots:
         int nonZero = 0;
         for (int c = 0; c < columns; ++c) {
             // Column c ends where column c+1 starts; its value is the live bytes just before that.
-            const auto end = c + 1 == columns ? t1 : t0 + static_cast<int64_t>((static_cast<__int128>(t1 - t0) * (c + 1)) / columns);
+            const auto end = c + 1 == columns
+                ? t1
+                : t0 + static_cast<int64_t>((static_cast<__int128>(t1 - t0) * (c + 1)) / columns);
             auto exact = analysis::liveBytesAt(*m_rec, space, end - 1);
             QVERIFY(exact.ok());
             int64_t sum = 0;
@@ -213,7 +225,8 @@ private slots:
                 QVERIFY(st->at(c, g) >= 0);
                 sum += st->at(c, g);
             }
-            QVERIFY2(sum == *exact, qPrintable(QStringLiteral("column %1: stacked %2, liveBytesAt %3").arg(c).arg(sum).arg(*exact)));
+            QVERIFY2(sum == *exact,
+                qPrintable(QStringLiteral("column %1: stacked %2, liveBytesAt %3").arg(c).arg(sum).arg(*exact)));
             nonZero += sum > 0;
         }
         QVERIFY(nonZero > columns / 2);
@@ -234,19 +247,20 @@ private slots:
         const auto mid = m_rec->startNs() + (m_rec->endNs() - m_rec->startNs()) / 2;
         auto act = analysis::activity(*m_rec, m_host, m_rec->startNs(), mid);
         QVERIFY(act.ok());
-        auto counted = analysis::callTreeInWindow(*m_rec, m_host, m_rec->startNs(), mid, analysis::TreeWeight::AllocationCount,
-            analysis::TreeDirection::TopDown);
+        auto counted = analysis::callTreeInWindow(*m_rec, m_host, m_rec->startNs(), mid,
+            analysis::TreeWeight::AllocationCount, analysis::TreeDirection::TopDown);
         QVERIFY(counted.ok());
         QCOMPARE(counted->nodes[0].total, act->allocatedCount);
-        auto bytes = analysis::callTreeInWindow(*m_rec, m_host, m_rec->startNs(), mid, analysis::TreeWeight::AllocatedBytes,
-            analysis::TreeDirection::BottomUp);
+        auto bytes = analysis::callTreeInWindow(*m_rec, m_host, m_rec->startNs(), mid,
+            analysis::TreeWeight::AllocatedBytes, analysis::TreeDirection::BottomUp);
         QVERIFY(bytes.ok());
         QCOMPARE(bytes->nodes[0].total, act->allocatedBytes);
     }
 
     void flameLayoutGeometry()
     {
-        auto tree = analysis::callTreeAt(*m_rec, m_host, analysis::peak(*m_rec, m_host)->ts, analysis::TreeDirection::TopDown);
+        auto tree = analysis::callTreeAt(
+            *m_rec, m_host, analysis::peak(*m_rec, m_host)->ts, analysis::TreeDirection::TopDown);
         QVERIFY(tree.ok());
         auto boxes = layoutFlame(*tree, 0, 0.0);
         QVERIFY(boxes.size() >= tree->nodes.size() / 2);
@@ -277,7 +291,8 @@ private slots:
     void diffModelAndSelfDiff()
     {
         QString why;
-        const QString longer = test::trainRecording(&why, QStringLiteral("train5.tmdb"), { QStringLiteral("--steps"), QStringLiteral("5") });
+        const QString longer = test::trainRecording(
+            &why, QStringLiteral("train5.tmdb"), { QStringLiteral("--steps"), QStringLiteral("5") });
         if (longer.isEmpty())
             QSKIP(qPrintable(why));
         auto other = Recording::open(longer.toStdString());

@@ -16,7 +16,8 @@ private slots:
         QTest::addColumn<int>("width");
         QTest::newRow("1 s over 1000 px") << qint64(1'000'000'000) << qint64(2'000'000'000) << 1000;
         QTest::newRow("odd width") << qint64(5) << qint64(1'000'005) << 977;
-        QTest::newRow("hours from a large clock") << qint64(7'000'000'000'000'000) << qint64(7'000'010'800'000'000'000) << 1920;
+        QTest::newRow("hours from a large clock")
+            << qint64(7'000'000'000'000'000) << qint64(7'000'010'800'000'000'000) << 1920;
     }
     void roundTrip()
     {

@@ -87,7 +87,11 @@ private slots:
                 QCOMPARE(ov->peakBytes[i], ss.peakBytes);
                 const auto column = (ov->summary.endNs - ov->summary.startNs) / Loader::kOverviewColumns + 1;
                 QVERIFY2(ss.peakNs >= ov->peakNs[i] && ss.peakNs <= ov->peakNs[i] + 2 * column,
-                    qPrintable(QStringLiteral("%1: summary %2, overview %3, column %4").arg(QString::fromStdString(ss.space.name)).arg(ss.peakNs - ov->summary.startNs).arg(ov->peakNs[i] - ov->summary.startNs).arg(column)));
+                    qPrintable(QStringLiteral("%1: summary %2, overview %3, column %4")
+                                   .arg(QString::fromStdString(ss.space.name))
+                                   .arg(ss.peakNs - ov->summary.startNs)
+                                   .arg(ov->peakNs[i] - ov->summary.startNs)
+                                   .arg(column)));
             }
             QVERIFY(found);
         }
@@ -144,7 +148,8 @@ private slots:
         auto live2 = analysis::liveAt(*rec, ov.spaces[last].id, t, {}, 200);
         QVERIFY(live2.ok());
         compareRows(w.primaryModel(), live2->bySite);
-        QCOMPARE(w.topDownModel()->tree().nodes.empty() ? 0 : w.topDownModel()->tree().nodes[0].total, live2->totalBytes);
+        QCOMPARE(
+            w.topDownModel()->tree().nodes.empty() ? 0 : w.topDownModel()->tree().nodes[0].total, live2->totalBytes);
         if (ov.spaces[last].isPool()) {
             auto map = analysis::segmentMap(*rec, ov.spaces[last].id, t);
             QVERIFY(map.ok());
@@ -174,7 +179,8 @@ private slots:
         const QString out = dir.filePath(view + QStringLiteral(".png"));
         QProcess p;
         p.start(test::buildDir() + QStringLiteral("/bin/tidemark-gui"),
-            { QStringLiteral("--screenshot"), out, QStringLiteral("--view"), view, QStringLiteral("--size"), QStringLiteral("900x640"), m_path });
+            { QStringLiteral("--screenshot"), out, QStringLiteral("--view"), view, QStringLiteral("--size"),
+                QStringLiteral("900x640"), m_path });
         QVERIFY(p.waitForFinished(120000));
         QCOMPARE(p.exitCode(), 0);
         QImage img(out);
@@ -191,8 +197,10 @@ private slots:
     {
         QTest::addColumn<QStringList>("args");
         QTest::newRow("missing file") << QStringList { QStringLiteral("/nonexistent/x.tmdb") };
-        QTest::newRow("unknown view") << QStringList { QStringLiteral("--view"), QStringLiteral("nope"), QStringLiteral("FILE") };
-        QTest::newRow("bad size") << QStringList { QStringLiteral("--size"), QStringLiteral("big"), QStringLiteral("FILE") };
+        QTest::newRow("unknown view") << QStringList { QStringLiteral("--view"), QStringLiteral("nope"),
+            QStringLiteral("FILE") };
+        QTest::newRow("bad size") << QStringList { QStringLiteral("--size"), QStringLiteral("big"),
+            QStringLiteral("FILE") };
         QTest::newRow("not a recording") << QStringList { QStringLiteral("SELF") };
     }
     void screenshotBadInputExitsTwo()
