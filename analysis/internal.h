@@ -131,6 +131,12 @@ struct PeakPoint {
 };
 Result<PeakPoint> locatePeak(Recording& rec, int64_t spaceId);
 
+// Merges weighted leaf callsites into a call tree (frames merged by location; top-down roots are
+// outermost frames, bottom-up roots the allocating frames). Shared by callTree() and the
+// selection trees of stacked_calltree.cpp.
+Result<CallTree> buildCallTreeFromWeights(Recording& rec, int64_t spaceId,
+    const std::unordered_map<int64_t, int64_t>& weights, TreeWeight weight, TreeDirection direction);
+
 // Heaps registered in a pool space: reserved bytes over time.
 struct HeapSpan {
     int64_t id = 0;
