@@ -149,6 +149,31 @@ Result<Summary> summary(Recording& rec)
     return s;
 }
 
+namespace {
+
+// A recording made by `tidemark record` also says which sources stayed silent: CUPTI reports only
+// once the CUDA driver initializes it, and the runtime hooks only once they were called, so a
+// CPU-only run would otherwise look like a GPU run whose GPU side was missed.
+void addSilentSources(Recording& rec, Coverage& c)
+{
+    auto recorder = trace::getMeta(rec.db(), "recorder");
+    if (!recorder || *recorder != "tidemark record")
+        return;
+    auto reported = [&](std::string_view source) {
+        return std::any_of(c.items.begin(), c.items.end(), [&](const CoverageItem& it) { return it.source == source; });
+    };
+    auto cupti = trace::getMeta(rec.db(), "capture_cupti");
+    if (!reported("cupti"))
+        c.items.push_back({ 0, "cupti", "cupti.injection", 0,
+            cupti && *cupti == "0" ? "off (--no-cupti)"
+                                   : "never initialized: the program did not initialize the CUDA driver, so no kernels, "
+                                     "copies or driver-level allocations were seen" });
+    if (!reported("cuda"))
+        c.items.push_back({ 0, "cuda", "cuda.hooks", 0, "no CUDA runtime memory call reached the LD_PRELOAD hooks" });
+}
+
+} // namespace
+
 Result<Coverage> coverage(Recording& rec)
 {
     Coverage c;
@@ -168,6 +193,7 @@ Result<Coverage> coverage(Recording& rec)
     }
     if (!st->status())
         return st->status().error();
+    addSilentSources(rec, c);
     for (const auto& it : c.items) {
         bool bad = false;
         for (const char* word : { "dropped", "lost", "unmatched", "failed", "truncated", "overflow" })

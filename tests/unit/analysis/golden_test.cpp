@@ -168,6 +168,15 @@ std::string runQuery(Recording& rec, const std::string& line)
             return fail(s.error());
         for (const auto& loc : *s)
             o << loc.label() << (loc.inlined ? " [inlined]" : "") << "\n";
+    } else if (q == "coverage") {
+        auto c = coverage(rec);
+        if (!c)
+            return fail(c.error());
+        for (const auto& it : c->items)
+            o << it.source << " " << it.name << " " << (it.value ? std::to_string(*it.value) : "-") << " "
+              << it.detail << "\n";
+        for (const auto& w : c->warnings)
+            o << "warning: " << w << "\n";
     } else {
         throw std::runtime_error("unknown query " + q);
     }
