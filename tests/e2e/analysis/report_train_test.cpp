@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using nlohmann::json;
 
@@ -51,8 +52,10 @@ Recorded recordAndReport(const std::string& name, const std::string& trainArgs, 
 {
     Recorded r;
     std::string dir = ::testing::TempDir();
-    r.file = dir + "/analysis_" + name + ".tmdb";
-    std::string truth = dir + "/analysis_" + name + "_truth.json";
+    // ctest runs each test of this file in its own process, in parallel: names carry the pid.
+    std::string stem = dir + "/analysis_" + name + "_" + std::to_string(::getpid());
+    r.file = stem + ".tmdb";
+    std::string truth = stem + "_truth.json";
     std::remove(r.file.c_str());
     auto rec = shell(std::string(TIDEMARK_CLI_PATH) + " record -o " + r.file + " -- " + TIDEMARK_TRAIN_PATH + kCommon + " "
         + trainArgs + " --truth " + truth + " 2>&1");
@@ -174,7 +177,7 @@ TEST_F(ReportTrain, ActivationsAtThePeakWereAllocatedInForward)
 TEST(ReportInput, UnreadableInputIsOneLineAndExitTwo)
 {
     std::string dir = ::testing::TempDir();
-    std::string junk = dir + "/analysis_junk.tmdb";
+    std::string junk = dir + "/analysis_junk_" + std::to_string(::getpid()) + ".tmdb";
     std::ofstream(junk) << "this is not a recording\n";
     for (const std::string& file : { dir + "/analysis_missing.tmdb", junk }) {
         auto c = shell(std::string(TIDEMARK_CLI_PATH) + " report " + file + " 2>&1");
