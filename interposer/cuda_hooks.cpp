@@ -4,6 +4,7 @@
 // AllocFailedRecord with cudaMemGetInfo at the moment of failure. Only targets that link libcudart
 // dynamically reach these hooks; CUPTI callbacks cover static cudart and the driver API.
 #include "interposer/cuda_hooks.h"
+#include "interposer/device_records.h"
 #include "interposer/emit.h"
 
 #include <cstdint>
@@ -44,62 +45,25 @@ namespace {
 
     __attribute__((noinline)) void recordAlloc(const Target& t, const void* address, uint64_t size) noexcept
     {
-        wire::AllocRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::Alloc);
-        r.h.size_bytes = sizeof(r);
-        r.api = static_cast<uint16_t>(t.api);
-        r.space_kind = static_cast<uint8_t>(t.space);
-        r.device = t.device;
-        r.address = reinterpret_cast<uint64_t>(address);
-        r.size = size;
-        r.stack_id = captureStack(kStackSkip);
-        r.range_id = currentRangeId();
-        r.stream = t.stream;
-        r.source = kSourcePreload;
-        r.ts_ns = nowNs();
-        emit(&r, sizeof(r));
+        emitDeviceAlloc({ t.api, t.space, t.device, t.stream, kSourcePreload }, reinterpret_cast<uint64_t>(address),
+            size, captureStack(kStackSkip));
     }
 
     __attribute__((noinline)) void recordFailure(
         const RealRuntime& real, const Target& t, uint64_t size, cudaError_t rc) noexcept
     {
-        wire::AllocFailedRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::AllocFailed);
-        r.h.size_bytes = sizeof(r);
-        r.api = static_cast<uint16_t>(t.api);
-        r.space_kind = static_cast<uint8_t>(t.space);
-        r.device = t.device;
-        r.ts_ns = nowNs();
-        r.size = size;
-        r.stack_id = captureStack(kStackSkip);
-        r.range_id = currentRangeId();
-        r.stream = t.stream;
-        r.error_code = static_cast<int32_t>(rc);
-        r.source = kSourcePreload;
-        r.device_free_bytes = UINT64_MAX;
-        r.device_total_bytes = UINT64_MAX;
+        uint32_t stackId = captureStack(kStackSkip);
         // cudaMemGetInfo describes the current device; only then does it describe this failure.
         size_t freeBytes = 0, totalBytes = 0;
-        if (t.space != SpaceKind::Pinned && real.memGetInfo && t.device == currentDevice(real)
-            && real.memGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
-            r.device_free_bytes = freeBytes;
-            r.device_total_bytes = totalBytes;
-        }
-        emit(&r, sizeof(r));
+        bool known = t.space != SpaceKind::Pinned && real.memGetInfo && t.device == currentDevice(real)
+            && real.memGetInfo(&freeBytes, &totalBytes) == cudaSuccess;
+        emitDeviceFailure({ t.api, t.space, t.device, t.stream, kSourcePreload }, size, stackId,
+            static_cast<int32_t>(rc), known ? freeBytes : UINT64_MAX, known ? totalBytes : UINT64_MAX);
     }
 
     void recordFree(const Target& t, const void* address) noexcept
     {
-        wire::FreeRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::Free);
-        r.h.size_bytes = sizeof(r);
-        r.api = static_cast<uint16_t>(t.api);
-        r.space_kind = static_cast<uint8_t>(t.space);
-        r.device = t.device;
-        r.ts_ns = nowNs();
-        r.address = reinterpret_cast<uint64_t>(address);
-        r.source = kSourcePreload;
-        emit(&r, sizeof(r));
+        emitDeviceFree({ t.api, t.space, t.device, t.stream, kSourcePreload }, reinterpret_cast<uint64_t>(address));
     }
 
     // Shared tail of every allocating hook.

@@ -4,6 +4,7 @@
 // host stack and its thread's NVTX range. Driver calls nested inside a runtime memory call are
 // skipped, so one cudaMalloc gives one record here. Context teardown flushes activity buffers.
 #include "interposer/cupti_internal.h"
+#include "interposer/device_records.h"
 #include "interposer/emit.h"
 
 #include <atomic>
@@ -92,44 +93,18 @@ namespace {
 
     void recordAlloc(const ApiCall& c, uint8_t device) noexcept
     {
-        wire::AllocRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::Alloc);
-        r.h.size_bytes = sizeof(r);
-        r.api = static_cast<uint16_t>(c.api);
-        r.space_kind = static_cast<uint8_t>(c.space);
-        r.device = device;
-        r.ts_ns = nowNs();
-        r.address = c.address;
-        r.size = c.size;
-        r.stack_id = captureStack(kStackSkip);
-        r.range_id = currentRangeId();
-        r.stream = c.stream;
-        r.source = kSourceCuptiCallback;
-        emit(&r, sizeof(r));
+        emitDeviceAlloc(
+            { c.api, c.space, device, c.stream, kSourceCuptiCallback }, c.address, c.size, captureStack(kStackSkip));
         std::lock_guard<std::mutex> lock(g_liveMutex);
         live()[c.address] = static_cast<uint16_t>(static_cast<unsigned>(c.space) << 8 | device);
     }
 
+    // No CUDA call from inside a CUPTI callback: free/total stay unknown here (the LD_PRELOAD hook
+    // records them when the runtime is linked dynamically).
     void recordFailure(const ApiCall& c, uint8_t device, int32_t error) noexcept
     {
-        wire::AllocFailedRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::AllocFailed);
-        r.h.size_bytes = sizeof(r);
-        r.api = static_cast<uint16_t>(c.api);
-        r.space_kind = static_cast<uint8_t>(c.space);
-        r.device = device;
-        r.ts_ns = nowNs();
-        r.size = c.size;
-        r.stack_id = captureStack(kStackSkip);
-        r.range_id = currentRangeId();
-        r.stream = c.stream;
-        r.error_code = error;
-        r.source = kSourceCuptiCallback;
-        // No CUDA call from inside a CUPTI callback: free/total stay unknown here (the LD_PRELOAD hook
-        // records them when the runtime is linked dynamically).
-        r.device_free_bytes = UINT64_MAX;
-        r.device_total_bytes = UINT64_MAX;
-        emit(&r, sizeof(r));
+        emitDeviceFailure(
+            { c.api, c.space, device, c.stream, kSourceCuptiCallback }, c.size, captureStack(kStackSkip), error);
     }
 
     void recordFree(ApiCall c, uint8_t device) noexcept
@@ -143,16 +118,7 @@ namespace {
                 live().erase(it);
             }
         }
-        wire::FreeRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::Free);
-        r.h.size_bytes = sizeof(r);
-        r.api = static_cast<uint16_t>(c.api);
-        r.space_kind = static_cast<uint8_t>(c.space);
-        r.device = device;
-        r.ts_ns = nowNs();
-        r.address = c.address;
-        r.source = kSourceCuptiCallback;
-        emit(&r, sizeof(r));
+        emitDeviceFree({ c.api, c.space, device, c.stream, kSourceCuptiCallback }, c.address);
     }
 
     void onApiExit(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const CUpti_CallbackData& cb, int index) noexcept

@@ -1,0 +1,76 @@
+// The wire records of a device-side allocation, failure and free, shared by the two sources that see
+// them: the CUDA runtime hooks (LD_PRELOAD) and the CUPTI API callbacks. Callers capture the stack
+// themselves, so the frames skipped stay those of their own hook.
+#pragma once
+
+#include "interposer/emit.h"
+#include "trace/enums.h"
+#include "trace/wire.h"
+
+#include <cstdint>
+
+namespace tidemark::interposer {
+
+struct DeviceEvent {
+    Api api;
+    SpaceKind space;
+    uint8_t device;
+    uint64_t stream;
+    uint32_t source; // SourceBits
+};
+
+inline void emitDeviceAlloc(const DeviceEvent& e, uint64_t address, uint64_t size, uint32_t stackId) noexcept
+{
+    wire::AllocRecord r {};
+    r.h.kind = static_cast<uint16_t>(wire::Kind::Alloc);
+    r.h.size_bytes = sizeof(r);
+    r.api = static_cast<uint16_t>(e.api);
+    r.space_kind = static_cast<uint8_t>(e.space);
+    r.device = e.device;
+    r.ts_ns = nowNs();
+    r.address = address;
+    r.size = size;
+    r.stack_id = stackId;
+    r.range_id = currentRangeId();
+    r.stream = e.stream;
+    r.source = e.source;
+    emit(&r, sizeof(r));
+}
+
+// freeBytes/totalBytes: cudaMemGetInfo at the failure, UINT64_MAX when unknown.
+inline void emitDeviceFailure(const DeviceEvent& e, uint64_t size, uint32_t stackId, int32_t error,
+    uint64_t freeBytes = UINT64_MAX, uint64_t totalBytes = UINT64_MAX) noexcept
+{
+    wire::AllocFailedRecord r {};
+    r.h.kind = static_cast<uint16_t>(wire::Kind::AllocFailed);
+    r.h.size_bytes = sizeof(r);
+    r.api = static_cast<uint16_t>(e.api);
+    r.space_kind = static_cast<uint8_t>(e.space);
+    r.device = e.device;
+    r.ts_ns = nowNs();
+    r.size = size;
+    r.stack_id = stackId;
+    r.range_id = currentRangeId();
+    r.stream = e.stream;
+    r.error_code = error;
+    r.source = e.source;
+    r.device_free_bytes = freeBytes;
+    r.device_total_bytes = totalBytes;
+    emit(&r, sizeof(r));
+}
+
+inline void emitDeviceFree(const DeviceEvent& e, uint64_t address) noexcept
+{
+    wire::FreeRecord r {};
+    r.h.kind = static_cast<uint16_t>(wire::Kind::Free);
+    r.h.size_bytes = sizeof(r);
+    r.api = static_cast<uint16_t>(e.api);
+    r.space_kind = static_cast<uint8_t>(e.space);
+    r.device = e.device;
+    r.ts_ns = nowNs();
+    r.address = address;
+    r.source = e.source;
+    emit(&r, sizeof(r));
+}
+
+} // namespace tidemark::interposer
