@@ -22,7 +22,7 @@ struct IngestContext {
     StringTable strings;
     SpaceTable spaces;
     CallsiteTrie trie;
-    int64_t next_module = 1, next_thread = 1, next_range = 1, next_mark = 1, next_heap = 1, next_alloc = 1;
+    int64_t next_module = 1, next_thread = 1, next_range = 1, next_mark = 1, next_heap = 1;
     int64_t next_failed = 1;
 };
 
@@ -51,8 +51,8 @@ public:
     std::string cutShortDetail() const;
 
 private:
-    struct Live {
-        int64_t id, space, thread;
+    struct Live { // an allocation not yet written: its row (and id) is written when it ends
+        int64_t space, thread;
         uint64_t address, size, ts;
         int64_t callsite, range, heap, name;
         uint64_t stream;
@@ -114,7 +114,7 @@ private:
     void onRegionEvent(uint32_t tid, const wire::RegionEventRecord& r, wire::Kind kind);
     void writeHeap(const Heap& h, std::optional<int64_t> unregisterTs);
     void mergeInto(Live& cur, const Live& other, uint32_t source, uint64_t ts);
-    void writeAllocation(const Live& live, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi);
+    int64_t writeAllocation(const Live& live, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi);
     void closeLive(Live& live, uint64_t ts, uint16_t api, uint32_t source);
     void finishMemory();
     void finishProcess();

@@ -2,6 +2,9 @@
 // threads, its capture counters and the collector's own counters are written.
 #include "collector/file_ingest.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace tidemark::collector {
 
 namespace {
@@ -45,11 +48,19 @@ namespace {
 
 void FileIngest::finishMemory()
 {
-    // Allocations never freed keep free_ts_ns NULL: they were live when the process ended.
+    // Allocations never freed keep free_ts_ns NULL: they were live when the process ended. Written
+    // in allocation order, so their ids do not depend on the hash table's order.
+    std::vector<const Live*> stillLive;
+    stillLive.reserve(m_hostLive.size() + m_otherLive.size());
     for (const auto& [address, live] : m_hostLive)
-        writeAllocation(live, std::nullopt, std::nullopt);
+        stillLive.push_back(&live);
     for (const auto& [key, live] : m_otherLive)
-        writeAllocation(live, std::nullopt, std::nullopt);
+        stillLive.push_back(&live);
+    std::sort(stillLive.begin(), stillLive.end(), [](const Live* a, const Live* b) {
+        return std::tie(a->ts, a->space, a->address) < std::tie(b->ts, b->space, b->address);
+    });
+    for (const Live* live : stillLive)
+        writeAllocation(*live, std::nullopt, std::nullopt);
     m_count.still_live = m_hostLive.size() + m_otherLive.size();
     m_hostLive.clear();
     m_otherLive.clear();

@@ -39,7 +39,7 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
     case Kind::HostAlloc: {
         const auto& a = as<wire::HostAllocRecord>(r);
         onAlloc(tid,
-            Live { 0, m_hostSpace, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
+            Live { m_hostSpace, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
                 rangeOf(a.range_id), 0, 0, 0, kSourcePreload, a.api },
             kSourcePreload, a.ts_ns);
         break;
@@ -54,7 +54,7 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
         const auto& a = as<wire::AllocRecord>(r);
         int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(a.space_kind), a.device);
         onAlloc(tid,
-            Live { 0, space, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
+            Live { space, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
                 rangeOf(a.range_id), 0, 0, a.stream, a.source, a.api },
             a.source, a.ts_ns);
         break;
@@ -139,7 +139,6 @@ void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
             return;
         }
     }
-    live.id = m_ctx.next_alloc++;
     live.mask = source;
     live.primary = source;
     addLiveBytes(live.space, static_cast<int64_t>(live.size));
@@ -175,22 +174,23 @@ void FileIngest::mergeInto(Live& cur, const Live& other, uint32_t source, uint64
     ++m_count.merged_allocations;
 }
 
-void FileIngest::writeAllocation(const Live& l, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi)
+int64_t FileIngest::writeAllocation(const Live& l, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi)
 {
-    m_ctx.out.row(m_ctx.out.allocations, l.id, l.space, m_plan.id, idOrNull(l.thread), l.api, l.address, l.size, l.ts,
-        freeTs, freeApi, idOrNull(l.callsite), idOrNull(l.range), idOrNull(l.heap),
-        l.stream ? std::optional<int64_t>(static_cast<int64_t>(l.stream)) : std::nullopt, l.mask, idOrNull(l.name));
+    return m_ctx.out.allocation({ l.space, m_plan.id, idOrNull(l.thread), l.api, static_cast<int64_t>(l.address),
+        static_cast<int64_t>(l.size), static_cast<int64_t>(l.ts), freeTs, freeApi, idOrNull(l.callsite),
+        idOrNull(l.range), idOrNull(l.heap),
+        l.stream ? std::optional<int64_t>(static_cast<int64_t>(l.stream)) : std::nullopt, l.mask, idOrNull(l.name) });
 }
 
 void FileIngest::closeLive(Live& live, uint64_t ts, uint16_t api, uint32_t source)
 {
-    writeAllocation(live, static_cast<int64_t>(ts), api ? std::optional<int64_t>(api) : std::nullopt);
+    int64_t id = writeAllocation(live, static_cast<int64_t>(ts), api ? std::optional<int64_t>(api) : std::nullopt);
     addLiveBytes(live.space, -static_cast<int64_t>(live.size));
     ++m_count.frees;
     int64_t space = live.space;
     uint64_t address = live.address;
     if (space != m_hostSpace) {
-        m_recentlyClosed[{ space, address }] = { live.id, live.ts, ts, live.mask, source };
+        m_recentlyClosed[{ space, address }] = { id, live.ts, ts, live.mask, source };
         if (auto e = m_extents.find(address); e != m_extents.end() && e->second.first == space)
             m_extents.erase(e);
     }

@@ -99,7 +99,7 @@ void FileIngest::onRegionRegister(uint32_t tid, const wire::RegionRegisterRecord
     Heap* heap = heapFor(r.heap_id, r.address);
     int64_t space = regionSpace(heap, r.address, true);
     onAlloc(tid,
-        Live { 0, space, threadOf(tid), r.address, r.size, r.ts_ns, callsiteOf(r.stack_id, r.ts_ns),
+        Live { space, threadOf(tid), r.address, r.size, r.ts_ns, callsiteOf(r.stack_id, r.ts_ns),
             rangeOf(r.range_id), heap ? heap->id : 0, 0, 0, kSourceNvtx, static_cast<uint16_t>(Api::NvtxMemRegion) },
         kSourceNvtx, r.ts_ns);
     if (heap)

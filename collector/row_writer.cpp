@@ -6,6 +6,9 @@ namespace tidemark::collector {
 namespace {
     // Big enough that commits cost nothing, small enough that WAL growth stays bounded.
     constexpr uint64_t kRowsPerTransaction = 200000;
+    // Allocation rows per INSERT ... SELECT: large enough to amortise the statement, small enough to
+    // stay in cache (15 values of 9 bytes each per row).
+    constexpr size_t kAllocationBatch = 8192;
 } // namespace
 
 RowWriter::RowWriter(trace::Db& db)
@@ -45,10 +48,6 @@ Status RowWriter::prepareAll()
         { &heaps,
             "INSERT INTO pool_heaps(id, space_id, process_id, address, size_bytes, usage, name_id, register_ts_ns, "
             "unregister_ts_ns, callsite_id, range_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)" },
-        { &allocations,
-            "INSERT INTO allocations(id, space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, "
-            "free_ts_ns, free_api, callsite_id, range_id, heap_id, stream, source_mask, name_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
         { &failed,
             "INSERT INTO failed_allocations(id, space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id, "
             "range_id, stream, error_code, error_name, device_free_bytes, device_total_bytes, live_bytes, "
@@ -83,6 +82,16 @@ Status RowWriter::prepareAll()
             return stmt.error();
         *e.stmt = std::move(*stmt);
     }
+    auto bulk = trace::BulkInsert::create(m_db, "allocations",
+        { "space_id", "process_id", "thread_id", "api", "address", "size_bytes", "alloc_ts_ns", "free_ts_ns",
+            "free_api", "callsite_id", "range_id", "heap_id", "stream", "source_mask", "name_id" });
+    if (!bulk)
+        return bulk.error();
+    m_allocations = std::move(*bulk);
+    auto maxId = m_db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
+    if (!maxId)
+        return maxId.error();
+    m_nextAllocationId = *maxId + 1;
     return okStatus();
 }
 
@@ -96,14 +105,65 @@ Status RowWriter::begin()
     return okStatus();
 }
 
+int64_t RowWriter::allocation(const AllocationRow& r)
+{
+    if (!m_status.ok() || m_finished)
+        return 0;
+    trace::BulkInsert& b = m_allocations;
+    b.beginRow();
+    b.value(r.space);
+    b.value(r.process);
+    b.value(r.thread);
+    b.value(r.api);
+    b.value(r.address);
+    b.value(r.size);
+    b.value(r.alloc_ts);
+    b.value(r.free_ts);
+    b.value(r.free_api);
+    b.value(r.callsite);
+    b.value(r.range);
+    b.value(r.heap);
+    b.value(r.stream);
+    b.value(r.source_mask);
+    b.value(r.name);
+    int64_t id = m_nextAllocationId++;
+    if (b.pendingRows() >= kAllocationBatch)
+        flushAllocations();
+    return id;
+}
+
+void RowWriter::flushAllocations()
+{
+    uint64_t rows = m_allocations.pendingRows();
+    if (rows == 0 || !m_status.ok())
+        return;
+    if (auto s = m_allocations.flush(); !s) {
+        m_status = s;
+        return;
+    }
+    if (m_db.lastInsertId() != m_nextAllocationId - 1) {
+        m_status = makeError(ErrorCode::Corrupt,
+            "allocation rows were given ids up to " + std::to_string(m_db.lastInsertId()) + " where "
+                + std::to_string(m_nextAllocationId - 1) + " was expected");
+        return;
+    }
+    countRows(rows);
+}
+
 void RowWriter::finishRow(trace::Stmt& stmt)
 {
     if (auto s = stmt.run(); !s) {
         m_status = s;
         return;
     }
-    ++m_rows;
-    if (++m_rowsInTransaction >= kRowsPerTransaction) {
+    countRows(1);
+}
+
+void RowWriter::countRows(uint64_t rows)
+{
+    m_rows += rows;
+    m_rowsInTransaction += rows;
+    if (m_rowsInTransaction >= kRowsPerTransaction) {
         m_rowsInTransaction = 0;
         if (auto s = m_db.exec("COMMIT"); !s) {
             m_inTransaction = false;
@@ -119,6 +179,7 @@ void RowWriter::finishRow(trace::Stmt& stmt)
 
 Status RowWriter::finish()
 {
+    flushAllocations();
     if (m_inTransaction) {
         m_inTransaction = false;
         if (m_status.ok()) {
