@@ -49,6 +49,30 @@ struct StackTable {
     uint32_t used = 0;
 };
 
+// The thread's last frame-pointer stack, kept so the next capture walks only the frames below the
+// first one that is unchanged and checks the rest in one pass (stacks.cpp). Two buffers of slots,
+// outermost frame at the lowest slot: a walk fills the spare buffer from slot kInnermost upwards,
+// then the buffers swap.
+struct alignas(32) StackCacheEntry {
+    uint64_t next; // the saved frame pointer at addr (next and ip: the 16 bytes at addr, 16-aligned here)
+    uint64_t ip;   // the return address at addr + 8
+    uint64_t addr; // frame address (the rbp chain)
+    uint64_t w;    // g - (hash sum of the frames above this slot); see stacks.cpp
+};
+struct StackCache {
+    static constexpr unsigned kInnermost = wire::kMaxStackDepth + 2;
+    static constexpr unsigned kSlots = 2 * wire::kMaxStackDepth + 8;
+    uint32_t cur = 0;        // buffer holding the cached stack
+    uint32_t base = 0;       // its outermost frame's slot
+    uint32_t end = 0;        // one past its innermost frame's slot; 0 = nothing cached
+    uint32_t hasTerm = 0;    // slot base - 1 holds the frame whose bad return address ended the walk
+    uint32_t n = 0;          // frames
+    uint32_t id = 0;         // its stack id, 0 until looked up
+    uint64_t g = 0;          // hash bookkeeping constant of this generation
+    uint64_t hash = 0;
+    StackCacheEntry e[2][kSlots];
+};
+
 enum class SlotStatus : uint32_t { Free = 0, Live = 1, Exited = 2 };
 
 // One per thread that emitted anything; nodes are never unmapped while the process runs (a dead
@@ -65,6 +89,7 @@ struct ThreadState {
     std::atomic<uint32_t> drainLock { 0 };
     uint32_t dtorRounds = 0;
     alignas(64) uintptr_t stackHi = 0; // highest address of this thread's stack (for the FP walk)
+    uintptr_t stackLo = 0;             // its lowest address (0 = unknown)
     StackTable stacks;
     char name[16] = {};
     // counters, written by the owning thread only; summed at exit
@@ -76,10 +101,13 @@ struct ThreadState {
     uint64_t stacksNew = 0;
     uint64_t stacksTruncated = 0;
     uint64_t stacksEmpty = 0;
+    uint64_t framesReused = 0;
+    uint64_t framesWalked = 0;
     // Scratch for stack capture: two words for the Stack record header, then the frames, so a new
     // stack goes into the ring in one copy.
     uint64_t stackBuf[2 + wire::kMaxStackDepth + 16];
     uint64_t* frames() noexcept { return stackBuf + 2; }
+    StackCache stackCache; // last, so the hot fields above share as few pages as possible with it
 };
 
 // Initial-exec TLS, plain data only (glibc requires initial-exec for anything malloc touches).
@@ -203,6 +231,8 @@ struct GlobalCounters {
     std::atomic<uint64_t> stacksNew { 0 };
     std::atomic<uint64_t> stacksTruncated { 0 };
     std::atomic<uint64_t> stacksEmpty { 0 };
+    std::atomic<uint64_t> framesReused { 0 };
+    std::atomic<uint64_t> framesWalked { 0 };
 };
 extern GlobalCounters g_counters;
 void resetCounters() noexcept;

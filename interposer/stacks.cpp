@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <dlfcn.h>
+#include <emmintrin.h>
 #include <link.h>
 
 namespace tidemark::interposer {
@@ -68,25 +69,108 @@ bool loadLibunwind() noexcept
     return true;
 }
 
+// Hash of a frame-pointer stack: a sum over its frames of a mix of (return address, distance of the
+// frame from the stack top), so the sum of the frames above any frame can be kept per cache slot
+// and a capture that reuses them adds only its new frames. Equal stacks at equal frame offsets hash
+// equal; the same return addresses at other offsets (rare) only cost a duplicate Stack record.
+inline uint64_t frameMix(uint64_t ip, uint64_t offset) noexcept
+{
+    uint64_t x = ip * kMulA + offset;
+    x ^= x >> 29;
+    x *= kMulB;
+    return x ^ (x >> 32);
+}
+
+inline uint64_t finishHash(uint64_t sum, unsigned n) noexcept
+{
+    uint64_t h = (sum ^ uint64_t(n) * kMulA) * kMulB;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+// True when every cached frame in slots [lo, c) still holds the saved frame pointer and return
+// address it held: then a walk from slot c would retrace the cached one. The loads are independent
+// (the addresses are known), so this costs about a cycle per frame where the walk pays a load
+// latency per frame.
+bool cachedFramesUnchanged(const StackCacheEntry* e, unsigned lo, unsigned c) noexcept
+{
+    __m128i acc0 = _mm_setzero_si128(), acc1 = _mm_setzero_si128();
+    const StackCacheEntry* p = e + lo;
+    const StackCacheEntry* stop = e + c;
+    for (; p + 2 <= stop; p += 2) {
+        __m128i m0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[0].addr));
+        __m128i m1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[1].addr));
+        acc0 = _mm_or_si128(acc0, _mm_xor_si128(m0, _mm_load_si128(reinterpret_cast<const __m128i*>(&p[0].next))));
+        acc1 = _mm_or_si128(acc1, _mm_xor_si128(m1, _mm_load_si128(reinterpret_cast<const __m128i*>(&p[1].next))));
+    }
+    if (p < stop) {
+        __m128i m0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[0].addr));
+        acc0 = _mm_or_si128(acc0, _mm_xor_si128(m0, _mm_load_si128(reinterpret_cast<const __m128i*>(&p[0].next))));
+    }
+    acc0 = _mm_or_si128(acc0, acc1);
+    return _mm_movemask_epi8(_mm_cmpeq_epi32(acc0, _mm_setzero_si128())) == 0xFFFF;
+}
+
+struct FpWalk {
+    unsigned n = 0;
+    uint64_t hash = 0;
+    bool truncated = false;
+    bool cachedId = false; // the stack is the cached one, whose id is known
+};
+
+// The new stack is the k frames just walked (spare buffer, slots kInnermost - k + 1 ..
+// kInnermost) below the cached frames base..m: move those k frames under slot m and extend the
+// per-slot sums (w = g - sum above, with the cache's g kept).
+FpWalk adoptCached(ThreadState* t, unsigned m, unsigned k, uint64_t freshSum) noexcept
+{
+    StackCache& c = t->stackCache;
+    StackCacheEntry* cur = c.e[c.cur];
+    const StackCacheEntry* fresh = c.e[c.cur ^ 1];
+    constexpr unsigned kIn = StackCache::kInnermost;
+    FpWalk r;
+    r.n = m - c.base + 1 + k;
+    t->framesReused += m - c.base + 1;
+    if (k == 0 && m + 1 == c.end) {
+        r.hash = c.hash;
+        r.cachedId = c.id != 0;
+        return r;
+    }
+    uint64_t sum = c.g - cur[m + 1].w + freshSum;
+    uint64_t d = c.g - sum;
+    for (unsigned j = 0; j < k; ++j) {
+        // Word by word: the walk stored these words one by one just now, and a wider load spanning
+        // two of those stores would stall on store forwarding.
+        const volatile uint64_t* src = &fresh[kIn - j].next;
+        cur[m + k - j] = StackCacheEntry { src[0], src[1], src[2], d + src[3] };
+    }
+    cur[m + k + 1].w = d;
+    c.end = m + k + 1;
+    c.n = r.n;
+    c.hash = r.hash = finishHash(sum, r.n);
+    c.id = 0;
+    return r;
+}
+
 // Walks the rbp chain from our own frame. Every step is checked: the frame must lie below the top
 // of this thread's stack, be 8-aligned, and move strictly up (so it never goes below the current
 // stack pointer); the return address must be canonical user space. Leading frames in our library
-// are dropped. The hash is computed in the same loop: the loop is bound by the latency of loading
-// the next frame pointer, so the multiplies come almost for free.
-unsigned walkFramePointers(ThreadState* t, unsigned skip, unsigned depth, bool* truncated, uint64_t* hash) noexcept
+// are dropped. Each frame goes into the spare cache buffer; at the first frame that equals a frame
+// of the cached stack (same address, saved frame pointer and return address) the frames above it
+// are compared in one pass, and when none changed the rest of the stack is the cached one.
+FpWalk walkFramePointers(ThreadState* t, unsigned skip, unsigned depth) noexcept
 {
+    FpWalk r;
     auto f = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
     uintptr_t hi = t->stackHi ? t->stackHi : f + (uintptr_t(8) << 20);
-    uint64_t* out = t->frames();
     // Our own frames (the hook, captureStackFor) and `skip` more.
     unsigned dropped = 0;
     while (true) {
         if (f + 16 > hi || (f & 7u) != 0)
-            return 0;
+            return r;
         auto fp = reinterpret_cast<const uintptr_t*>(f);
         uintptr_t ip = fp[1];
         if (ip - 4096 >= (uintptr_t(1) << 47) - 4096 || ++dropped > 64)
-            return 0;
+            return r;
         bool ours = ip >= g_selfLo && ip < g_selfHi;
         if (!ours && skip == 0)
             break;
@@ -94,35 +178,64 @@ unsigned walkFramePointers(ThreadState* t, unsigned skip, unsigned depth, bool* 
             --skip;
         uintptr_t next = fp[0];
         if (next <= f)
-            return 0;
+            return r;
         f = next;
     }
-    uint64_t a = 0x243F6A8885A308D3ull, b = 0x13198A2E03707344ull;
+    StackCache& c = t->stackCache;
+    const StackCacheEntry* cur = c.e[c.cur];
+    StackCacheEntry* out = c.e[c.cur ^ 1];
+    constexpr unsigned kIn = StackCache::kInnermost;
+    // Cached frames are only compared when this frame lies in the thread's own stack: then every
+    // cached frame above it lies between it and the stack top, which is mapped.
+    int m = c.end && t->stackLo && f >= t->stackLo ? int(c.end) - 1 : -1;
+    const int base = int(c.base);
+    uint64_t sum = 0;
     unsigned n = 0;
+    bool term = false;
     while (true) {
         auto fp = reinterpret_cast<const uintptr_t*>(f);
         uintptr_t ip = fp[1];
         uintptr_t next = fp[0];
-        if (ip - 4096 >= (uintptr_t(1) << 47) - 4096)
-            break;
-        if (n == depth) {
-            *truncated = true;
+        if (m >= base) {
+            while (m >= base && cur[m].addr < f)
+                --m;
+            if (m >= base && cur[m].addr == f && cur[m].next == next && cur[m].ip == ip) {
+                if (unsigned(m - base) + 1 + n <= depth
+                    && cachedFramesUnchanged(cur, unsigned(base) - c.hasTerm, unsigned(m))) {
+                    t->framesWalked += n;
+                    return adoptCached(t, unsigned(m), n, sum);
+                }
+                m = -1; // the cached stack differs above here: finish the walk the slow way
+            }
+        }
+        if (ip - 4096 >= (uintptr_t(1) << 47) - 4096) {
+            out[kIn - n] = StackCacheEntry { next, ip, f, 0 };
+            term = true;
             break;
         }
-        out[n] = ip;
-        if (n & 1)
-            b = (b ^ ip) * kMulB;
-        else
-            a = (a ^ ip) * kMulA;
+        if (n == depth) {
+            r.truncated = true;
+            break;
+        }
+        sum += frameMix(ip, hi - f);
+        out[kIn - n] = StackCacheEntry { next, ip, f, sum };
         ++n;
         if (next <= f || next + 16 > hi || (next & 7u) != 0)
             break;
         f = next;
     }
-    uint64_t h = (a ^ (b >> 7) ^ (b << 13) ^ n) * kMulB;
-    h ^= h >> 32;
-    *hash = h ? h : 1;
-    return n;
+    t->framesWalked += n;
+    out[kIn + 1].w = 0;
+    c.cur ^= 1;
+    c.base = kIn - n + 1;
+    c.end = r.truncated || n == 0 ? 0 : kIn + 1;
+    c.hasTerm = term;
+    c.n = n;
+    c.g = sum;
+    c.hash = r.hash = finishHash(sum, n);
+    c.id = 0;
+    r.n = n;
+    return r;
 }
 
 unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* truncated) noexcept
@@ -143,8 +256,8 @@ unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* trun
     return n;
 }
 
-// Two independent multiply-xor lanes (even and odd frames): half the dependency chain of one lane.
-// Must match the hash computed inside walkFramePointers.
+// Hash of a libunwind stack: two independent multiply-xor lanes (even and odd frames), half the
+// dependency chain of one lane. (Frame-pointer stacks use frameMix; a process uses one unwinder.)
 uint64_t hashFrames(const uint64_t* frames, unsigned n) noexcept
 {
     uint64_t a = 0x243F6A8885A308D3ull, b = 0x13198A2E03707344ull;
@@ -222,17 +335,20 @@ __attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip
     if (!depth)
         return 0;
     ++t->stackCaptures;
-    bool truncated = false;
-    uint64_t h = 0;
-    unsigned n;
-    if (g_config.unwinder == Unwinder::Dwarf && g_unwBacktrace) {
-        n = walkLibunwind(t, skip, depth, &truncated);
-        h = hashFrames(t->frames(), n);
+    bool framePointers = !(g_config.unwinder == Unwinder::Dwarf && g_unwBacktrace);
+    FpWalk w;
+    if (framePointers) {
+        w = walkFramePointers(t, skip, depth);
+        if (w.cachedId)
+            return t->stackCache.id;
     } else {
-        n = walkFramePointers(t, skip, depth, &truncated, &h);
+        w.n = walkLibunwind(t, skip, depth, &w.truncated);
+        w.hash = hashFrames(t->frames(), w.n);
     }
-    if (truncated)
+    if (w.truncated)
         ++t->stacksTruncated;
+    unsigned n = w.n;
+    uint64_t h = w.hash;
     if (n == 0) {
         ++t->stacksEmpty;
         return 0;
@@ -243,8 +359,10 @@ __attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip
     uint32_t i = uint32_t(h) & table.mask;
     while (true) {
         StackSlot& s = table.slots[i];
-        if (s.hash == h && s.depth == n)
+        if (s.hash == h && s.depth == n) {
+            t->stackCache.id = s.id;
             return s.id;
+        }
         if (!s.hash)
             break;
         i = (i + 1) & table.mask;
@@ -253,6 +371,14 @@ __attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip
     table.slots[i] = StackSlot { h, id, n };
     ++table.used;
     ++t->stacksNew;
+    if (framePointers) {
+        // The frames are in the cache, outermost first; the record wants innermost first.
+        const StackCache& c = t->stackCache;
+        const StackCacheEntry* e = c.e[c.cur] + c.base + n - 1;
+        for (unsigned k = 0; k < n; ++k)
+            t->frames()[k] = e[-int(k)].ip;
+    }
+    t->stackCache.id = id;
     emitStackRecord(t, id, n);
     return id;
 }

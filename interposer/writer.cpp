@@ -83,7 +83,8 @@ ThreadState* takeNode() noexcept
         rawFree(ring, g_config.ringBytes);
         return nullptr;
     }
-    auto* t = new (mem) ThreadState();
+    // Default-initialised: the scratch arrays stay untouched (mmap gives zero pages) until used.
+    auto* t = new (mem) ThreadState;
     t->ring = ring;
     t->ringMask = g_config.ringBytes - 1;
     t->status.store(uint32_t(SlotStatus::Live));
@@ -94,16 +95,19 @@ ThreadState* takeNode() noexcept
     return t;
 }
 
-uintptr_t threadStackTop() noexcept
+// This thread's stack bounds (both 0 when unknown).
+void threadStackBounds(uintptr_t* lo, uintptr_t* hi) noexcept
 {
+    *lo = *hi = 0;
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) != 0)
-        return 0;
+        return;
     void* addr = nullptr;
     size_t size = 0;
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
-    return reinterpret_cast<uintptr_t>(addr) + size;
+    *lo = reinterpret_cast<uintptr_t>(addr);
+    *hi = *lo + size;
 }
 
 } // namespace
@@ -120,7 +124,8 @@ ThreadState* attachThread() noexcept
         t->tid = gettidNow();
         t->dtorRounds = 0;
         t->name[0] = '\0';
-        t->stackHi = threadStackTop();
+        threadStackBounds(&t->stackLo, &t->stackHi);
+        t->stackCache.end = 0; // a reused node must not trust its last owner's frames
         t_tls.state = t;
         if (g_keyCreated)
             pthread_setspecific(g_key, t);
@@ -271,6 +276,8 @@ void foldThreadCounters(ThreadState* t) noexcept
     fold(g_counters.stacksNew, t->stacksNew);
     fold(g_counters.stacksTruncated, t->stacksTruncated);
     fold(g_counters.stacksEmpty, t->stacksEmpty);
+    fold(g_counters.framesReused, t->framesReused);
+    fold(g_counters.framesWalked, t->framesWalked);
 }
 
 // Sums every node's counters into g_counters (at exit, so later reads see the totals).
