@@ -4,6 +4,7 @@
 
 #include "analysis/recording.h"
 #include "analysis/types.h"
+#include "trace/series.h"
 #include "trace/sqlite.h"
 
 #include <cstdint>
@@ -13,16 +14,8 @@
 
 namespace tidemark::analysis {
 
-// Level-of-detail parameters, stored in meta by finalize (series_origin_ns, series_base_ns,
-// series_levels): bucket b of level L covers [origin + b*base*2^L, origin + (b+1)*base*2^L).
-struct SeriesParams {
-    TimeNs originNs = 0;
-    TimeNs baseNs = 1;
-    int levels = 0; // 0 = no series
-    TimeNs width(int level) const { return baseNs << level; }
-    int64_t bucketOf(TimeNs t, int level) const { return t < originNs ? -1 : (t - originNs) / width(level); }
-    TimeNs bucketStart(int64_t b, int level) const { return originNs + b * width(level); }
-};
+// Level-of-detail parameters (trace/series.h): kept in meta, shared with the collector.
+using SeriesParams = trace::SeriesParams;
 
 struct RangeRow {
     int64_t parentId = 0;

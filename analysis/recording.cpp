@@ -79,18 +79,8 @@ Status loadTimeSpan(trace::Db& db, RecordingCaches& c)
 
 void loadSeriesParams(trace::Db& db, RecordingCaches& c)
 {
-    auto origin = trace::getMeta(db, "series_origin_ns");
-    auto base = trace::getMeta(db, "series_base_ns");
-    auto levels = trace::getMeta(db, "series_levels");
-    if (!origin || !base || !levels)
-        return;
-    try {
-        c.series.originNs = std::stoll(*origin);
-        c.series.baseNs = std::max<int64_t>(1, std::stoll(*base));
-        c.series.levels = std::stoi(*levels);
-    } catch (...) {
-        c.series = SeriesParams {};
-    }
+    if (auto p = trace::readSeriesParams(db))
+        c.series = *p;
 }
 
 Status loadApis(trace::Db& db, RecordingCaches& c)
@@ -148,11 +138,47 @@ Result<Recording> Recording::fromDb(trace::Db db)
     return Recording(std::move(db), std::move(caches));
 }
 
+namespace {
+    std::function<void(const std::string&)>& indexingNotice()
+    {
+        static std::function<void(const std::string&)> notice;
+        return notice;
+    }
+
+    // Best effort: a read-only file or directory, or another process holding the write lock
+    // longer than the busy timeout, leaves the recording as it is (queries still answer, slower).
+    void addIndexes(const std::string& path)
+    {
+        auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
+        if (!db)
+            return;
+        if (auto has = trace::hasIndexes(*db); !has || *has)
+            return;
+        if (indexingNotice())
+            indexingNotice()(path);
+        trace::Transaction tx(*db);
+        if (trace::createIndexes(*db))
+            (void)tx.commit();
+    }
+} // namespace
+
+void Recording::setIndexingNotice(std::function<void(const std::string&)> notice)
+{
+    indexingNotice() = std::move(notice);
+}
+
 Result<Recording> Recording::open(const std::string& path)
 {
     auto db = trace::openRecording(path, trace::OpenMode::ReadOnly);
     if (!db)
         return db.error();
+    if (auto has = trace::hasIndexes(*db); has && !*has) {
+        *db = trace::Db();
+        addIndexes(path);
+        db = trace::openRecording(path, trace::OpenMode::ReadOnly);
+        if (!db)
+            return db.error();
+    }
     return fromDb(std::move(*db));
 }
 

@@ -9,6 +9,7 @@
 #include "trace/sqlite.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,7 +22,11 @@ struct RecordingCaches; // private
 class Recording {
 public:
     // Opens read-only. Errors (typed, one line): Io, NotARecording, Corrupt, NewerSchema.
+    // A recording written by `tidemark record` gets its secondary indexes on its first open (once:
+    // they are stored in the file); when the file cannot be written, queries run without them.
     static Result<Recording> open(const std::string& path);
+    // Told before the first open of a file builds its indexes (the CLI prints a line).
+    static void setIndexingNotice(std::function<void(const std::string& path)> notice);
     // Opens read-write and runs finalizeRecording() when the level-of-detail series is missing.
     static Result<Recording> openAndFinalize(const std::string& path);
     // Wraps an already open connection (tests build recordings in memory or in temp files).

@@ -302,7 +302,9 @@ int buildRecording(const Options& o, const std::string& spool, const std::string
         if (!symbols)
             return failed(symbols.error());
         times.mark("symbolize");
-        if (auto s = analysis::finalizeRecording(*db, std::ref(progress)); !s)
+        // The series is written while ingesting when one process made every event; the indexes are
+        // left to the first reader (Recording::open), so the recording is ready sooner.
+        if (auto s = analysis::finalizeRecording(*db, std::ref(progress), { false }); !s)
             return failed(s.error());
         times.mark("finalize");
         progress.done();

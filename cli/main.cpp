@@ -1,9 +1,11 @@
 // Entry point of the `tidemark` CLI: dispatches to the registered subcommands.
+#include "analysis/recording.h"
 #include "cli/command.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 namespace tidemark::cli {
 
@@ -79,6 +81,13 @@ int main(int argc, char** argv)
         std::printf("tidemark %s\n", TIDEMARK_VERSION);
         return 0;
     }
+    // `record` leaves a recording's indexes to its first reader; say why that open takes longer
+    // (on a terminal only, like progress: scripts parse what the commands print).
+    if (isatty(2))
+        tidemark::analysis::Recording::setIndexingNotice([](const std::string& path) {
+            std::fprintf(stderr, "tidemark: indexing %s (first open of a new recording; kept in the file)\n",
+                path.c_str());
+        });
     for (const auto& c : tidemark::cli::commands()) {
         if (name == c.name)
             return c.run(std::vector<std::string>(argv + 2, argv + argc));

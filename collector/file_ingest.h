@@ -6,6 +6,7 @@
 
 #include "collector/ingest.h"
 #include "collector/interning.h"
+#include "collector/live_series.h"
 #include "collector/spool_file.h"
 
 #include <map>
@@ -22,9 +23,13 @@ struct IngestContext {
     StringTable strings;
     SpaceTable spaces;
     CallsiteTrie trie;
+    LiveSeries series;
     int64_t next_module = 1, next_thread = 1, next_range = 1, next_mark = 1, next_heap = 1;
     int64_t next_failed = 1;
 };
+
+// The records pass 2 visits in time order: those that change what is live.
+bool isMemoryKind(wire::Kind k);
 
 struct ProcessPlan {
     int64_t id = 0;

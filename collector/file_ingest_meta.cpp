@@ -54,6 +54,12 @@ FileIngest::FileIngest(IngestContext& ctx, SpoolFile& file, const ProcessPlan& p
     m_hostSpace = m_ctx.spaces.get(SpaceKind::Host, 0);
 }
 
+bool isMemoryKind(Kind k)
+{
+    return k == Kind::HostAlloc || k == Kind::HostFree || k == Kind::Alloc || k == Kind::Free || k == Kind::AllocFailed
+        || (k >= Kind::HeapRegister && k <= Kind::RegionName);
+}
+
 void FileIngest::run(const std::function<void(double)>& progress)
 {
     // Pass 1 is about a third of the work; pass 2 reports per memory record.
@@ -64,13 +70,9 @@ void FileIngest::run(const std::function<void(double)>& progress)
                 progress(0.3 * f);
         });
     finishMetadata();
-    auto memoryKind = [](Kind k) {
-        return k == Kind::HostAlloc || k == Kind::HostFree || k == Kind::Alloc || k == Kind::Free
-            || k == Kind::AllocFailed || (k >= Kind::HeapRegister && k <= Kind::RegionName);
-    };
     uint64_t done = 0;
     const double total = static_cast<double>(std::max<uint64_t>(1, m_memoryRecords));
-    m_file.forEachByTime(+memoryKind, [&](uint32_t tid, const wire::RecordHeader& r) {
+    m_file.forEachByTime(isMemoryKind, [&](uint32_t tid, const wire::RecordHeader& r) {
         onTimeOrder(tid, r);
         if (progress && ++done % (1 << 18) == 0)
             progress(0.3 + 0.7 * std::min(1.0, static_cast<double>(done) / total));

@@ -75,11 +75,19 @@ Result<IngestReport> ingest(
     planProcesses(images);
 
     RowWriter out(db);
-    if (auto s = out.begin(); !s)
-        return s.error();
-    IngestContext ctx { out, options, {}, {}, {} };
+    IngestContext ctx { out, options, {}, {}, {}, {} };
     if (auto s = ctx.strings.load(db); !s)
         return s.error();
+    if (auto s = out.begin(); !s) // from here on the connection belongs to the writer until sync()
+        return s.error();
+
+    // One file: every space's changes come in one time-ordered stream, so the series is written
+    // while ingesting. Several files (fork, exec) share spaces; finalize builds theirs from the rows.
+    if (images.size() == 1) {
+        auto [lo, hi] = images.front().file.timeSpan(isMemoryKind);
+        if (lo <= hi)
+            ctx.series.start(trace::chooseSeriesParams(static_cast<int64_t>(lo), static_cast<int64_t>(hi)));
+    }
 
     uint64_t doneBytes = 0;
     for (Image& img : images) {
@@ -112,6 +120,10 @@ Result<IngestReport> ingest(
         img.file.release(); // bounded memory over many processes: one mapping at a time
     }
     ctx.spaces.write(out);
+    if (auto s = out.sync(); !s)
+        return s.error();
+    if (auto s = ctx.series.finish(db); !s)
+        return s.error();
     out.row(out.stats, nullptr, "collector", "files", report.files, nullptr);
     out.row(out.stats, nullptr, "collector", "bad_files", report.bad_files, nullptr);
     for (const auto& [path, message] : badFiles)

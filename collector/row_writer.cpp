@@ -1,5 +1,8 @@
-// Prepared INSERTs for every table the collector fills, and the batched transactions around them.
+// RowWriter (see row_writer.h): the prepared INSERTs, the hand-over queue and the writing thread
+// that binds, steps and commits.
 #include "collector/row_writer.h"
+
+#include <string>
 
 namespace tidemark::collector {
 
@@ -9,6 +12,8 @@ namespace {
     // Allocation rows per INSERT ... SELECT: large enough to amortise the statement, small enough to
     // stay in cache (15 values of 9 bytes each per row).
     constexpr size_t kAllocationBatch = 8192;
+    // Commands waiting for the writer: bounds the memory when the producer is faster.
+    constexpr size_t kMaxQueued = 8;
 } // namespace
 
 RowWriter::RowWriter(trace::Db& db)
@@ -18,6 +23,15 @@ RowWriter::RowWriter(trace::Db& db)
 
 RowWriter::~RowWriter()
 {
+    if (m_writer.joinable()) {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stop = true;
+            m_queue.clear();
+        }
+        m_changed.notify_all();
+        m_writer.join();
+    }
     if (m_inTransaction)
         (void)m_db.exec("ROLLBACK");
 }
@@ -76,22 +90,25 @@ Status RowWriter::prepareAll()
             "device_total_bytes), callsite_id = coalesce(?7, callsite_id), range_id = coalesce(?8, range_id) "
             "WHERE id = ?9" },
     };
+    static_assert(std::size(entries) == std::tuple_size_v<decltype(m_statements)>);
+    size_t i = 0;
     for (const Entry& e : entries) {
         auto stmt = m_db.prepare(e.sql);
         if (!stmt)
             return stmt.error();
         *e.stmt = std::move(*stmt);
+        m_statements[i++] = e.stmt;
     }
     auto bulk = trace::BulkInsert::create(m_db, "allocations",
         { "space_id", "process_id", "thread_id", "api", "address", "size_bytes", "alloc_ts_ns", "free_ts_ns",
             "free_api", "callsite_id", "range_id", "heap_id", "stream", "source_mask", "name_id" });
     if (!bulk)
         return bulk.error();
-    m_allocations = std::move(*bulk);
+    m_allocationInsert = std::move(*bulk);
     auto maxId = m_db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
     if (!maxId)
         return maxId.error();
-    m_nextAllocationId = *maxId + 1;
+    m_nextAllocationId = m_batchFirstId = *maxId + 1;
     return okStatus();
 }
 
@@ -102,14 +119,23 @@ Status RowWriter::begin()
     if (auto s = m_db.exec("BEGIN"); !s)
         return m_status = s;
     m_inTransaction = true;
+    m_writer = std::thread([this] { writerLoop(); });
     return okStatus();
+}
+
+uint16_t RowWriter::statementIndex(const trace::Stmt& stmt) const
+{
+    for (size_t i = 0; i < m_statements.size(); ++i)
+        if (m_statements[i] == &stmt)
+            return static_cast<uint16_t>(i);
+    return UINT16_MAX; // not one of ours: reported by the writer
 }
 
 int64_t RowWriter::allocation(const AllocationRow& r)
 {
-    if (!m_status.ok() || m_finished)
+    if (m_finished)
         return 0;
-    trace::BulkInsert& b = m_allocations;
+    trace::RowBatch& b = m_allocations;
     b.beginRow();
     b.value(r.space);
     b.value(r.process);
@@ -127,70 +153,190 @@ int64_t RowWriter::allocation(const AllocationRow& r)
     b.value(r.source_mask);
     b.value(r.name);
     int64_t id = m_nextAllocationId++;
-    if (b.pendingRows() >= kAllocationBatch)
-        flushAllocations();
+    if (b.rows >= kAllocationBatch)
+        submitAllocations();
     return id;
 }
 
-void RowWriter::flushAllocations()
+void RowWriter::submitRows()
 {
-    uint64_t rows = m_allocations.pendingRows();
-    if (rows == 0 || !m_status.ok())
+    if (m_rows.empty())
         return;
-    if (auto s = m_allocations.flush(); !s) {
-        m_status = s;
-        return;
-    }
-    if (m_db.lastInsertId() != m_nextAllocationId - 1) {
-        m_status = makeError(ErrorCode::Corrupt,
-            "allocation rows were given ids up to " + std::to_string(m_db.lastInsertId()) + " where "
-                + std::to_string(m_nextAllocationId - 1) + " was expected");
-        return;
-    }
-    countRows(rows);
+    Command c;
+    c.rows.swap(m_rows);
+    m_rows.reserve(kRowBufferBytes + 4096);
+    submit(std::move(c));
 }
 
-void RowWriter::finishRow(trace::Stmt& stmt)
+void RowWriter::submitAllocations()
 {
-    if (auto s = stmt.run(); !s) {
-        m_status = s;
+    if (m_allocations.rows == 0)
         return;
-    }
-    countRows(1);
+    Command c;
+    c.allocations = std::move(m_allocations);
+    c.first_id = m_batchFirstId;
+    m_allocations = trace::RowBatch {};
+    m_allocations.values.reserve(kAllocationBatch * 15);
+    m_allocations.nulls.reserve(kAllocationBatch * 15);
+    m_batchFirstId = m_nextAllocationId;
+    submit(std::move(c));
 }
 
-void RowWriter::countRows(uint64_t rows)
+void RowWriter::submit(Command&& c)
 {
-    m_rows += rows;
-    m_rowsInTransaction += rows;
-    if (m_rowsInTransaction >= kRowsPerTransaction) {
-        m_rowsInTransaction = 0;
-        if (auto s = m_db.exec("COMMIT"); !s) {
-            m_inTransaction = false;
-            m_status = s;
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return m_queue.size() < kMaxQueued || m_stop; });
+    m_queue.push_back(std::move(c));
+    lock.unlock();
+    m_changed.notify_all();
+}
+
+void RowWriter::writerLoop()
+{
+    std::unique_lock lock(m_mutex);
+    while (true) {
+        m_changed.wait(lock, [&] { return !m_queue.empty() || m_stop; });
+        if (m_queue.empty() && m_stop)
             return;
-        }
-        if (auto s = m_db.exec("BEGIN"); !s) {
-            m_inTransaction = false;
+        Command c = std::move(m_queue.front());
+        m_queue.pop_front();
+        m_busy = true;
+        bool failed = !m_status.ok();
+        lock.unlock();
+        m_changed.notify_all(); // room in the queue
+        Status s = failed ? okStatus() : execute(c); // after an error the rest is dropped
+        lock.lock();
+        if (!s && m_status.ok())
             m_status = s;
-        }
+        m_busy = false;
+        m_changed.notify_all(); // for sync()
     }
+}
+
+Status RowWriter::execute(Command& c)
+{
+    if (!c.rows.empty())
+        return executeRows(c.rows);
+    if (auto s = m_allocationInsert.insert(c.allocations); !s)
+        return s;
+    int64_t last = c.first_id + static_cast<int64_t>(c.allocations.rows) - 1;
+    if (m_db.lastInsertId() != last)
+        return makeError(ErrorCode::Corrupt,
+            "allocation rows were given ids up to " + std::to_string(m_db.lastInsertId()) + " where "
+                + std::to_string(last) + " was expected");
+    return countRows(c.allocations.rows);
+}
+
+Status RowWriter::executeRows(const std::vector<uint8_t>& rows)
+{
+    const uint8_t* p = rows.data();
+    const uint8_t* end = p + rows.size();
+    auto take = [&](void* out, size_t n) {
+        std::memcpy(out, p, n);
+        p += n;
+    };
+    while (p < end) {
+        uint16_t index = 0;
+        uint8_t count = 0;
+        take(&index, sizeof(index));
+        take(&count, sizeof(count));
+        if (index >= m_statements.size())
+            return makeError(ErrorCode::Usage, "a row for a statement the writer does not know");
+        trace::Stmt& stmt = *m_statements[index];
+        for (int i = 1; i <= count; ++i) {
+            uint8_t tag = *p++;
+            if (tag == kInt) {
+                int64_t v = 0;
+                take(&v, sizeof(v));
+                stmt.bind(i, v);
+            } else if (tag == kReal) {
+                double v = 0;
+                take(&v, sizeof(v));
+                stmt.bind(i, v);
+            } else if (tag == kText) {
+                uint32_t n = 0;
+                take(&n, sizeof(n));
+                stmt.bind(i, std::string_view(reinterpret_cast<const char*>(p), n));
+                p += n;
+            } else {
+                stmt.bindNull(i);
+            }
+        }
+        if (auto s = stmt.run(); !s)
+            return s;
+        if (auto s = countRows(1); !s)
+            return s;
+    }
+    return okStatus();
+}
+
+Status RowWriter::countRows(uint64_t rows)
+{
+    {
+        std::lock_guard lock(m_mutex);
+        m_written += rows;
+    }
+    m_rowsInTransaction += rows;
+    if (m_rowsInTransaction < kRowsPerTransaction)
+        return okStatus();
+    m_rowsInTransaction = 0;
+    m_inTransaction = false;
+    if (auto s = m_db.exec("COMMIT"); !s)
+        return s;
+    if (auto s = m_db.exec("BEGIN"); !s)
+        return s;
+    m_inTransaction = true;
+    return okStatus();
+}
+
+Status RowWriter::sync()
+{
+    submitAllocations();
+    submitRows();
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return (m_queue.empty() && !m_busy) || !m_writer.joinable(); });
+    return m_status;
 }
 
 Status RowWriter::finish()
 {
-    flushAllocations();
+    if (m_finished)
+        return status();
+    Status s = m_writer.joinable() ? sync() : status();
+    m_finished = true;
+    if (m_writer.joinable()) {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stop = true;
+        }
+        m_changed.notify_all();
+        m_writer.join();
+    }
     if (m_inTransaction) {
         m_inTransaction = false;
-        if (m_status.ok()) {
-            if (auto s = m_db.exec("COMMIT"); !s)
-                m_status = s;
+        if (s.ok()) {
+            if (auto c = m_db.exec("COMMIT"); !c) {
+                std::lock_guard lock(m_mutex);
+                m_status = c;
+                return c;
+            }
         } else {
             (void)m_db.exec("ROLLBACK");
         }
     }
-    m_finished = true;
+    return s;
+}
+
+Status RowWriter::status() const
+{
+    std::lock_guard lock(m_mutex);
     return m_status;
+}
+
+uint64_t RowWriter::rowsWritten() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_written;
 }
 
 } // namespace tidemark::collector

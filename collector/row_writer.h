@@ -1,15 +1,26 @@
-// Bulk row writer for ingest: one prepared INSERT per table, rows bound by position, committed in
-// large transactions (SQLite reaches 1-2 M rows/s only this way, see reference/perf-anchors.md).
-// The first SQLite error is kept and every later row is skipped, so callers check status() once.
+// Bulk row writer for ingest: one prepared INSERT per table, committed in large transactions, and
+// a thread of its own that does all the SQLite work while the caller goes on pairing events (the
+// two halves cost about the same, so the ingest takes the time of the slower one). Rows are encoded
+// into buffers handed over in FIFO order; allocation lifetimes, the largest table by far, go as
+// integer batches through trace::BulkInsert. The first SQLite error is kept and every later row is
+// skipped, so callers check status() once.
 #pragma once
 
 #include "trace/bulk_insert.h"
 #include "trace/sqlite.h"
 
+#include <array>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <string_view>
+#include <thread>
+#include <type_traits>
+#include <vector>
 
 namespace tidemark::collector {
 
@@ -26,16 +37,21 @@ public:
     RowWriter(const RowWriter&) = delete;
     RowWriter& operator=(const RowWriter&) = delete;
 
-    // Prepares the statements and opens the first transaction.
+    // Prepares the statements, opens the first transaction and starts the writing thread.
     Status begin();
-    // Commits what is left; later rows are not accepted.
+    // Waits until everything handed over is written; after it the caller may use the connection
+    // itself until the next row.
+    Status sync();
+    // Writes what is left and commits; later rows are not accepted.
     Status finish();
-    const Status& status() const { return m_status; }
-    uint64_t rowsWritten() const { return m_rows; }
+    Status status() const;
+    uint64_t rowsWritten() const;
 
-    trace::Stmt processes, threads, modules, strings, frames, callsites, spaces, ranges, marks, heaps, failed, kernels, memcpys, memsets, samples, stats, addSourceMask, extendFree, mergeFailed, symbols;
+    // The statements rows are written with (passed to row() by reference, never run directly).
+    trace::Stmt processes, threads, modules, strings, frames, callsites, spaces, ranges, marks, heaps, failed, kernels,
+        memcpys, memsets, samples, stats, addSourceMask, extendFree, mergeFailed, symbols;
 
-    // One allocation lifetime (the largest table by far): buffered and written in batches.
+    // One allocation lifetime.
     struct AllocationRow {
         int64_t space, process;
         std::optional<int64_t> thread;
@@ -45,35 +61,98 @@ public:
         std::optional<int64_t> name;
     };
     // Returns the row's id. Ids follow the order rows are written (a lifetime is written when it
-    // ends), so SQLite appends instead of seeking for each row; every flush checks SQLite agrees.
+    // ends), so SQLite appends instead of seeking for each row; every batch checks SQLite agrees.
     int64_t allocation(const AllocationRow& row);
 
     template <typename... Args> void row(trace::Stmt& stmt, const Args&... args)
     {
-        if (!m_status.ok() || m_finished)
+        if (m_finished)
             return;
+        uint16_t index = statementIndex(stmt);
         if (&stmt == &addSourceMask || &stmt == &extendFree)
-            flushAllocations(); // they update allocation rows that may still be in the buffer
-        int index = 0;
-        (bindOne(stmt, ++index, args), ...);
-        finishRow(stmt);
+            submitAllocations(); // they update allocation rows that must be written first
+        put(&index, sizeof(index));
+        uint8_t count = sizeof...(Args);
+        put(&count, sizeof(count));
+        (encode(args), ...);
+        if (m_rows.size() >= kRowBufferBytes)
+            submitRows();
     }
 
 private:
-    static void bindOne(trace::Stmt& stmt, int index, std::nullptr_t) { stmt.bindNull(index); }
-    template <typename T> static void bindOne(trace::Stmt& stmt, int index, const T& value) { stmt.bind(index, value); }
-    void finishRow(trace::Stmt& stmt);
-    void countRows(uint64_t rows);
-    void flushAllocations();
+    static constexpr size_t kRowBufferBytes = 256 * 1024;
+    enum Tag : uint8_t { kNull, kInt, kReal, kText };
+
+    struct Command {
+        std::vector<uint8_t> rows; // encoded rows, or
+        trace::RowBatch allocations; // allocation rows, ids from first_id on
+        int64_t first_id = 0;
+    };
+
+    void put(const void* p, size_t n)
+    {
+        const auto* b = static_cast<const uint8_t*>(p);
+        m_rows.insert(m_rows.end(), b, b + n);
+    }
+    void encode(std::nullptr_t) { put(&kTagNull, 1); }
+    void encode(std::string_view text)
+    {
+        put(&kTagText, 1);
+        uint32_t n = static_cast<uint32_t>(text.size());
+        put(&n, sizeof(n));
+        put(text.data(), n);
+    }
+    void encode(const char* text) { encode(std::string_view(text)); }
+    void encode(const std::string& text) { encode(std::string_view(text)); }
+    template <typename T> void encode(const std::optional<T>& v) { v ? encode(*v) : encode(nullptr); }
+    template <typename T> std::enable_if_t<std::is_arithmetic_v<T>> encode(T v)
+    {
+        if constexpr (std::is_floating_point_v<T>) {
+            double d = static_cast<double>(v);
+            put(&kTagReal, 1);
+            put(&d, sizeof(d));
+        } else {
+            int64_t i = static_cast<int64_t>(v);
+            put(&kTagInt, 1);
+            put(&i, sizeof(i));
+        }
+    }
+
+    uint16_t statementIndex(const trace::Stmt& stmt) const;
+    void submitRows();
+    void submitAllocations();
+    void submit(Command&& c);
+    void writerLoop();
+    Status execute(Command& c);
+    Status executeRows(const std::vector<uint8_t>& rows);
+    Status countRows(uint64_t rows);
     Status prepareAll();
 
+    static constexpr uint8_t kTagNull = kNull, kTagInt = kInt, kTagReal = kReal, kTagText = kText;
+
     trace::Db& m_db;
-    trace::BulkInsert m_allocations;
+    std::array<trace::Stmt*, 20> m_statements {};
+    trace::BulkInsert m_allocationInsert;
+
+    // Producer side (the ingest thread).
+    std::vector<uint8_t> m_rows;
+    trace::RowBatch m_allocations;
+    int64_t m_batchFirstId = 1;
     int64_t m_nextAllocationId = 1;
-    Status m_status = okStatus();
-    bool m_inTransaction = false;
     bool m_finished = false;
-    uint64_t m_rows = 0;
+
+    // Shared with the writing thread.
+    mutable std::mutex m_mutex;
+    std::condition_variable m_changed;
+    std::deque<Command> m_queue;
+    bool m_busy = false; // the writer is executing a command
+    bool m_stop = false;
+    Status m_status = okStatus();
+    uint64_t m_written = 0;
+    std::thread m_writer;
+
+    // Writing thread only.
+    bool m_inTransaction = false;
     uint64_t m_rowsInTransaction = 0;
 };
 

@@ -218,6 +218,26 @@ void SpoolFile::forEachByTime(bool (*wanted)(Kind), const Visitor& visit) const
     }
 }
 
+std::pair<uint64_t, uint64_t> SpoolFile::timeSpan(bool (*wanted)(Kind)) const
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (const ChunkRef& c : m_chunks) {
+        size_t end = c.payload_offset + c.payload_bytes;
+        for (size_t rp = c.payload_offset; rp + sizeof(wire::RecordHeader) <= end;) {
+            const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + rp);
+            if (rh.size_bytes == 0 || rh.size_bytes % 8 != 0 || rp + rh.size_bytes > end)
+                break;
+            if (recordValid(rh) && wanted(static_cast<Kind>(rh.kind))) {
+                uint64_t ts = timestampOf(rh);
+                lo = std::min(lo, ts);
+                hi = std::max(hi, ts);
+            }
+            rp += rh.size_bytes;
+        }
+    }
+    return lo > hi ? std::pair<uint64_t, uint64_t> { 1, 0 } : std::pair { lo, hi };
+}
+
 uint64_t SpoolFile::timestampOf(const wire::RecordHeader& r)
 {
     switch (static_cast<Kind>(r.kind)) {

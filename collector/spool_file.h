@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tidemark::collector {
@@ -46,6 +47,9 @@ public:
     void forEachInFileOrder(const Visitor& visit, const std::function<void(double)>& progress = {});
     // Records accepted by `wanted`, merged across threads by timestamp (ties: frees first).
     void forEachByTime(bool (*wanted)(wire::Kind), const Visitor& visit) const;
+
+    // The earliest and latest timestamps of the records accepted by `wanted` ({1, 0} when none).
+    std::pair<uint64_t, uint64_t> timeSpan(bool (*wanted)(wire::Kind)) const;
 
     // Unmaps the file once it has been ingested (header and scan stay readable).
     void release();

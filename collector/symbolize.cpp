@@ -162,11 +162,11 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
     auto frames = loadFrames(db);
     if (!frames)
         return frames.error();
-    RowWriter out(db);
-    if (auto s = out.begin(); !s)
-        return s.error();
     StringTable strings;
     if (auto s = strings.load(db); !s)
+        return s.error();
+    RowWriter out(db);
+    if (auto s = out.begin(); !s)
         return s.error();
     static char* debuginfoPath = nullptr;
     static const Dwfl_Callbacks kCallbacks

@@ -13,9 +13,7 @@ struct BulkInsert::State {
     std::string module; // also the virtual table's name
     std::string declaration; // CREATE TABLE x(c0, c1, ...)
     size_t columns = 0;
-    std::vector<int64_t> values; // rows * columns
-    std::vector<uint8_t> nulls; // one flag per value
-    size_t rows = 0;
+    const RowBatch* feeding = nullptr; // during insert()
     sqlite3* db = nullptr;
 };
 
@@ -89,17 +87,18 @@ namespace {
 
     int feedEof(sqlite3_vtab_cursor* cursor)
     {
-        return reinterpret_cast<FeedCursor*>(cursor)->row >= stateOf(cursor)->rows;
+        const RowBatch* b = stateOf(cursor)->feeding;
+        return !b || reinterpret_cast<FeedCursor*>(cursor)->row >= b->rows;
     }
 
     int feedColumn(sqlite3_vtab_cursor* cursor, sqlite3_context* ctx, int column)
     {
         const BulkInsert::State* s = stateOf(cursor);
         size_t at = reinterpret_cast<FeedCursor*>(cursor)->row * s->columns + static_cast<size_t>(column);
-        if (s->nulls[at])
+        if (s->feeding->nulls[at])
             sqlite3_result_null(ctx);
         else
-            sqlite3_result_int64(ctx, s->values[at]);
+            sqlite3_result_int64(ctx, s->feeding->values[at]);
         return SQLITE_OK;
     }
 
@@ -163,6 +162,7 @@ BulkInsert& BulkInsert::operator=(BulkInsert&& other) noexcept
         this->~BulkInsert();
         m_insert = std::move(other.m_insert);
         m_state = other.m_state;
+        m_own = std::move(other.m_own);
         other.m_state = nullptr;
     }
     return *this;
@@ -178,45 +178,28 @@ BulkInsert::~BulkInsert()
     m_state = nullptr;
 }
 
-void BulkInsert::beginRow() { ++m_state->rows; }
-
-void BulkInsert::value(int64_t v)
-{
-    m_state->values.push_back(v);
-    m_state->nulls.push_back(0);
-}
-
-void BulkInsert::value(const std::optional<int64_t>& v)
-{
-    if (v)
-        value(*v);
-    else
-        null();
-}
-
-void BulkInsert::null()
-{
-    m_state->values.push_back(0);
-    m_state->nulls.push_back(1);
-}
-
-size_t BulkInsert::pendingRows() const { return m_state ? m_state->rows : 0; }
 size_t BulkInsert::columnCount() const { return m_state ? m_state->columns : 0; }
+
+Status BulkInsert::insert(const RowBatch& batch)
+{
+    if (!m_state)
+        return makeError(ErrorCode::Usage, "bulk insert without a table");
+    if (batch.rows == 0)
+        return okStatus();
+    if (batch.values.size() != batch.rows * m_state->columns || batch.nulls.size() != batch.values.size())
+        return makeError(ErrorCode::Usage,
+            "bulk insert of " + std::to_string(batch.values.size()) + " values for " + std::to_string(batch.rows)
+                + " rows of " + std::to_string(m_state->columns) + " columns");
+    m_state->feeding = &batch;
+    Status s = m_insert.run();
+    m_state->feeding = nullptr;
+    return s;
+}
 
 Status BulkInsert::flush()
 {
-    if (!m_state || m_state->rows == 0)
-        return okStatus();
-    Status s = okStatus();
-    if (m_state->values.size() != m_state->rows * m_state->columns)
-        s = makeError(ErrorCode::Usage,
-            "bulk insert of " + std::to_string(m_state->values.size()) + " values for "
-                + std::to_string(m_state->rows) + " rows of " + std::to_string(m_state->columns) + " columns");
-    else
-        s = m_insert.run();
-    m_state->values.clear();
-    m_state->nulls.clear();
-    m_state->rows = 0;
+    Status s = insert(m_own);
+    m_own.clear();
     return s;
 }
 

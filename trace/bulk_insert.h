@@ -13,6 +13,32 @@
 
 namespace tidemark::trace {
 
+// Rows of integers or NULLs, row-major, filled by one thread and written by another if need be.
+struct RowBatch {
+    std::vector<int64_t> values;
+    std::vector<uint8_t> nulls; // one flag per value
+    size_t rows = 0;
+
+    void beginRow() { ++rows; }
+    void value(int64_t v)
+    {
+        values.push_back(v);
+        nulls.push_back(0);
+    }
+    void value(const std::optional<int64_t>& v) { v ? value(*v) : null(); }
+    void null()
+    {
+        values.push_back(0);
+        nulls.push_back(1);
+    }
+    void clear()
+    {
+        values.clear();
+        nulls.clear();
+        rows = 0;
+    }
+};
+
 class BulkInsert {
 public:
     // Registers the feed on `db` and prepares the INSERT; columns are those of `table`, all INTEGER.
@@ -25,22 +51,26 @@ public:
     BulkInsert& operator=(const BulkInsert&) = delete;
     ~BulkInsert();
 
-    // Starts a row; then exactly columnCount() values, in column order.
-    void beginRow();
-    void value(int64_t v);
-    void value(const std::optional<int64_t>& v);
-    void null();
+    // Writes a batch (inside the caller's transaction); each row must hold columnCount() values.
+    Status insert(const RowBatch& batch);
 
-    size_t pendingRows() const;
-    size_t columnCount() const;
-    // Writes the buffered rows (inside the caller's transaction) and empties the buffer.
+    // The same through a batch of its own: beginRow(), then exactly columnCount() values per row.
+    void beginRow() { m_own.beginRow(); }
+    void value(int64_t v) { m_own.value(v); }
+    void value(const std::optional<int64_t>& v) { m_own.value(v); }
+    void null() { m_own.null(); }
+    size_t pendingRows() const { return m_own.rows; }
+    // Writes the own batch and empties it.
     Status flush();
 
-    struct State; // buffer and column layout, shared with the virtual table's callbacks
+    size_t columnCount() const;
+
+    struct State; // column layout and the batch being fed, shared with the virtual table's callbacks
 
 private:
     State* m_state = nullptr;
     Stmt m_insert;
+    RowBatch m_own;
 };
 
 } // namespace tidemark::trace

@@ -164,6 +164,28 @@ Result<Db> openRecording(const std::string& path, OpenMode mode)
 
 Status createIndexes(Db& db) { return db.exec(kIndexesSql); }
 
+Result<bool> hasIndexes(Db& db)
+{
+    // The names come from indexes.sql itself: "CREATE INDEX IF NOT EXISTS <name> ON ...".
+    const std::string_view sql = kIndexesSql;
+    const std::string_view marker = "CREATE INDEX IF NOT EXISTS ";
+    auto stmt = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?");
+    if (!stmt)
+        return stmt.error();
+    for (size_t at = sql.find(marker); at != std::string_view::npos; at = sql.find(marker, at + 1)) {
+        size_t start = at + marker.size();
+        std::string_view name = sql.substr(start, sql.find(' ', start) - start);
+        stmt->bind(1, name);
+        bool present = stmt->step();
+        if (!stmt->status())
+            return stmt->status().error();
+        stmt->reset();
+        if (!present)
+            return false;
+    }
+    return true;
+}
+
 Status setMeta(Db& db, std::string_view key, std::string_view value)
 {
     auto stmt = db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");

@@ -30,6 +30,8 @@ Result<Db> openRecording(const std::string& path, OpenMode mode = OpenMode::Read
 
 // Builds the indexes in schema/indexes.sql (idempotent); called after a recording is loaded.
 Status createIndexes(Db& db);
+// True when every index of schema/indexes.sql exists.
+Result<bool> hasIndexes(Db& db);
 
 // Reads and writes rows of the `meta` table.
 Status setMeta(Db& db, std::string_view key, std::string_view value);

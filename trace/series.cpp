@@ -1,0 +1,139 @@
+// The series writer and its parameters (see series.h).
+#include "trace/series.h"
+
+#include "trace/bulk_insert.h"
+#include "trace/recording.h"
+
+#include <algorithm>
+#include <string>
+
+namespace tidemark::trace {
+
+namespace {
+    constexpr int64_t kLevel0Buckets = 1 << 16; // finest level: at most this many buckets per space
+} // namespace
+
+SeriesParams chooseSeriesParams(int64_t lo, int64_t hi)
+{
+    if (lo > hi)
+        lo = hi = 0;
+    SeriesParams p;
+    p.originNs = lo;
+    int64_t span = std::max<int64_t>(1, hi - lo + 1);
+    p.baseNs = std::max<int64_t>(1, (span + kLevel0Buckets - 1) / kLevel0Buckets);
+    p.levels = 1;
+    while ((p.baseNs << (p.levels - 1)) < span && p.levels < 62)
+        ++p.levels;
+    return p;
+}
+
+Status writeSeriesParams(Db& db, const SeriesParams& p)
+{
+    for (auto [key, value] : { std::pair { "series_origin_ns", p.originNs }, std::pair { "series_base_ns", p.baseNs },
+             std::pair { "series_levels", static_cast<int64_t>(p.levels) } }) {
+        if (auto s = setMeta(db, key, std::to_string(value)); !s)
+            return s;
+    }
+    return okStatus();
+}
+
+std::optional<SeriesParams> readSeriesParams(Db& db)
+{
+    auto origin = getMeta(db, "series_origin_ns");
+    auto base = getMeta(db, "series_base_ns");
+    auto levels = getMeta(db, "series_levels");
+    if (!origin || !base || !levels)
+        return std::nullopt;
+    try {
+        SeriesParams p;
+        p.originNs = std::stoll(*origin);
+        p.baseNs = std::max<int64_t>(1, std::stoll(*base));
+        p.levels = std::stoi(*levels);
+        if (p.levels < 0 || p.levels > 62)
+            return std::nullopt;
+        return p;
+    } catch (...) {
+        return std::nullopt; // not numbers: treated as no series
+    }
+}
+
+SeriesWriter::SeriesWriter(const SeriesParams& p, int64_t spaceId)
+    : m_params(p)
+    , m_space(spaceId)
+    , m_open(static_cast<size_t>(std::max(0, p.levels)))
+{
+}
+
+Status SeriesWriter::event(int64_t ts, int64_t delta, bool isAlloc)
+{
+    if (m_open.empty())
+        return okStatus();
+    int64_t b = std::max<int64_t>(0, m_params.bucketOf(ts, 0)); // invalid rows may free before origin
+    Bucket& cur = m_open[0];
+    if (b < cur.index)
+        return makeError(ErrorCode::Corrupt, "series events out of time order in space " + std::to_string(m_space));
+    if (cur.index != b) {
+        close(0);
+        cur = Bucket { b, m_live, m_live, m_live, 0, 0 };
+    }
+    m_live += delta;
+    cur.minLive = std::min(cur.minLive, m_live);
+    cur.maxLive = std::max(cur.maxLive, m_live);
+    cur.lastLive = m_live;
+    (isAlloc ? cur.allocs : cur.frees) += 1;
+    return okStatus();
+}
+
+Status SeriesWriter::finish(Db& db)
+{
+    for (int level = 0; level < static_cast<int>(m_open.size()); ++level)
+        close(level);
+    if (m_rows.empty())
+        return okStatus();
+    std::sort(m_rows.begin(), m_rows.end(), [](const Row& a, const Row& b) {
+        return a.level != b.level ? a.level < b.level : a.bucket.index < b.bucket.index;
+    });
+    auto bulk = BulkInsert::create(db, "series",
+        { "space_id", "level", "bucket", "start_ts_ns", "end_ts_ns", "min_live_bytes", "max_live_bytes",
+            "last_live_bytes", "allocs", "frees" });
+    if (!bulk)
+        return bulk.error();
+    for (const Row& r : m_rows) {
+        int64_t start = m_params.bucketStart(r.bucket.index, r.level);
+        bulk->beginRow();
+        for (int64_t v : { m_space, static_cast<int64_t>(r.level), r.bucket.index, start, start + m_params.width(r.level),
+                 r.bucket.minLive, r.bucket.maxLive, r.bucket.lastLive, r.bucket.allocs, r.bucket.frees })
+            bulk->value(v);
+        if (bulk->pendingRows() >= 8192)
+            if (auto s = bulk->flush(); !s)
+                return s;
+    }
+    m_rows.clear();
+    return bulk->flush();
+}
+
+// Keeps the open bucket of a level as a row and merges it into its parent on the next level.
+void SeriesWriter::close(int level)
+{
+    Bucket& b = m_open[level];
+    if (b.index < 0)
+        return;
+    m_rows.push_back({ level, b });
+    if (level + 1 < static_cast<int>(m_open.size())) {
+        Bucket& parent = m_open[level + 1];
+        if (parent.index != b.index / 2) {
+            close(level + 1);
+            parent = b;
+            parent.index = b.index / 2;
+        } else {
+            parent.minLive = std::min(parent.minLive, b.minLive);
+            parent.maxLive = std::max(parent.maxLive, b.maxLive);
+            parent.lastLive = b.lastLive;
+            parent.allocs += b.allocs;
+            parent.frees += b.frees;
+        }
+    }
+    b = Bucket {};
+}
+
+} // namespace tidemark::trace
