@@ -95,13 +95,14 @@ inline bool shouldRecord() noexcept
     return false;
 }
 
-// Called with the guard held, after the real allocation succeeded.
-inline void recordAlloc(Api api, void* p, size_t size) noexcept
+// Called with the guard held, after the real allocation succeeded; `frame` is the hook's frame
+// pointer, where the stack walk starts (no walking through our own frames first).
+inline void recordAlloc(Api api, void* p, size_t size, const void* frame) noexcept
 {
     ThreadState* t = currentThread();
     if (TIDEMARK_UNLIKELY(!t))
         return;
-    uint32_t stack = captureStackFor(t, 0);
+    uint32_t stack = captureStackFor(t, frame, 0);
     uint64_t ts = fastNowNs();
     static_assert(sizeof(wire::HostAllocRecord) == 40);
     if (uint64_t* w = ringReserve(t, sizeof(wire::HostAllocRecord))) {
@@ -194,7 +195,7 @@ TIDEMARK_EXPORT void* malloc(size_t n)
     HookScope scope;
     void* p = g_real.malloc(n);
     if (p)
-        recordAlloc(Api::Malloc, p, n);
+        recordAlloc(Api::Malloc, p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -206,8 +207,12 @@ TIDEMARK_EXPORT void free(void* p)
         return; // cannot happen for a pointer that did not come from the pool
     if (TIDEMARK_LIKELY(!shouldRecord()))
         return g_real.free(p);
-    HookScope scope;
-    recordFree(Api::Free, p, fastNowNs());
+    {
+        HookScope scope;
+        recordFree(Api::Free, p, fastNowNs());
+    }
+    // A tail call, outside the guard: the real free calls no hooked function, and the hook then
+    // keeps no state across it.
     g_real.free(p);
 }
 
@@ -222,7 +227,7 @@ TIDEMARK_EXPORT void* calloc(size_t count, size_t size)
     HookScope scope;
     void* p = g_real.calloc(count, size);
     if (p)
-        recordAlloc(Api::Calloc, p, count * size);
+        recordAlloc(Api::Calloc, p, count * size, __builtin_frame_address(0));
     return p;
 }
 
@@ -245,7 +250,7 @@ static void* reallocImpl(Api api, void* old, size_t n, bool viaArray, size_t cou
     if (p) {
         if (old)
             recordFree(api, old, freeTs);
-        recordAlloc(api, p, n);
+        recordAlloc(api, p, n, __builtin_frame_address(0));
     } else if (old && n == 0) {
         recordFree(api, old, freeTs);
     }
@@ -286,7 +291,7 @@ TIDEMARK_EXPORT int posix_memalign(void** out, size_t align, size_t n)
     HookScope scope;
     int rc = g_real.posix_memalign(out, align, n);
     if (rc == 0 && *out)
-        recordAlloc(Api::PosixMemalign, *out, n);
+        recordAlloc(Api::PosixMemalign, *out, n, __builtin_frame_address(0));
     return rc;
 }
 
@@ -301,7 +306,7 @@ TIDEMARK_EXPORT int posix_memalign(void** out, size_t align, size_t n)
         HookScope scope;                                                                                     \
         void* p = g_real.NAME ARGS;                                                                          \
         if (p)                                                                                               \
-            recordAlloc(API, p, n);                                                                          \
+            recordAlloc(API, p, n, __builtin_frame_address(0));                                              \
         return p;                                                                                            \
     }
 

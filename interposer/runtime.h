@@ -116,7 +116,7 @@ struct Tls {
     uint32_t inside;  // re-entrancy depth flag: hooks record nothing while set
     uint32_t rangeId; // innermost NVTX range (emit.h currentRangeId)
 };
-extern thread_local Tls t_tls;
+extern thread_local constinit Tls t_tls; // constinit: no TLS wrapper call on every access
 
 // Threads and buffers (writer.cpp).
 ThreadState* attachThread() noexcept; // creates this thread's state; nullptr when inactive
@@ -192,7 +192,9 @@ void clockRecalibrate() noexcept; // drain thread: refine the TSC-to-ns slope
 // Stacks (stacks.cpp).
 bool stacksInit() noexcept;
 void stacksLoadUnwinder() noexcept;
-uint32_t captureStackFor(ThreadState* t, unsigned skip) noexcept;
+// Walks from `frame` (a frame pointer of ours, e.g. the calling hook's __builtin_frame_address(0)):
+// leading frames in libtidemark.so and `skip` more are dropped.
+uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexcept;
 void resetStackIds() noexcept;
 bool addressIsOurs(uintptr_t ip) noexcept;
 

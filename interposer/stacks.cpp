@@ -157,12 +157,11 @@ FpWalk adoptCached(ThreadState* t, unsigned m, unsigned k, uint64_t freshSum) no
 // are dropped. Each frame goes into the spare cache buffer; at the first frame that equals a frame
 // of the cached stack (same address, saved frame pointer and return address) the frames above it
 // are compared in one pass, and when none changed the rest of the stack is the cached one.
-FpWalk walkFramePointers(ThreadState* t, unsigned skip, unsigned depth) noexcept
+FpWalk walkFramePointers(ThreadState* t, uintptr_t f, unsigned skip, unsigned depth) noexcept
 {
     FpWalk r;
-    auto f = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
     uintptr_t hi = t->stackHi ? t->stackHi : f + (uintptr_t(8) << 20);
-    // Our own frames (the hook, captureStackFor) and `skip` more.
+    // Our own frames (the hook and anything between it and `frame`) and `skip` more.
     unsigned dropped = 0;
     while (true) {
         if (f + 16 > hi || (f & 7u) != 0)
@@ -329,7 +328,7 @@ void stacksLoadUnwinder() noexcept
 
 void resetStackIds() noexcept { g_nextStackId.store(1); }
 
-__attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip) noexcept
+uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexcept
 {
     unsigned depth = g_config.stackDepth;
     if (!depth)
@@ -338,7 +337,7 @@ __attribute__((noinline)) uint32_t captureStackFor(ThreadState* t, unsigned skip
     bool framePointers = !(g_config.unwinder == Unwinder::Dwarf && g_unwBacktrace);
     FpWalk w;
     if (framePointers) {
-        w = walkFramePointers(t, skip, depth);
+        w = walkFramePointers(t, reinterpret_cast<uintptr_t>(frame), skip, depth);
         if (w.cachedId)
             return t->stackCache.id;
     } else {
@@ -392,7 +391,7 @@ uint32_t captureStack(unsigned skip) noexcept
         return 0;
     // Leading libtidemark frames (the calling hook among them) are always dropped; `skip` counts
     // from that hook, so skip - 1 further frames of the target go too.
-    return captureStackFor(t, skip ? skip - 1 : 0);
+    return captureStackFor(t, __builtin_frame_address(0), skip ? skip - 1 : 0);
 }
 
 } // namespace tidemark::interposer

@@ -15,7 +15,7 @@
 
 namespace tidemark::interposer {
 
-thread_local Tls t_tls = { nullptr, 0, 0 };
+constinit thread_local Tls t_tls = { nullptr, 0, 0 };
 
 namespace {
 
