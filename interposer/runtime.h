@@ -91,6 +91,8 @@ struct ThreadState {
     alignas(64) uintptr_t stackHi = 0; // highest address of this thread's stack (for the FP walk)
     uintptr_t stackLo = 0;             // its lowest address (0 = unknown)
     StackTable stacks;
+    StackSlot recentStacks[4] = {};    // the last stacks looked up, checked before the table
+    uint32_t recentNext = 0;
     char name[16] = {};
     // counters, written by the owning thread only; summed at exit
     uint64_t events = 0;

@@ -352,6 +352,14 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
         ++t->stacksEmpty;
         return 0;
     }
+    // A few call sites alternating (malloc here, calloc there) hit these without touching the
+    // table, whose slots are spread over many cache lines.
+    for (const StackSlot& s : t->recentStacks) {
+        if (s.hash == h && s.depth == n) {
+            t->stackCache.id = s.id;
+            return s.id;
+        }
+    }
     StackTable& table = t->stacks;
     if (TIDEMARK_UNLIKELY(!table.slots || table.used * 2 >= table.mask + 1) && !growTable(table))
         return 0;
@@ -360,6 +368,7 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
         StackSlot& s = table.slots[i];
         if (s.hash == h && s.depth == n) {
             t->stackCache.id = s.id;
+            t->recentStacks[t->recentNext++ & 3] = s;
             return s.id;
         }
         if (!s.hash)
@@ -368,6 +377,7 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
     }
     uint32_t id = g_nextStackId.fetch_add(1, std::memory_order_relaxed);
     table.slots[i] = StackSlot { h, id, n };
+    t->recentStacks[t->recentNext++ & 3] = table.slots[i];
     ++table.used;
     ++t->stacksNew;
     if (framePointers) {

@@ -125,7 +125,8 @@ ThreadState* attachThread() noexcept
         t->dtorRounds = 0;
         t->name[0] = '\0';
         threadStackBounds(&t->stackLo, &t->stackHi);
-        t->stackCache.end = 0; // a reused node must not trust its last owner's frames
+        t->stackCache.end = 0; // a reused node must not trust its last owner's frames or ids
+        std::memset(t->recentStacks, 0, sizeof(t->recentStacks));
         t_tls.state = t;
         if (g_keyCreated)
             pthread_setspecific(g_key, t);
