@@ -4,7 +4,6 @@
 #include "cli/command.h"
 #include "cli/support_record.h"
 #include "collector/ingest.h"
-#include "collector/symbolize.h"
 #include "trace/recording.h"
 
 #include <cerrno>
@@ -15,6 +14,11 @@
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <thread>
+#include <pthread.h>
+#include <sched.h>
+#include <atomic>
+#include <memory>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,38 +276,47 @@ Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const col
     return tx.commit();
 }
 
-// Ingest, symbolize, finalize and describe the run; returns the exit code of `tidemark record`.
-int buildRecording(const Options& o, const std::string& spool, const std::string& output, const RunFacts& run)
+// The recording being written while the program runs: under a temporary name, renamed at the end,
+// so nobody sees a half-written recording, and a run that fails (or another writer of the same
+// name) never leaves a broken file behind.
+struct Partial {
+    std::string path;
+    trace::Db db;
+    std::unique_ptr<collector::LiveIngest> ingest;
+
+    void remove()
+    {
+        db = trace::Db();
+        for (const char* suffix : { "", "-wal", "-shm", "-journal" })
+            ::unlink((path + suffix).c_str());
+    }
+};
+
+// Finishes the ingest (with symbolization), finalizes and describes the run; returns the exit code of
+// `tidemark record`.
+int buildRecording(const Options& o, Partial& partial, const std::string& output, const RunFacts& run, StageTimes& times)
 {
     int targetCode = cli::shellExitCode(run.status);
-    // Written under a temporary name and renamed at the end: nobody sees a half-written recording,
-    // and a run that fails (or another writer of the same name) never leaves a broken file behind.
-    const std::string partial = output + ".partial-" + std::to_string(::getpid());
     auto failed = [&](const Error& e) {
-        for (const char* suffix : { "", "-wal", "-shm", "-journal" })
-            ::unlink((partial + suffix).c_str());
+        partial.ingest.reset();
+        partial.remove();
         cli::fail(Error { e.code, "could not write the recording " + output + ": " + e.message, e.hint });
         return targetCode ? targetCode : cli::kExitUsage;
     };
     std::optional<collector::IngestReport> report;
     std::string how;
     {
-        auto db = trace::createRecording(partial);
-        if (!db)
-            return failed(db.error());
+        trace::Db* db = &partial.db;
         ProgressLine progress;
-        StageTimes times;
-        auto ingested = collector::ingest(spool, *db, { run.host, run.rank, true }, std::ref(progress));
+        auto ingested = partial.ingest->finish(std::ref(progress));
+        partial.ingest.reset();
         if (!ingested)
             return failed(ingested.error());
         report = *ingested;
-        times.mark("ingest");
-        auto symbols = collector::symbolize(*db, std::ref(progress));
-        if (!symbols)
-            return failed(symbols.error());
-        times.mark("symbolize");
-        // The series is written while ingesting when one process made every event; the indexes are
-        // left to the first reader (Recording::open), so the recording is ready sooner.
+        times.mark("ingest"); // symbolization included (IngestOptions::symbolize)
+        // The ingest wrote the series of every space one process's events made in time order; the
+        // rest comes from the rows here. The indexes are left to the first reader (Recording::open),
+        // so the recording is ready sooner.
         if (auto s = analysis::finalizeRecording(*db, std::ref(progress), { false }); !s)
             return failed(s.error());
         times.mark("finalize");
@@ -321,8 +334,9 @@ int buildRecording(const Options& o, const std::string& spool, const std::string
         if (auto s = db->exec("PRAGMA journal_mode = DELETE"); !s)
             return failed(s.error());
         times.mark("close");
+        partial.db = trace::Db();
     }
-    if (std::rename(partial.c_str(), output.c_str()) != 0)
+    if (std::rename(partial.path.c_str(), output.c_str()) != 0)
         return failed(makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno)));
 
     std::fprintf(stderr, "tidemark: recording written to %s\n", output.c_str());
@@ -365,16 +379,59 @@ int run(const std::vector<std::string>& args)
         return cli::fail("cannot create a spool directory in " + templ.substr(0, templ.rfind('/')));
     std::string spool = templ;
 
+    // The recording is written beside the program as it runs, in the output's directory (the name
+    // may hold the program's pid, unknown until it starts).
+    Partial partial;
+    {
+        fs::path dir = fs::path(cli::expandOutputPattern(o.output.empty() ? "x" : o.output, 0, host, rank)).parent_path();
+        partial.path = (dir / (".tidemark-partial-" + std::to_string(::getpid()) + ".tmdb")).string();
+        auto db = trace::createRecording(partial.path);
+        if (!db) {
+            std::error_code ec;
+            fs::remove_all(spool, ec);
+            return cli::fail(Error { db.error().code, "cannot write a recording in " + (dir.empty() ? fs::path(".") : dir).string()
+                    + ": " + db.error().message, db.error().hint });
+        }
+        partial.db = std::move(*db);
+    }
+
     std::string startIso = isoNow();
     uint64_t startNs = monotonicNs();
+    StageTimes times;
     auto pid = cli::startTarget(o.argv, targetEnvironment(o, *lib, spool));
     if (!pid) {
+        partial.remove();
         std::error_code ec;
         fs::remove_all(spool, ec);
         cli::fail(pid.error());
         return 127; // like a shell that cannot run the command
     }
+    // Ingest while it runs: most of the work is done by the time it exits.
+    partial.ingest = std::make_unique<collector::LiveIngest>(
+        spool, partial.db, collector::IngestOptions { host, cli::launcherRank(), true, true });
+    std::atomic<bool> exited { false };
+    std::thread follower;
+    const char* live = std::getenv("TIDEMARK_LIVE_INGEST"); // 0: all of it after the program ends
+    if (partial.ingest->begin().ok() && !(live && std::string_view(live) == "0")) {
+        follower = std::thread([&] {
+            // Only a core the program leaves idle: it must not run slower because of us.
+            sched_param idle {};
+            pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+            // Small steps (~10 ms each): once the program ends, the rest goes faster on two threads.
+            while (!exited.load(std::memory_order_acquire)) {
+                if (partial.ingest->poll(16384) > 0)
+                    continue;
+                for (int i = 0; i < 5 && !exited.load(std::memory_order_acquire); ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        });
+    }
     int status = cli::waitTarget(*pid);
+    times.mark("program");
+    exited.store(true, std::memory_order_release);
+    if (follower.joinable())
+        follower.join();
+    times.mark("live");
     // Like heaptrack: no network lookups of debug info (libdw would ask every DEBUGINFOD_URLS server
     // for each module without local debug info) unless asked for.
     if (!std::getenv("TIDEMARK_DEBUGINFOD"))
@@ -384,7 +441,7 @@ int run(const std::vector<std::string>& args)
         ? "tidemark." + fs::path(o.argv[0]).filename().string() + "." + std::to_string(*pid) + ".tmdb"
         : cli::expandOutputPattern(o.output, *pid, host, rank);
     RunFacts facts { *pid, status, startNs, endNs, startIso, isoNow(), host, cli::launcherRank() };
-    int rc = buildRecording(o, spool, output, facts);
+    int rc = buildRecording(o, partial, output, facts, times);
     if (o.keep_spool) {
         std::fprintf(stderr, "tidemark: spool kept in %s\n", spool.c_str());
     } else {

@@ -24,6 +24,7 @@ struct IngestContext {
     SpaceTable spaces;
     CallsiteTrie trie;
     LiveSeries series;
+    std::unordered_map<int64_t, std::pair<std::string, std::string>> moduleFiles; // id -> path, build id
     int64_t next_module = 1, next_thread = 1, next_range = 1, next_mark = 1, next_heap = 1;
     int64_t next_failed = 1;
 };
@@ -49,7 +50,17 @@ struct FileCounters {
 class FileIngest {
 public:
     FileIngest(IngestContext& ctx, SpoolFile& file, const ProcessPlan& plan);
+    // The whole file at once.
     void run(const std::function<void(double)>& progress);
+    // What the file holds so far (its process may still be writing it); `final` once it is
+    // complete: the rest, then the rows written at the end (live at exit, threads, counters).
+    // While the process runs, at most `limit` memory records per call; returns how many were paired.
+    uint64_t step(bool final, const std::function<void(double)>& progress = {}, uint64_t limit = UINT64_MAX);
+    void setParent(int64_t parentId) { m_plan.parent_id = parentId; }
+    const ProcessPlan& plan() const { return m_plan; }
+
+    // How far behind the newest record the live merge stays: 20 drain periods (TIDEMARK_FLUSH_MS).
+    static constexpr uint64_t kLiveMergeLagNs = 100'000'000;
 
     const FileCounters& counters() const { return m_count; }
     bool cutShort() const;
@@ -146,6 +157,8 @@ private:
     uint32_t m_exitReason = 0;
     uint64_t m_exitTs = 0, m_lastTs = 0;
     uint64_t m_memoryRecords = 0; // records pass 2 will visit (for progress)
+    uint64_t m_memoryDone = 0; // records pass 2 visited
+    bool m_started = false;
 
     ModuleMap m_modules;
     std::vector<std::pair<ModuleInfo, std::pair<std::string, std::string>>> m_moduleRows; // + path, build id

@@ -107,6 +107,7 @@ void FileIngest::finishProcess()
         { "records", scan.records },
         { "bad_records", scan.bad_records },
         { "truncated_bytes", scan.truncated_bytes },
+        { "out_of_order_records", scan.out_of_order },
         { "allocations", m_count.allocations },
         { "frees", m_count.frees },
         { "unmatched_frees", m_count.unmatched_frees },

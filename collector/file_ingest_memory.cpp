@@ -142,7 +142,7 @@ void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
     live.mask = source;
     live.primary = source;
     addLiveBytes(live.space, static_cast<int64_t>(live.size));
-    m_ctx.series.alloc(live.space, static_cast<int64_t>(live.ts), static_cast<int64_t>(live.size));
+    m_ctx.series.alloc(live.space, m_plan.id, static_cast<int64_t>(live.ts), static_cast<int64_t>(live.size));
     ++m_count.allocations;
     m_count.allocation_bytes += live.size;
     if (live.space != m_hostSpace && !m_ctx.spaces.isPool(live.space))
@@ -157,6 +157,7 @@ void FileIngest::mergeInto(Live& cur, const Live& other, uint32_t source, uint64
 {
     // Preference: preload hook, then CUPTI callback, then CUPTI activity (the lower bit wins).
     bool preferred = source < cur.primary;
+    m_ctx.series.note(static_cast<int64_t>(ts));
     if (ts < cur.ts)
         m_ctx.series.spoil(cur.space); // the row will start earlier than the event the series saw
     auto pick = [&](int64_t& mine, int64_t theirs) {
@@ -189,7 +190,8 @@ void FileIngest::closeLive(Live& live, uint64_t ts, uint16_t api, uint32_t sourc
 {
     int64_t id = writeAllocation(live, static_cast<int64_t>(ts), api ? std::optional<int64_t>(api) : std::nullopt);
     addLiveBytes(live.space, -static_cast<int64_t>(live.size));
-    m_ctx.series.free(live.space, static_cast<int64_t>(ts), static_cast<int64_t>(live.ts), static_cast<int64_t>(live.size));
+    m_ctx.series.free(
+        live.space, m_plan.id, static_cast<int64_t>(ts), static_cast<int64_t>(live.ts), static_cast<int64_t>(live.size));
     ++m_count.frees;
     int64_t space = live.space;
     uint64_t address = live.address;
@@ -214,6 +216,7 @@ void FileIngest::onFree(int64_t space, uint64_t address, uint16_t api, uint32_t 
             if (ts > rc->second.free_ts) {
                 rc->second.free_ts = ts; // the merged row frees at the latest report
                 m_ctx.out.row(m_ctx.out.extendFree, ts, rc->second.id);
+                m_ctx.series.note(static_cast<int64_t>(ts));
                 m_ctx.series.spoil(space);
             }
             ++m_count.duplicate_frees;

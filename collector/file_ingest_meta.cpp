@@ -60,27 +60,42 @@ bool isMemoryKind(Kind k)
         || (k >= Kind::HeapRegister && k <= Kind::RegionName);
 }
 
-void FileIngest::run(const std::function<void(double)>& progress)
+void FileIngest::run(const std::function<void(double)>& progress) { (void)step(true, progress); }
+
+uint64_t FileIngest::step(bool final, const std::function<void(double)>& progress, uint64_t limit)
 {
+    if (!m_started) {
+        m_started = true;
+        m_lastTs = m_file.header().start_ts_ns;
+    }
     // Pass 1 is about a third of the work; pass 2 reports per memory record.
-    m_lastTs = m_file.header().start_ts_ns;
     m_file.forEachInFileOrder([this](uint32_t tid, const wire::RecordHeader& r) { onFileOrder(tid, r); },
         [&](double f) {
             if (progress)
                 progress(0.3 * f);
         });
-    finishMetadata();
     uint64_t done = 0;
-    const double total = static_cast<double>(std::max<uint64_t>(1, m_memoryRecords));
-    m_file.forEachByTime(isMemoryKind, [&](uint32_t tid, const wire::RecordHeader& r) {
+    const double total = static_cast<double>(std::max<uint64_t>(1, m_memoryRecords - m_memoryDone));
+    auto visit = [&](uint32_t tid, const wire::RecordHeader& r) {
         onTimeOrder(tid, r);
+        ++m_memoryDone;
         if (progress && ++done % (1 << 18) == 0)
             progress(0.3 + 0.7 * std::min(1.0, static_cast<double>(done) / total));
-    });
+    };
+    if (!final) {
+        // While the process runs, another thread's records up to a drain period old may still be in
+        // its ring: the merge stays well behind the newest record (late ones are counted).
+        if (m_lastTs <= kLiveMergeLagNs)
+            return 0;
+        return m_file.forEachByTime(isMemoryKind, visit, m_lastTs - kLiveMergeLagNs, limit);
+    }
+    uint64_t visited = m_file.forEachByTime(isMemoryKind, visit);
+    finishMetadata();
     finishMemory();
     finishProcess();
     if (progress)
         progress(1.0);
+    return visited;
 }
 
 void FileIngest::seen(uint32_t tid, uint64_t ts)
@@ -303,6 +318,7 @@ void FileIngest::onActivity(const wire::RecordHeader& r)
 void FileIngest::finishMetadata()
 {
     for (auto& [info, text] : m_moduleRows) {
+        m_ctx.moduleFiles[info.id] = text;
         // Unload times were learnt after the module record; take them from the map.
         for (const auto& m : m_modules.all())
             if (m.id == info.id)

@@ -1,12 +1,16 @@
-// Ingest orchestration: opens the run's spool files, lays out the process tree (exec'd images are
-// children of the previous image of the same pid, forked processes children of their parent's image
-// by ppid), ingests each file, then writes spaces and recording-wide counters.
+// Ingest orchestration: follows the run's spool files (while the program runs, or all at once
+// after), lays out the process tree (exec'd images are children of the previous image of the same
+// pid, forked processes children of their parent's image by ppid), ingests each file, then writes
+// spaces, the series and recording-wide counters.
 #include "collector/ingest.h"
 
 #include "collector/file_ingest.h"
 #include "collector/spool_dir.h"
+#include "collector/symbolize.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace tidemark::collector {
 
@@ -15,92 +19,156 @@ namespace {
     struct Image {
         SpoolFile file;
         ProcessPlan plan;
+        std::unique_ptr<FileIngest> ingest;
     };
 
-    // Assigns process ids in start order and links every image to its parent image.
-    void planProcesses(std::vector<Image>& images)
+    bool startsBefore(const wire::SpoolFileHeader& x, const wire::SpoolFileHeader& y)
     {
-        std::sort(images.begin(), images.end(), [](const Image& a, const Image& b) {
-            const auto& x = a.file.header();
-            const auto& y = b.file.header();
-            return std::tie(x.start_ts_ns, x.pid, x.image_seq) < std::tie(y.start_ts_ns, y.pid, y.image_seq);
-        });
-        for (size_t i = 0; i < images.size(); ++i)
-            images[i].plan.id = static_cast<int64_t>(i + 1);
-        for (Image& img : images) {
-            const auto& h = img.file.header();
-            const Image* best = nullptr;
-            for (const Image& other : images) {
-                const auto& o = other.file.header();
-                if (&other == &img)
-                    continue;
-                if (h.image_seq > 0) {
-                    // The image this one replaced: same pid, the latest earlier image.
-                    if (o.pid == h.pid && o.image_seq < h.image_seq
-                        && (!best || o.image_seq > best->file.header().image_seq))
-                        best = &other;
-                } else if (o.pid == h.ppid && o.start_ts_ns <= h.start_ts_ns
-                    && (!best || o.start_ts_ns >= best->file.header().start_ts_ns)) {
-                    // The parent's image that was running when this process started.
-                    best = &other;
-                }
+        return std::tie(x.start_ts_ns, x.pid, x.image_seq) < std::tie(y.start_ts_ns, y.pid, y.image_seq);
+    }
+
+    // The image this one replaced (exec: same pid, the latest earlier image) or the parent's image
+    // that was running when it started (fork); 0 for the first process.
+    int64_t parentOf(const Image& img, const std::vector<std::unique_ptr<Image>>& images)
+    {
+        const auto& h = img.file.header();
+        const Image* best = nullptr;
+        for (const auto& other : images) {
+            const auto& o = other->file.header();
+            if (other.get() == &img)
+                continue;
+            if (h.image_seq > 0) {
+                if (o.pid == h.pid && o.image_seq < h.image_seq
+                    && (!best || o.image_seq > best->file.header().image_seq))
+                    best = other.get();
+            } else if (o.pid == h.ppid && o.start_ts_ns <= h.start_ts_ns
+                && (!best || o.start_ts_ns >= best->file.header().start_ts_ns)) {
+                best = other.get();
             }
-            img.plan.parent_id = best ? best->plan.id : 0;
         }
+        return best ? best->plan.id : 0;
     }
 
 } // namespace
 
-Result<IngestReport> ingest(
-    const std::string& spoolDir, trace::Db& db, const IngestOptions& options, const Progress& progress)
-{
-    auto paths = listSpoolFiles(spoolDir);
-    if (!paths)
-        return paths.error();
-    IngestReport report;
-    std::vector<Image> images;
+struct LiveIngest::State {
+    std::string dir;
+    trace::Db& db;
+    RowWriter out;
+    IngestContext ctx;
+    std::vector<std::unique_ptr<Image>> images; // in process id order
+    std::set<std::string> known; // paths taken, or found not to be spool files at the end
     std::vector<std::pair<std::string, std::string>> badFiles;
-    uint64_t totalBytes = 0;
-    for (const std::string& path : *paths) {
-        ++report.files;
-        auto file = SpoolFile::open(path);
-        if (!file) {
-            ++report.bad_files;
-            badFiles.emplace_back(path, file.error().message);
-            continue;
+    uint64_t files = 0;
+    bool begun = false;
+
+    State(std::string d, trace::Db& database, IngestOptions options)
+        : dir(std::move(d))
+        , db(database)
+        , out(database)
+        , ctx { out, std::move(options), {}, {}, {}, {}, {} }
+    {
+    }
+
+    // Opens the spool files that appeared since the last look; ids go in order of start. While
+    // the program runs, a file that cannot be opened yet (still being created) is left for later.
+    void discover(bool final)
+    {
+        auto paths = listSpoolFiles(dir);
+        if (!paths)
+            return;
+        std::vector<std::unique_ptr<Image>> found;
+        for (const std::string& path : *paths) {
+            if (known.count(path))
+                continue;
+            auto file = final ? SpoolFile::open(path) : SpoolFile::openGrowing(path);
+            if (!file) {
+                if (final) {
+                    known.insert(path);
+                    ++files;
+                    badFiles.emplace_back(path, file.error().message);
+                }
+                continue;
+            }
+            known.insert(path);
+            ++files;
+            found.push_back(std::make_unique<Image>(Image { std::move(*file), {}, nullptr }));
         }
-        totalBytes += file->sizeBytes();
-        images.push_back({ std::move(*file), {} });
-    }
-    planProcesses(images);
-
-    RowWriter out(db);
-    IngestContext ctx { out, options, {}, {}, {}, {} };
-    if (auto s = ctx.strings.load(db); !s)
-        return s.error();
-    if (auto s = out.begin(); !s) // from here on the connection belongs to the writer until sync()
-        return s.error();
-
-    // One file: every space's changes come in one time-ordered stream, so the series is written
-    // while ingesting. Several files (fork, exec) share spaces; finalize builds theirs from the rows.
-    if (images.size() == 1) {
-        auto [lo, hi] = images.front().file.timeSpan(isMemoryKind);
-        if (lo <= hi)
-            ctx.series.start(trace::chooseSeriesParams(static_cast<int64_t>(lo), static_cast<int64_t>(hi)));
-    }
-
-    uint64_t doneBytes = 0;
-    for (Image& img : images) {
-        FileIngest file(ctx, img.file, img.plan);
-        file.run([&](double f) {
-            if (progress && totalBytes)
-                progress("reading events", (doneBytes + f * img.file.sizeBytes()) / static_cast<double>(totalBytes));
+        std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+            return startsBefore(a->file.header(), b->file.header());
         });
-        doneBytes += img.file.sizeBytes();
-        if (!out.status().ok())
-            return out.status().error();
+        for (auto& img : found) {
+            img->plan.id = static_cast<int64_t>(images.size() + 1);
+            img->ingest = std::make_unique<FileIngest>(ctx, img->file, img->plan);
+            images.push_back(std::move(img));
+        }
+    }
+};
+
+LiveIngest::LiveIngest(std::string spoolDir, trace::Db& db, IngestOptions options)
+    : m_state(std::make_unique<State>(std::move(spoolDir), db, std::move(options)))
+{
+}
+
+LiveIngest::~LiveIngest() = default;
+
+Status LiveIngest::begin()
+{
+    State& st = *m_state;
+    if (auto s = st.ctx.strings.load(st.db); !s)
+        return s;
+    if (auto s = st.out.begin(); !s) // from here on the connection belongs to the writer until sync()
+        return s;
+    st.begun = true;
+    return okStatus();
+}
+
+uint64_t LiveIngest::poll(uint64_t limit)
+{
+    State& st = *m_state;
+    if (!st.begun || !st.out.status().ok())
+        return 0;
+    st.discover(false);
+    uint64_t paired = 0;
+    for (auto& img : st.images) {
+        if (!img->file.refresh(false))
+            continue;
+        paired += img->ingest->step(false, {}, limit);
+    }
+    return paired;
+}
+
+Result<IngestReport> LiveIngest::finish(const Progress& progress)
+{
+    State& st = *m_state;
+    if (!st.begun)
+        if (auto s = begin(); !s)
+            return s.error();
+    st.out.threaded(); // the program is gone: pairing and SQLite work on two cores
+    st.discover(true);
+    for (auto& img : st.images)
+        if (auto s = img->file.refresh(true); !s)
+            return s.error();
+    for (auto& img : st.images)
+        img->ingest->setParent(parentOf(*img, st.images));
+
+    IngestReport report;
+    report.files = st.files;
+    report.bad_files = st.badFiles.size();
+    uint64_t totalBytes = 0, doneBytes = 0;
+    for (const auto& img : st.images)
+        totalBytes += img->file.sizeBytes();
+    for (auto& img : st.images) {
+        FileIngest& file = *img->ingest;
+        file.step(true, [&](double f) {
+            if (progress && totalBytes)
+                progress("reading events", (doneBytes + f * img->file.sizeBytes()) / static_cast<double>(totalBytes));
+        });
+        doneBytes += img->file.sizeBytes();
+        if (auto s = st.out.status(); !s.ok())
+            return s.error();
         const FileCounters& c = file.counters();
-        const SpoolFileScan& scan = img.file.scan();
+        const SpoolFileScan& scan = img->file.scan();
         ++report.processes;
         report.records += scan.records;
         report.bad_records += scan.bad_records;
@@ -110,27 +178,49 @@ Result<IngestReport> ingest(
         report.still_live += c.still_live;
         report.unmatched_frees += c.unmatched_frees;
         report.failed_allocations += c.failed;
-        if (!report.root_process_id && img.plan.parent_id == 0)
-            report.root_process_id = img.plan.id;
+        if (!report.root_process_id && file.plan().parent_id == 0)
+            report.root_process_id = img->plan.id;
         if (file.cutShort()) {
             if (!report.cut_short)
                 report.cut_short_detail = file.cutShortDetail();
             report.cut_short = true;
         }
-        img.file.release(); // bounded memory over many processes: one mapping at a time
+        img->ingest.reset();
+        img->file.release(); // bounded memory over many processes: mappings end as files are done
     }
-    ctx.spaces.write(out);
+    RowWriter& out = st.out;
+    if (st.ctx.options.symbolize) {
+        std::vector<FrameToSymbolize> frames;
+        st.ctx.trie.forEachModuleFrame([&](int64_t id, int64_t module, uint64_t relPc) {
+            auto file = st.ctx.moduleFiles.find(module);
+            if (file != st.ctx.moduleFiles.end())
+                frames.push_back({ id, relPc, file->second.first, file->second.second });
+        });
+        report.frames_symbolized = symbolizeFrames(std::move(frames), out, st.ctx.strings, progress).resolved;
+    }
+    st.ctx.spaces.write(out);
     if (auto s = out.sync(); !s)
         return s.error();
-    if (auto s = ctx.series.finish(db); !s)
+    if (auto s = st.ctx.series.finish(st.db); !s)
         return s.error();
     out.row(out.stats, nullptr, "collector", "files", report.files, nullptr);
     out.row(out.stats, nullptr, "collector", "bad_files", report.bad_files, nullptr);
-    for (const auto& [path, message] : badFiles)
+    for (const auto& [path, message] : st.badFiles)
         out.row(out.stats, nullptr, "collector", "bad_file:" + path.substr(path.rfind('/') + 1), 1, message);
     if (auto s = out.finish(); !s)
         return s.error();
     return report;
+}
+
+Result<IngestReport> ingest(
+    const std::string& spoolDir, trace::Db& db, const IngestOptions& options, const Progress& progress)
+{
+    if (auto paths = listSpoolFiles(spoolDir); !paths)
+        return paths.error();
+    LiveIngest live(spoolDir, db, options);
+    if (auto s = live.begin(); !s)
+        return s.error();
+    return live.finish(progress);
 }
 
 } // namespace tidemark::collector

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@ struct IngestOptions {
     std::string host; // processes.host
     std::optional<int64_t> rank; // processes.rank (from the launcher's variables)
     bool drop_capture_frames = true; // drop frames inside libtidemark.so from stacks
+    // Symbolize the frames as part of the ingest, while the writer still stores allocation rows
+    // (otherwise symbolize() does it afterwards).
+    bool symbolize = false;
 };
 
 // Totals over all spool files; per-process counters go to capture_stats (source 'collector').
@@ -36,6 +40,7 @@ struct IngestReport {
     bool cut_short = false; // some image ended mid-chunk or without its exit record
     std::string cut_short_detail;
     int64_t root_process_id = 0; // the first image of the traced program, 0 when nothing was captured
+    uint64_t frames_symbolized = 0; // with IngestOptions::symbolize: frames that got a function name
 };
 
 // progress(stage, fraction 0..1); may be empty.
@@ -44,5 +49,30 @@ using Progress = std::function<void(std::string_view stage, double fraction)>;
 // Reads every *.tmspool file in spoolDir into db (a freshly created recording).
 Result<IngestReport> ingest(
     const std::string& spoolDir, trace::Db& db, const IngestOptions& options = {}, const Progress& progress = {});
+
+// The same, started while the traced program still runs: poll() takes what the spool files hold so
+// far (the records pass 2 pairs stay well behind the newest, see FileIngest::kLiveMergeLagNs), so
+// most of the work is done by the time the program exits; finish() does the rest. One thread at a
+// time may call them; the connection is theirs until finish() returns.
+class LiveIngest {
+public:
+    LiveIngest(std::string spoolDir, trace::Db& db, IngestOptions options);
+    ~LiveIngest();
+    LiveIngest(const LiveIngest&) = delete;
+    LiveIngest& operator=(const LiveIngest&) = delete;
+
+    Status begin();
+    // Errors here are not final (a file may be half-created); finish() reports what remains. Pairs
+    // at most `limit` records per file, so a caller can stop soon when the program ends; returns
+    // how many it paired (0: nothing ready, wait a little).
+    uint64_t poll(uint64_t limit = UINT64_MAX);
+    // After the program (and every process it started) is gone.
+    Result<IngestReport> finish(const Progress& progress = {});
+
+    struct State; // private
+
+private:
+    std::unique_ptr<State> m_state;
+};
 
 } // namespace tidemark::collector

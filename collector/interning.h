@@ -84,6 +84,13 @@ public:
     // The callsite under parent (0 = root) for frame, created when new.
     int64_t child(int64_t parent, int64_t frameId, RowWriter& out);
     size_t frameCount() const { return m_frames.size(); }
+    // fn(frame id, module id, rel_pc) for every frame inside a module.
+    template <typename Fn> void forEachModuleFrame(Fn&& fn) const
+    {
+        for (const auto& [key, id] : m_frames)
+            if (key.first > 0)
+                fn(id, key.first, key.second);
+    }
     size_t callsiteCount() const { return m_callsites.size(); }
 
 private:

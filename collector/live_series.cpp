@@ -1,65 +1,103 @@
-// LiveSeries (see live_series.h): one SeriesWriter per space, fed from pass 2 of the ingest.
+// LiveSeries (see live_series.h): per-space buckets of doubling width, fed from pass 2 of the
+// ingest, turned into the `series` rows at the end.
 #include "collector/live_series.h"
 
-#include <string>
+#include <algorithm>
 
 namespace tidemark::collector {
 
-void LiveSeries::start(const trace::SeriesParams& params)
+LiveSeries::Space* LiveSeries::at(int64_t space, int64_t owner)
 {
-    m_params = params;
-    m_active = params.levels > 0;
-}
-
-LiveSeries::Space* LiveSeries::at(int64_t space)
-{
-    if (!m_active || space <= 0)
+    if (space <= 0)
         return nullptr;
     if (static_cast<size_t>(space) >= m_spaces.size())
         m_spaces.resize(static_cast<size_t>(space) + 1);
     Space& s = m_spaces[static_cast<size_t>(space)];
     if (s.spoiled)
         return nullptr;
-    if (!s.writer)
-        s.writer = std::make_unique<trace::SeriesWriter>(m_params, space);
+    if (s.owner == 0)
+        s.owner = owner;
+    if (s.owner != owner) {
+        // Two processes share the space: their events come in two streams, not one.
+        spoil(space);
+        return nullptr;
+    }
     return &s;
 }
 
-void LiveSeries::event(Space* s, int64_t ts, int64_t delta, bool isAlloc)
+void LiveSeries::note(int64_t ts)
 {
-    if (!m_status.ok())
-        return;
-    if (auto st = s->writer->event(ts, delta, isAlloc); !st)
-        m_status = st;
+    m_lo = std::min(m_lo, ts);
+    m_hi = std::max(m_hi, ts);
 }
 
-void LiveSeries::flushPending(Space* s)
+void LiveSeries::coarsen(Space& s)
 {
-    for (int64_t delta : s->pending)
-        event(s, s->pendingTs, delta, true);
-    s->pending.clear();
+    ++s.shift;
+    size_t out = 0;
+    for (size_t i = 0; i < s.buckets.size(); ++i) {
+        Bucket b = s.buckets[i];
+        b.index >>= 1;
+        if (out > 0 && s.buckets[out - 1].index == b.index) {
+            Bucket& into = s.buckets[out - 1];
+            into.minLive = std::min(into.minLive, b.minLive);
+            into.maxLive = std::max(into.maxLive, b.maxLive);
+            into.lastLive = b.lastLive;
+            into.allocs += b.allocs;
+            into.frees += b.frees;
+        } else {
+            s.buckets[out++] = b;
+        }
+    }
+    s.buckets.resize(out);
 }
 
-void LiveSeries::alloc(int64_t space, int64_t ts, int64_t size)
+void LiveSeries::event(Space& s, int64_t ts, int64_t delta, bool isAlloc)
 {
-    Space* s = at(space);
+    int64_t index = ts >> s.shift;
+    if (s.buckets.empty() || s.buckets.back().index != index) {
+        // A bucket's envelope includes the live bytes it starts with.
+        s.buckets.push_back({ index, s.live, s.live, s.live, 0, 0 });
+        if (s.buckets.size() > kMaxBuckets)
+            coarsen(s);
+    }
+    s.live += delta;
+    Bucket& b = s.buckets.back();
+    b.minLive = std::min(b.minLive, s.live);
+    b.maxLive = std::max(b.maxLive, s.live);
+    b.lastLive = s.live;
+    (isAlloc ? b.allocs : b.frees) += 1;
+}
+
+void LiveSeries::flushPending(Space& s)
+{
+    for (int64_t delta : s.pending)
+        event(s, s.pendingTs, delta, true);
+    s.pending.clear();
+}
+
+void LiveSeries::alloc(int64_t space, int64_t owner, int64_t ts, int64_t size)
+{
+    note(ts);
+    Space* s = at(space, owner);
     if (!s)
         return;
-    if (ts < s->lastTs) {
+    if (ts < s->lastTs || ts < 0) {
         spoil(space);
         return;
     }
     s->lastTs = ts;
     if (ts != s->pendingTs) {
-        flushPending(s);
+        flushPending(*s);
         s->pendingTs = ts;
     }
     s->pending.push_back(size);
 }
 
-void LiveSeries::free(int64_t space, int64_t ts, int64_t allocTs, int64_t size)
+void LiveSeries::free(int64_t space, int64_t owner, int64_t ts, int64_t allocTs, int64_t size)
 {
-    Space* s = at(space);
+    note(ts);
+    Space* s = at(space, owner);
     if (!s)
         return;
     if (ts < allocTs || ts < s->lastTs) {
@@ -83,19 +121,20 @@ void LiveSeries::free(int64_t space, int64_t ts, int64_t allocTs, int64_t size)
         delta = 0;
     }
     if (ts > s->pendingTs)
-        flushPending(s);
-    event(s, ts, delta, false);
+        flushPending(*s);
+    event(*s, ts, delta, false);
 }
 
 void LiveSeries::spoil(int64_t space)
 {
-    if (!m_active || space <= 0)
+    if (space <= 0)
         return;
     if (static_cast<size_t>(space) >= m_spaces.size())
         m_spaces.resize(static_cast<size_t>(space) + 1);
     Space& s = m_spaces[static_cast<size_t>(space)];
     s.spoiled = true;
-    s.writer.reset();
+    s.buckets = {};
+    s.pending = {};
 }
 
 uint64_t LiveSeries::spoiledSpaces() const
@@ -106,29 +145,46 @@ uint64_t LiveSeries::spoiledSpaces() const
     return n;
 }
 
+// Finest buckets of at most ~65536 over the run, each a whole number of every space's buckets,
+// starting on a multiple of their width: then every space's buckets fall into exactly one.
+trace::SeriesParams LiveSeries::params() const
+{
+    if (m_lo > m_hi)
+        return trace::chooseSeriesParams(0, 0);
+    int shift = 0;
+    for (const Space& s : m_spaces)
+        if (!s.spoiled && !s.buckets.empty())
+            shift = std::max(shift, s.shift);
+    trace::SeriesParams p = trace::chooseSeriesParams(m_lo, m_hi);
+    const int64_t unit = int64_t(1) << shift;
+    p.baseNs = (p.baseNs + unit - 1) / unit * unit;
+    p.originNs = m_lo / p.baseNs * p.baseNs;
+    const int64_t span = m_hi - p.originNs + 1;
+    p.levels = 1;
+    while ((p.baseNs << (p.levels - 1)) < span && p.levels < 62)
+        ++p.levels;
+    return p;
+}
+
 Status LiveSeries::finish(trace::Db& db)
 {
-    if (!m_active)
-        return okStatus();
-    m_active = false;
-    if (!m_status.ok())
-        return m_status;
+    const trace::SeriesParams p = params();
     for (size_t id = 0; id < m_spaces.size(); ++id) {
         Space& s = m_spaces[id];
-        if (s.writer) {
-            flushPending(&s);
-            if (!m_status.ok())
-                return m_status;
-            if (auto st = s.writer->finish(db); !st)
+        if (s.spoiled)
+            continue;
+        flushPending(s);
+        if (s.buckets.empty())
+            continue;
+        trace::SeriesWriter writer(p, static_cast<int64_t>(id));
+        for (const Bucket& b : s.buckets)
+            if (auto st = writer.bucket(b.index << s.shift, b.minLive, b.maxLive, b.lastLive, b.allocs, b.frees); !st)
                 return st;
-            s.writer.reset();
-        }
-        if (s.spoiled) {
-            if (auto st = db.exec("DELETE FROM series WHERE space_id = " + std::to_string(id)); !st)
-                return st;
-        }
+        if (auto st = writer.finish(db); !st)
+            return st;
+        s.buckets = {};
     }
-    return trace::writeSeriesParams(db, m_params);
+    return trace::writeSeriesParams(db, p);
 }
 
 } // namespace tidemark::collector

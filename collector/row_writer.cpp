@@ -119,8 +119,13 @@ Status RowWriter::begin()
     if (auto s = m_db.exec("BEGIN"); !s)
         return m_status = s;
     m_inTransaction = true;
-    m_writer = std::thread([this] { writerLoop(); });
     return okStatus();
+}
+
+void RowWriter::threaded()
+{
+    if (!m_writer.joinable() && !m_finished)
+        m_writer = std::thread([this] { writerLoop(); });
 }
 
 uint16_t RowWriter::statementIndex(const trace::Stmt& stmt) const
@@ -184,6 +189,18 @@ void RowWriter::submitAllocations()
 
 void RowWriter::submit(Command&& c)
 {
+    if (!m_writer.joinable()) {
+        bool failed;
+        {
+            std::lock_guard lock(m_mutex);
+            failed = !m_status.ok();
+        }
+        Status s = failed ? okStatus() : execute(c);
+        std::lock_guard lock(m_mutex);
+        if (!s && m_status.ok())
+            m_status = s;
+        return;
+    }
     std::unique_lock lock(m_mutex);
     m_changed.wait(lock, [&] { return m_queue.size() < kMaxQueued || m_stop; });
     m_queue.push_back(std::move(c));
@@ -294,7 +311,7 @@ Status RowWriter::sync()
     submitAllocations();
     submitRows();
     std::unique_lock lock(m_mutex);
-    m_changed.wait(lock, [&] { return (m_queue.empty() && !m_busy) || !m_writer.joinable(); });
+    m_changed.wait(lock, [&] { return m_queue.empty() && !m_busy; });
     return m_status;
 }
 
@@ -302,7 +319,7 @@ Status RowWriter::finish()
 {
     if (m_finished)
         return status();
-    Status s = m_writer.joinable() ? sync() : status();
+    Status s = sync();
     m_finished = true;
     if (m_writer.joinable()) {
         {

@@ -37,8 +37,11 @@ public:
     RowWriter(const RowWriter&) = delete;
     RowWriter& operator=(const RowWriter&) = delete;
 
-    // Prepares the statements, opens the first transaction and starts the writing thread.
+    // Prepares the statements and opens the first transaction. Rows are written on the caller's
+    // thread until threaded() starts the writing thread (the live ingest stays on one thread while
+    // the program runs, so it only takes an idle core).
     Status begin();
+    void threaded();
     // Waits until everything handed over is written; after it the caller may use the connection
     // itself until the next row.
     Status sync();

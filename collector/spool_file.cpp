@@ -1,67 +1,134 @@
-// Spool file access for ingest: mapping, chunk index, file-order walk and the per-thread merge.
+// Spool file access for ingest: mapping (of a finished file, or of one its process is still
+// writing), chunk index, file-order walk and the per-thread merge by time, both resumable.
 #include "collector/spool_file.h"
 
 #include "trace/spool_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <queue>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <tuple>
 #include <unistd.h>
 
 namespace tidemark::collector {
 
 using wire::Kind;
 
-Result<SpoolFile> SpoolFile::open(const std::string& path)
+namespace {
+
+    // Room a growing file's mapping leaves for the writer, so most refreshes need no new mapping.
+    constexpr size_t kGrowthReserve = size_t(1) << 30;
+
+    bool isFreeLike(Kind k)
+    {
+        return k == Kind::HostFree || k == Kind::Free || k == Kind::HeapUnregister || k == Kind::HeapReset
+            || k == Kind::RegionUnregister;
+    }
+
+} // namespace
+
+struct SpoolFile::Merge {
+    // One thread's records in file order, positioned on the next wanted record.
+    struct Cursor {
+        std::vector<size_t> chunks; // indexes into the file's chunk list
+        size_t chunk = 0; // == chunks.size() once exhausted (until more chunks come)
+        size_t pos = 0; // absolute offset of the current record, 0 = none available
+        uint32_t tid = 0;
+    };
+    std::vector<Cursor> cursors;
+    size_t chunksAssigned = 0;
+    uint64_t lastTs = 0; // of the last record visited
+};
+
+SpoolFile::SpoolFile() = default;
+
+Result<SpoolFile> SpoolFile::open(const std::string& path) { return openMapped(path, false); }
+
+Result<SpoolFile> SpoolFile::openGrowing(const std::string& path) { return openMapped(path, true); }
+
+Result<SpoolFile> SpoolFile::openMapped(const std::string& path, bool growing)
 {
     // The shared reader validates magic, version and header size with typed errors.
     auto checked = trace::SpoolReader::open(path);
     if (!checked)
         return checked.error();
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return makeError(ErrorCode::Io, "cannot open spool file " + path + ": " + std::strerror(errno));
-    struct stat st { };
-    if (fstat(fd, &st) != 0) {
-        ::close(fd);
-        return makeError(ErrorCode::Io, "cannot stat spool file " + path);
-    }
     SpoolFile file;
     file.m_path = path;
-    file.m_size = static_cast<size_t>(st.st_size);
     file.m_header = checked->header();
-    void* map = mmap(nullptr, file.m_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (map == MAP_FAILED)
-        return makeError(ErrorCode::Io, "cannot map spool file " + path + ": " + std::strerror(errno));
-    // The file is read front to back twice; tell the kernel so it reads ahead.
-    madvise(map, file.m_size, MADV_SEQUENTIAL);
-    file.m_data = static_cast<const uint8_t*>(map);
-    file.indexChunks();
+    file.m_indexedTo = file.m_header.header_bytes;
+    file.m_merge = std::make_unique<Merge>();
+    if (auto s = file.refresh(!growing); !s)
+        return s.error();
     return file;
 }
 
-SpoolFile::SpoolFile(SpoolFile&& other) noexcept
+Status SpoolFile::map(size_t reserve)
 {
-    *this = std::move(other);
+    int fd = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return makeError(ErrorCode::Io, "cannot open spool file " + m_path + ": " + std::strerror(errno));
+    struct stat st { };
+    if (fstat(fd, &st) != 0) {
+        ::close(fd);
+        return makeError(ErrorCode::Io, "cannot stat spool file " + m_path);
+    }
+    size_t now = static_cast<size_t>(st.st_size);
+    if (now > m_mapped || !m_data) {
+        // Offsets, not pointers, are kept everywhere, so the mapping may move.
+        if (m_data)
+            munmap(const_cast<uint8_t*>(m_data), m_mapped);
+        m_data = nullptr;
+        m_mapped = std::max(now, reserve);
+        if (m_mapped > 0) {
+            // Shared: pages the writer adds later show through; only bytes below m_size are read.
+            void* map = mmap(nullptr, m_mapped, PROT_READ, MAP_SHARED, fd, 0);
+            if (map == MAP_FAILED) {
+                ::close(fd);
+                m_mapped = 0;
+                return makeError(ErrorCode::Io, "cannot map spool file " + m_path + ": " + std::strerror(errno));
+            }
+            // The file is read front to back twice; tell the kernel so it reads ahead.
+            madvise(map, now, MADV_SEQUENTIAL);
+            m_data = static_cast<const uint8_t*>(map);
+        }
+    }
+    ::close(fd);
+    m_size = now;
+    return okStatus();
 }
+
+Status SpoolFile::refresh(bool final)
+{
+    if (auto s = map(final ? 0 : m_size + kGrowthReserve); !s)
+        return s;
+    indexChunks(final);
+    return okStatus();
+}
+
+SpoolFile::SpoolFile(SpoolFile&& other) noexcept { *this = std::move(other); }
 
 SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept
 {
     if (this != &other) {
         if (m_data)
-            munmap(const_cast<uint8_t*>(m_data), m_size);
+            munmap(const_cast<uint8_t*>(m_data), m_mapped);
         m_path = std::move(other.m_path);
         m_header = other.m_header;
         m_data = other.m_data;
         m_size = other.m_size;
+        m_mapped = other.m_mapped;
+        m_indexedTo = other.m_indexedTo;
+        m_fileOrderNext = other.m_fileOrderNext;
         m_chunks = std::move(other.m_chunks);
         m_scan = other.m_scan;
+        m_merge = std::move(other.m_merge);
         other.m_data = nullptr;
         other.m_size = 0;
+        other.m_mapped = 0;
     }
     return *this;
 }
@@ -69,28 +136,32 @@ SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept
 SpoolFile::~SpoolFile()
 {
     if (m_data)
-        munmap(const_cast<uint8_t*>(m_data), m_size);
+        munmap(const_cast<uint8_t*>(m_data), m_mapped);
 }
 
-void SpoolFile::indexChunks()
+void SpoolFile::indexChunks(bool final)
 {
-    size_t pos = m_header.header_bytes;
+    size_t pos = m_indexedTo;
     while (pos < m_size) {
         wire::ChunkHeader chunk;
-        if (m_size - pos < sizeof(chunk)) {
-            m_scan.truncated_bytes += m_size - pos;
-            break;
+        bool torn = m_size - pos < sizeof(chunk);
+        if (!torn) {
+            std::memcpy(&chunk, m_data + pos, sizeof(chunk));
+            // Zero-filled, or a header whose payload has not landed (yet, or ever).
+            torn = chunk.magic != wire::kChunkMagic || chunk.payload_bytes > m_size - pos - sizeof(chunk);
         }
-        std::memcpy(&chunk, m_data + pos, sizeof(chunk));
+        if (torn) {
+            if (final) {
+                m_scan.truncated_bytes += m_size - pos;
+                pos = m_size;
+            }
+            break; // while the writer lives: the next refresh looks again
+        }
         size_t payload = pos + sizeof(chunk);
-        // A torn tail: zero-filled, or a header whose payload never landed.
-        if (chunk.magic != wire::kChunkMagic || chunk.payload_bytes > m_size - payload) {
-            m_scan.truncated_bytes += m_size - pos;
-            break;
-        }
         m_chunks.push_back({ payload, chunk.payload_bytes, chunk.tid });
         pos = (payload + chunk.payload_bytes + 7) & ~static_cast<size_t>(7);
     }
+    m_indexedTo = pos;
 }
 
 bool SpoolFile::recordValid(const wire::RecordHeader& rh) const
@@ -105,19 +176,22 @@ bool SpoolFile::recordValid(const wire::RecordHeader& rh) const
 void SpoolFile::release()
 {
     if (m_data)
-        munmap(const_cast<uint8_t*>(m_data), m_size);
+        munmap(const_cast<uint8_t*>(m_data), m_mapped);
     m_data = nullptr;
+    m_mapped = 0;
     m_chunks.clear();
+    m_fileOrderNext = 0;
+    m_merge = std::make_unique<Merge>();
 }
 
 void SpoolFile::forEachInFileOrder(const Visitor& visit, const std::function<void(double)>& progress)
 {
-    m_scan.records = 0;
-    m_scan.bad_records = 0;
-    for (size_t i = 0; i < m_chunks.size(); ++i) {
+    const size_t first = m_fileOrderNext, total = m_chunks.size() - first;
+    m_fileOrderNext = m_chunks.size();
+    for (size_t i = first; i < m_chunks.size(); ++i) {
         const ChunkRef& c = m_chunks[i];
-        if (progress && i % 256 == 0)
-            progress(static_cast<double>(i) / static_cast<double>(m_chunks.size()));
+        if (progress && (i - first) % 256 == 0)
+            progress(static_cast<double>(i - first) / static_cast<double>(total));
         size_t rp = c.payload_offset;
         size_t end = rp + c.payload_bytes;
         while (rp + sizeof(wire::RecordHeader) <= end) {
@@ -137,42 +211,10 @@ void SpoolFile::forEachInFileOrder(const Visitor& visit, const std::function<voi
     }
 }
 
-namespace {
-
-    bool isFreeLike(Kind k)
-    {
-        return k == Kind::HostFree || k == Kind::Free || k == Kind::HeapUnregister || k == Kind::HeapReset
-            || k == Kind::RegionUnregister;
-    }
-
-    // One thread's records in file order, positioned on the next wanted record.
-    struct Cursor {
-        std::vector<size_t> chunks; // indexes into the file's chunk list
-        size_t chunk = 0;
-        size_t pos = 0; // absolute offset of the current record, 0 = exhausted
-        uint32_t tid = 0;
-    };
-
-} // namespace
-
-void SpoolFile::forEachByTime(bool (*wanted)(Kind), const Visitor& visit) const
+uint64_t SpoolFile::forEachByTime(bool (*wanted)(Kind), const Visitor& visit, uint64_t upTo, uint64_t limit)
 {
-    std::vector<Cursor> cursors;
-    {
-        std::vector<std::pair<uint32_t, size_t>> byTid; // tid -> cursor index, tiny linear map
-        for (size_t i = 0; i < m_chunks.size(); ++i) {
-            size_t ci = cursors.size();
-            for (auto& [tid, idx] : byTid)
-                if (tid == m_chunks[i].tid)
-                    ci = idx;
-            if (ci == cursors.size()) {
-                byTid.emplace_back(m_chunks[i].tid, ci);
-                cursors.push_back({});
-                cursors.back().tid = m_chunks[i].tid;
-            }
-            cursors[ci].chunks.push_back(i);
-        }
-    }
+    Merge& m = *m_merge;
+    using Cursor = Merge::Cursor;
     // Moves a cursor to its next wanted, well-formed record starting at `from` in the current chunk.
     auto settle = [&](Cursor& cur, size_t from) {
         while (cur.chunk < cur.chunks.size()) {
@@ -194,48 +236,47 @@ void SpoolFile::forEachByTime(bool (*wanted)(Kind), const Visitor& visit) const
         }
         cur.pos = 0;
     };
+    // Chunks indexed since the last call go to their thread's cursor; a cursor that had run dry
+    // continues in them.
+    for (size_t i = m.chunksAssigned; i < m_chunks.size(); ++i) {
+        auto it = std::find_if(
+            m.cursors.begin(), m.cursors.end(), [&](const Cursor& c) { return c.tid == m_chunks[i].tid; });
+        if (it == m.cursors.end()) {
+            m.cursors.push_back({});
+            it = m.cursors.end() - 1;
+            it->tid = m_chunks[i].tid;
+        }
+        it->chunks.push_back(i);
+        if (it->pos == 0)
+            settle(*it, 0);
+    }
+    m.chunksAssigned = m_chunks.size();
     // Key: (timestamp, frees before allocations at equal times, cursor index for stability).
     using Key = std::tuple<uint64_t, int, size_t>;
     std::priority_queue<Key, std::vector<Key>, std::greater<Key>> heap;
     auto push = [&](size_t i) {
-        if (cursors[i].pos == 0)
+        if (m.cursors[i].pos == 0)
             return;
-        const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + cursors[i].pos);
+        const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + m.cursors[i].pos);
         heap.emplace(timestampOf(rh), isFreeLike(static_cast<Kind>(rh.kind)) ? 0 : 1, i);
     };
-    for (size_t i = 0; i < cursors.size(); ++i) {
-        settle(cursors[i], 0);
+    for (size_t i = 0; i < m.cursors.size(); ++i)
         push(i);
-    }
-    while (!heap.empty()) {
-        size_t i = std::get<2>(heap.top());
+    uint64_t visited = 0;
+    while (!heap.empty() && std::get<0>(heap.top()) < upTo && visited < limit) {
+        ++visited;
+        auto [ts, freeFirst, i] = heap.top();
         heap.pop();
-        Cursor& cur = cursors[i];
+        Merge::Cursor& cur = m.cursors[i];
         const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + cur.pos);
+        if (ts < m.lastTs)
+            ++m_scan.out_of_order;
+        m.lastTs = std::max(m.lastTs, ts);
         visit(cur.tid, rh);
         settle(cur, cur.pos + rh.size_bytes);
         push(i);
     }
-}
-
-std::pair<uint64_t, uint64_t> SpoolFile::timeSpan(bool (*wanted)(Kind)) const
-{
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (const ChunkRef& c : m_chunks) {
-        size_t end = c.payload_offset + c.payload_bytes;
-        for (size_t rp = c.payload_offset; rp + sizeof(wire::RecordHeader) <= end;) {
-            const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + rp);
-            if (rh.size_bytes == 0 || rh.size_bytes % 8 != 0 || rp + rh.size_bytes > end)
-                break;
-            if (recordValid(rh) && wanted(static_cast<Kind>(rh.kind))) {
-                uint64_t ts = timestampOf(rh);
-                lo = std::min(lo, ts);
-                hi = std::max(hi, ts);
-            }
-            rp += rh.size_bytes;
-        }
-    }
-    return lo > hi ? std::pair<uint64_t, uint64_t> { 1, 0 } : std::pair { lo, hi };
+    return visited;
 }
 
 uint64_t SpoolFile::timestampOf(const wire::RecordHeader& r)

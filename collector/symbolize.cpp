@@ -5,7 +5,9 @@
 #include "collector/interning.h"
 #include "collector/row_writer.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <tuple>
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -16,12 +18,6 @@
 namespace tidemark::collector {
 
 namespace {
-
-    struct FrameRow {
-        int64_t id;
-        uint64_t rel_pc;
-        std::string path, build_id;
-    };
 
     struct SymbolRow {
         std::string function, file;
@@ -140,14 +136,14 @@ namespace {
         return s;
     }
 
-    Result<std::vector<FrameRow>> loadFrames(trace::Db& db)
+    Result<std::vector<FrameToSymbolize>> loadFrames(trace::Db& db)
     {
         auto stmt = db.prepare("SELECT f.id, f.rel_pc, m.path, coalesce(m.build_id, '') FROM frames f "
                                "JOIN modules m ON m.id = f.module_id WHERE f.rel_pc IS NOT NULL "
                                "AND f.id NOT IN (SELECT frame_id FROM symbols) ORDER BY m.path, m.build_id, f.rel_pc");
         if (!stmt)
             return stmt.error();
-        std::vector<FrameRow> frames;
+        std::vector<FrameToSymbolize> frames;
         while (stmt->step())
             frames.push_back({ stmt->int64(0), static_cast<uint64_t>(stmt->int64(1)), stmt->text(2), stmt->text(3) });
         if (!stmt->status())
@@ -168,19 +164,32 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
     RowWriter out(db);
     if (auto s = out.begin(); !s)
         return s.error();
+    SymbolizeReport report = symbolizeFrames(std::move(*frames), out, strings, progress);
+    if (auto s = out.finish(); !s)
+        return s.error();
+    return report;
+}
+
+SymbolizeReport symbolizeFrames(
+    std::vector<FrameToSymbolize> frames, RowWriter& out, StringTable& strings, const Progress& progress)
+{
+    // Grouped by module file, each file opened once; equal pcs next to each other, resolved once.
+    std::sort(frames.begin(), frames.end(), [](const FrameToSymbolize& a, const FrameToSymbolize& b) {
+        return std::tie(a.path, a.build_id, a.rel_pc) < std::tie(b.path, b.build_id, b.rel_pc);
+    });
     static char* debuginfoPath = nullptr;
     static const Dwfl_Callbacks kCallbacks
         = { dwfl_build_id_find_elf, dwfl_standard_find_debuginfo, dwfl_offline_section_address, &debuginfoPath };
 
     SymbolizeReport report;
-    report.frames = frames->size();
+    report.frames = frames.size();
     size_t i = 0;
-    while (i < frames->size()) {
+    while (i < frames.size()) {
         size_t groupEnd = i;
-        while (groupEnd < frames->size() && (*frames)[groupEnd].path == (*frames)[i].path
-            && (*frames)[groupEnd].build_id == (*frames)[i].build_id)
+        while (groupEnd < frames.size() && frames[groupEnd].path == frames[i].path
+            && frames[groupEnd].build_id == frames[i].build_id)
             ++groupEnd;
-        const FrameRow& first = (*frames)[i];
+        const FrameToSymbolize& first = frames[i];
         ++report.module_files;
         Dwfl* dwfl = dwfl_begin(&kCallbacks);
         Dwfl_Module* mod = nullptr;
@@ -199,9 +208,9 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
         }
         std::vector<SymbolRow> rows;
         for (size_t j = i; mod && j < groupEnd; ++j) {
-            const FrameRow& f = (*frames)[j];
+            const FrameToSymbolize& f = frames[j];
             // Frames are return addresses: look up the call instruction, one byte before.
-            if (j == i || f.rel_pc != (*frames)[j - 1].rel_pc)
+            if (j == i || f.rel_pc != frames[j - 1].rel_pc)
                 rows = resolve(mod, f.rel_pc ? f.rel_pc - 1 : 0);
             if (!rows.empty() && !rows[0].function.empty())
                 ++report.resolved;
@@ -219,10 +228,8 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
             dwfl_end(dwfl);
         i = groupEnd;
         if (progress)
-            progress("symbolizing", static_cast<double>(i) / static_cast<double>(frames->size()));
+            progress("symbolizing", static_cast<double>(i) / static_cast<double>(frames.size()));
     }
-    if (auto s = out.finish(); !s)
-        return s.error();
     return report;
 }
 

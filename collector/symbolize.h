@@ -8,6 +8,8 @@
 #include "trace/sqlite.h"
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace tidemark::collector {
 
@@ -20,6 +22,20 @@ struct SymbolizeReport {
     uint64_t build_id_mismatch = 0;
 };
 
+// Every frame of db without symbols yet.
 Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress = {});
+
+class RowWriter;
+class StringTable;
+
+struct FrameToSymbolize {
+    int64_t id;
+    uint64_t rel_pc;
+    std::string path, build_id; // of its module file
+};
+// The given frames, their symbols written through `out` (the ingest does this while its writer
+// is still busy with the allocation rows).
+SymbolizeReport symbolizeFrames(
+    std::vector<FrameToSymbolize> frames, RowWriter& out, StringTable& strings, const Progress& progress = {});
 
 } // namespace tidemark::collector

@@ -84,6 +84,29 @@ Status SeriesWriter::event(int64_t ts, int64_t delta, bool isAlloc)
     return okStatus();
 }
 
+Status SeriesWriter::bucket(
+    int64_t ts, int64_t minLive, int64_t maxLive, int64_t lastLive, int64_t allocs, int64_t frees)
+{
+    if (m_open.empty())
+        return okStatus();
+    int64_t b = std::max<int64_t>(0, m_params.bucketOf(ts, 0));
+    Bucket& cur = m_open[0];
+    if (b < cur.index)
+        return makeError(ErrorCode::Corrupt, "series buckets out of time order in space " + std::to_string(m_space));
+    if (cur.index != b) {
+        close(0);
+        cur = Bucket { b, minLive, maxLive, lastLive, allocs, frees };
+    } else {
+        cur.minLive = std::min(cur.minLive, minLive);
+        cur.maxLive = std::max(cur.maxLive, maxLive);
+        cur.lastLive = lastLive;
+        cur.allocs += allocs;
+        cur.frees += frees;
+    }
+    m_live = lastLive;
+    return okStatus();
+}
+
 Status SeriesWriter::finish(Db& db)
 {
     for (int level = 0; level < static_cast<int>(m_open.size()); ++level)

@@ -34,6 +34,9 @@ public:
     SeriesWriter(const SeriesParams& p, int64_t spaceId);
 
     Status event(int64_t ts, int64_t delta, bool isAlloc);
+    // Or whole buckets of a finer width starting at `ts` (their envelopes include the live bytes
+    // they start with), given in time order, each inside one of the finest buckets.
+    Status bucket(int64_t ts, int64_t minLive, int64_t maxLive, int64_t lastLive, int64_t allocs, int64_t frees);
     Status finish(Db& db);
 
 private:

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <random>
@@ -38,7 +40,10 @@ protected:
     void SetUp() override
     {
         std::mt19937_64 rng(static_cast<uint64_t>(GetParam()));
-        path = (fs::temp_directory_path() / ("tm_prop_" + std::to_string(GetParam()) + ".tmdb")).string();
+        // Per process: ctest runs the cases of one seed in parallel processes.
+        path = (fs::temp_directory_path()
+            / ("tm_prop_" + std::to_string(::getpid()) + "_" + std::to_string(GetParam()) + ".tmdb"))
+                   .string();
         auto db = trace::createRecording(path);
         ASSERT_TRUE(db.ok());
         ASSERT_TRUE(db->exec("INSERT INTO processes(id, pid) VALUES (1, 1); INSERT INTO spaces(id, kind, name) VALUES (1, 'host', 'host')").ok());
@@ -155,7 +160,7 @@ INSTANTIATE_TEST_SUITE_P(Seeds, Generated, ::testing::Values(1, 2, 3, 4, 5, 6));
 
 TEST(Invalid, LifetimesEndingBeforeTheyStartAreCountedNotBelieved)
 {
-    std::string path = (fs::temp_directory_path() / "tm_invalid.tmdb").string();
+    std::string path = (fs::temp_directory_path() / ("tm_invalid_" + std::to_string(::getpid()) + ".tmdb")).string();
     auto db = trace::createRecording(path);
     ASSERT_TRUE(db.ok());
     ASSERT_TRUE(db->exec("INSERT INTO processes(id, pid) VALUES (1, 1); INSERT INTO spaces(id, kind, name) VALUES (1, 'host', 'host');"

@@ -4,6 +4,7 @@
 // across threads, an allocation seen by two sources, a free extended by a late source).
 #include "analysis/finalize.h"
 #include "collector/ingest.h"
+#include "collector/live_series.h"
 #include "spool_builder.h"
 #include "trace/recording.h"
 
@@ -124,6 +125,35 @@ TEST_F(LiveSeriesTest, ManyThreadsWithEqualTimestampsMatchTheRows)
     ingest();
     // The host space was followed during ingest, not left to finalize.
     EXPECT_GT(num("SELECT count(*) FROM series s JOIN spaces p ON p.id = s.space_id WHERE p.kind = 'host'"), 0);
+    expectSeriesMatchesTheRows();
+}
+
+TEST_F(LiveSeriesTest, BucketsThatDoubleInWidthStillMatchTheRows)
+{
+    // More distinct timestamps than a space keeps buckets (so their width doubles twice), over a
+    // span that is not a power of two, starting far from zero.
+    SpoolBuilder b(100, 1, 0, 5'000'000'123);
+    std::mt19937_64 rng(9);
+    uint64_t ts = 5'000'000'123;
+    std::vector<uint64_t> live;
+    const size_t kEvents = collector::LiveSeries::kMaxBuckets * 5;
+    for (size_t i = 0; i < kEvents; ++i) {
+        ts += 1 + rng() % 3;
+        if (live.empty() || rng() % 2) {
+            uint64_t addr = 0x100000 + i * 16;
+            b.hostAlloc(1, ts, addr, 1 + rng() % 100000);
+            live.push_back(addr);
+        } else {
+            size_t k = rng() % live.size();
+            b.hostFree(1, ts, live[k]);
+            live[k] = live.back();
+            live.pop_back();
+        }
+    }
+    b.exit(1, ts + 1);
+    b.write(m_dir / "spool");
+    ingest();
+    EXPECT_GT(num("SELECT count(*) FROM series"), 0);
     expectSeriesMatchesTheRows();
 }
 
