@@ -163,13 +163,25 @@ int64_t RowWriter::allocation(const AllocationRow& r)
     return id;
 }
 
+RowWriter::Command RowWriter::spare()
+{
+    std::lock_guard lock(m_mutex);
+    if (m_spare.empty())
+        return {};
+    Command c = std::move(m_spare.back());
+    m_spare.pop_back();
+    return c;
+}
+
 void RowWriter::submitRows()
 {
     if (m_rows.empty())
         return;
     Command c;
     c.rows.swap(m_rows);
-    m_rows.reserve(kRowBufferBytes + 4096);
+    Command next = spare();
+    m_rows.swap(next.rows);
+    m_rows.clear();
     submit(std::move(c));
 }
 
@@ -180,9 +192,8 @@ void RowWriter::submitAllocations()
     Command c;
     c.allocations = std::move(m_allocations);
     c.first_id = m_batchFirstId;
-    m_allocations = trace::RowBatch {};
-    m_allocations.values.reserve(kAllocationBatch * 15);
-    m_allocations.nulls.reserve(kAllocationBatch * 15);
+    m_allocations = std::move(spare().allocations);
+    m_allocations.clear();
     m_batchFirstId = m_nextAllocationId;
     submit(std::move(c));
 }
@@ -222,9 +233,13 @@ void RowWriter::writerLoop()
         lock.unlock();
         m_changed.notify_all(); // room in the queue
         Status s = failed ? okStatus() : execute(c); // after an error the rest is dropped
+        c.rows.clear();
+        c.allocations.clear();
         lock.lock();
         if (!s && m_status.ok())
             m_status = s;
+        if (m_spare.size() < kMaxQueued)
+            m_spare.push_back(std::move(c));
         m_busy = false;
         m_changed.notify_all(); // for sync()
     }

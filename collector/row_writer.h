@@ -125,6 +125,7 @@ private:
     void submitRows();
     void submitAllocations();
     void submit(Command&& c);
+    Command spare();
     void writerLoop();
     Status execute(Command& c);
     Status executeRows(const std::vector<uint8_t>& rows);
@@ -148,6 +149,7 @@ private:
     mutable std::mutex m_mutex;
     std::condition_variable m_changed;
     std::deque<Command> m_queue;
+    std::vector<Command> m_spare; // written commands, kept for their buffers (no page faults per batch)
     bool m_busy = false; // the writer is executing a command
     bool m_stop = false;
     Status m_status = okStatus();
