@@ -393,6 +393,8 @@ int run(const std::vector<std::string>& args)
                     + ": " + db.error().message, db.error().hint });
         }
         partial.db = std::move(*db);
+        // A private file, deleted if anything fails: no journal to write every page twice.
+        (void)partial.db.exec("PRAGMA journal_mode = OFF");
     }
 
     std::string startIso = isoNow();
@@ -410,6 +412,7 @@ int run(const std::vector<std::string>& args)
     partial.ingest = std::make_unique<collector::LiveIngest>(
         spool, partial.db, collector::IngestOptions { host, cli::launcherRank(), true, true });
     std::atomic<bool> exited { false };
+    std::atomic<uint64_t> pairedLive { 0 };
     std::thread follower;
     const char* live = std::getenv("TIDEMARK_LIVE_INGEST"); // 0: all of it after the program ends
     if (partial.ingest->begin().ok() && !(live && std::string_view(live) == "0")) {
@@ -417,10 +420,13 @@ int run(const std::vector<std::string>& args)
             // Only a core the program leaves idle: it must not run slower because of us.
             sched_param idle {};
             pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+            pthread_setname_np(pthread_self(), "tidemark-live");
             // Small steps (~10 ms each): once the program ends, the rest goes faster on two threads.
             while (!exited.load(std::memory_order_acquire)) {
-                if (partial.ingest->poll(16384) > 0)
+                if (uint64_t n = partial.ingest->poll(16384); n > 0) {
+                    pairedLive += n;
                     continue;
+                }
                 for (int i = 0; i < 5 && !exited.load(std::memory_order_acquire); ++i)
                     std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
@@ -432,6 +438,9 @@ int run(const std::vector<std::string>& args)
     if (follower.joinable())
         follower.join();
     times.mark("live");
+    if (std::getenv("TIDEMARK_TIMINGS"))
+        std::fprintf(stderr, "tidemark: timing paired while the program ran: %llu records\n",
+            static_cast<unsigned long long>(pairedLive.load()));
     // Like heaptrack: no network lookups of debug info (libdw would ask every DEBUGINFOD_URLS server
     // for each module without local debug info) unless asked for.
     if (!std::getenv("TIDEMARK_DEBUGINFOD"))

@@ -199,15 +199,14 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
         report.frames_symbolized = symbolizeFrames(std::move(frames), out, st.ctx.strings, progress).resolved;
     }
     st.ctx.spaces.write(out);
-    if (auto s = out.sync(); !s)
-        return s.error();
-    if (auto s = st.ctx.series.finish(st.db); !s)
-        return s.error();
+    trace::SeriesParams series = st.ctx.series.finish(out);
     out.row(out.stats, nullptr, "collector", "files", report.files, nullptr);
     out.row(out.stats, nullptr, "collector", "bad_files", report.bad_files, nullptr);
     for (const auto& [path, message] : st.badFiles)
         out.row(out.stats, nullptr, "collector", "bad_file:" + path.substr(path.rfind('/') + 1), 1, message);
     if (auto s = out.finish(); !s)
+        return s.error();
+    if (auto s = trace::writeSeriesParams(st.db, series); !s)
         return s.error();
     return report;
 }

@@ -2,6 +2,8 @@
 // ingest, turned into the `series` rows at the end.
 #include "collector/live_series.h"
 
+#include "collector/row_writer.h"
+
 #include <algorithm>
 
 namespace tidemark::collector {
@@ -166,7 +168,7 @@ trace::SeriesParams LiveSeries::params() const
     return p;
 }
 
-Status LiveSeries::finish(trace::Db& db)
+trace::SeriesParams LiveSeries::finish(RowWriter& out)
 {
     const trace::SeriesParams p = params();
     for (size_t id = 0; id < m_spaces.size(); ++id) {
@@ -177,14 +179,19 @@ Status LiveSeries::finish(trace::Db& db)
         if (s.buckets.empty())
             continue;
         trace::SeriesWriter writer(p, static_cast<int64_t>(id));
+        bool ok = true;
         for (const Bucket& b : s.buckets)
-            if (auto st = writer.bucket(b.index << s.shift, b.minLive, b.maxLive, b.lastLive, b.allocs, b.frees); !st)
-                return st;
-        if (auto st = writer.finish(db); !st)
-            return st;
+            ok = ok && writer.bucket(b.index << s.shift, b.minLive, b.maxLive, b.lastLive, b.allocs, b.frees).ok();
+        if (!ok) {
+            spoil(static_cast<int64_t>(id)); // cannot happen (buckets are in time order); finalize would cope
+            continue;
+        }
+        trace::RowBatch rows;
+        writer.finish(rows);
+        out.seriesRows(std::move(rows));
         s.buckets = {};
     }
-    return trace::writeSeriesParams(db, p);
+    return p;
 }
 
 } // namespace tidemark::collector

@@ -17,6 +17,8 @@
 
 namespace tidemark::collector {
 
+class RowWriter;
+
 class LiveSeries {
 public:
     // `owner` is the process image the event came from.
@@ -27,8 +29,9 @@ public:
     // The row of this space will differ from the events seen (see above).
     void spoil(int64_t space);
 
-    // Writes the series of every space not spoiled and the parameters (also those finalize will use).
-    Status finish(trace::Db& db);
+    // Hands the series rows of every space not spoiled to `out`; returns the parameters, for meta
+    // (finalize uses them too).
+    trace::SeriesParams finish(RowWriter& out);
     uint64_t spoiledSpaces() const;
 
     // Buckets a space keeps before it doubles their width.

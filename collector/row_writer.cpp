@@ -2,6 +2,9 @@
 // that binds, steps and commits.
 #include "collector/row_writer.h"
 
+#include "trace/series.h"
+
+#include <pthread.h>
 #include <string>
 
 namespace tidemark::collector {
@@ -105,6 +108,10 @@ Status RowWriter::prepareAll()
     if (!bulk)
         return bulk.error();
     m_allocationInsert = std::move(*bulk);
+    auto series = trace::BulkInsert::create(m_db, "series", trace::kSeriesColumns);
+    if (!series)
+        return series.error();
+    m_seriesInsert = std::move(*series);
     auto maxId = m_db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
     if (!maxId)
         return maxId.error();
@@ -125,7 +132,10 @@ Status RowWriter::begin()
 void RowWriter::threaded()
 {
     if (!m_writer.joinable() && !m_finished)
-        m_writer = std::thread([this] { writerLoop(); });
+        m_writer = std::thread([this] {
+            pthread_setname_np(pthread_self(), "tidemark-write");
+            writerLoop();
+        });
 }
 
 uint16_t RowWriter::statementIndex(const trace::Stmt& stmt) const
@@ -161,6 +171,17 @@ int64_t RowWriter::allocation(const AllocationRow& r)
     if (b.rows >= kAllocationBatch)
         submitAllocations();
     return id;
+}
+
+void RowWriter::seriesRows(trace::RowBatch&& rows)
+{
+    if (m_finished || rows.rows == 0)
+        return;
+    submitAllocations();
+    submitRows();
+    Command c;
+    c.series = std::move(rows);
+    submit(std::move(c));
 }
 
 RowWriter::Command RowWriter::spare()
@@ -235,6 +256,7 @@ void RowWriter::writerLoop()
         Status s = failed ? okStatus() : execute(c); // after an error the rest is dropped
         c.rows.clear();
         c.allocations.clear();
+        c.series = {};
         lock.lock();
         if (!s && m_status.ok())
             m_status = s;
@@ -249,6 +271,11 @@ Status RowWriter::execute(Command& c)
 {
     if (!c.rows.empty())
         return executeRows(c.rows);
+    if (c.series.rows > 0) {
+        if (auto s = m_seriesInsert.insert(c.series); !s)
+            return s;
+        return countRows(c.series.rows);
+    }
     if (auto s = m_allocationInsert.insert(c.allocations); !s)
         return s;
     int64_t last = c.first_id + static_cast<int64_t>(c.allocations.rows) - 1;

@@ -66,6 +66,8 @@ public:
     // Returns the row's id. Ids follow the order rows are written (a lifetime is written when it
     // ends), so SQLite appends instead of seeking for each row; every batch checks SQLite agrees.
     int64_t allocation(const AllocationRow& row);
+    // Rows of the `series` table (trace::kSeriesColumns), written after everything handed over before.
+    void seriesRows(trace::RowBatch&& rows);
 
     template <typename... Args> void row(trace::Stmt& stmt, const Args&... args)
     {
@@ -88,8 +90,9 @@ private:
 
     struct Command {
         std::vector<uint8_t> rows; // encoded rows, or
-        trace::RowBatch allocations; // allocation rows, ids from first_id on
+        trace::RowBatch allocations; // allocation rows, ids from first_id on, or
         int64_t first_id = 0;
+        trace::RowBatch series; // series rows
     };
 
     void put(const void* p, size_t n)
@@ -136,7 +139,7 @@ private:
 
     trace::Db& m_db;
     std::array<trace::Stmt*, 20> m_statements {};
-    trace::BulkInsert m_allocationInsert;
+    trace::BulkInsert m_allocationInsert, m_seriesInsert;
 
     // Producer side (the ingest thread).
     std::vector<uint8_t> m_rows;

@@ -9,6 +9,9 @@
 
 namespace tidemark::trace {
 
+const std::vector<std::string> kSeriesColumns = { "space_id", "level", "bucket", "start_ts_ns", "end_ts_ns",
+    "min_live_bytes", "max_live_bytes", "last_live_bytes", "allocs", "frees" };
+
 namespace {
     constexpr int64_t kLevel0Buckets = 1 << 16; // finest level: at most this many buckets per space
 } // namespace
@@ -107,32 +110,33 @@ Status SeriesWriter::bucket(
     return okStatus();
 }
 
-Status SeriesWriter::finish(Db& db)
+void SeriesWriter::finish(RowBatch& out)
 {
     for (int level = 0; level < static_cast<int>(m_open.size()); ++level)
         close(level);
-    if (m_rows.empty())
-        return okStatus();
     std::sort(m_rows.begin(), m_rows.end(), [](const Row& a, const Row& b) {
         return a.level != b.level ? a.level < b.level : a.bucket.index < b.bucket.index;
     });
-    auto bulk = BulkInsert::create(db, "series",
-        { "space_id", "level", "bucket", "start_ts_ns", "end_ts_ns", "min_live_bytes", "max_live_bytes",
-            "last_live_bytes", "allocs", "frees" });
-    if (!bulk)
-        return bulk.error();
     for (const Row& r : m_rows) {
         int64_t start = m_params.bucketStart(r.bucket.index, r.level);
-        bulk->beginRow();
+        out.beginRow();
         for (int64_t v : { m_space, static_cast<int64_t>(r.level), r.bucket.index, start, start + m_params.width(r.level),
                  r.bucket.minLive, r.bucket.maxLive, r.bucket.lastLive, r.bucket.allocs, r.bucket.frees })
-            bulk->value(v);
-        if (bulk->pendingRows() >= 8192)
-            if (auto s = bulk->flush(); !s)
-                return s;
+            out.value(v);
     }
     m_rows.clear();
-    return bulk->flush();
+}
+
+Status SeriesWriter::finish(Db& db)
+{
+    RowBatch rows;
+    finish(rows);
+    if (rows.rows == 0)
+        return okStatus();
+    auto bulk = BulkInsert::create(db, "series", kSeriesColumns);
+    if (!bulk)
+        return bulk.error();
+    return bulk->insert(rows);
 }
 
 // Keeps the open bucket of a level as a row and merges it into its parent on the next level.

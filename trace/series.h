@@ -3,10 +3,12 @@
 // for everything else). Bucket b of level L covers [origin + b*base*2^L, origin + (b+1)*base*2^L).
 #pragma once
 
+#include "trace/bulk_insert.h"
 #include "trace/sqlite.h"
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace tidemark::trace {
@@ -19,6 +21,9 @@ struct SeriesParams {
     int64_t bucketOf(int64_t t, int level) const { return t < originNs ? -1 : (t - originNs) / width(level); }
     int64_t bucketStart(int64_t b, int level) const { return originNs + b * width(level); }
 };
+
+// The columns of `series`, in the order SeriesWriter gives them.
+extern const std::vector<std::string> kSeriesColumns;
 
 // Parameters for events in [lo, hi]: at most 65536 finest buckets, levels up to one bucket.
 SeriesParams chooseSeriesParams(int64_t lo, int64_t hi);
@@ -38,6 +43,8 @@ public:
     // they start with), given in time order, each inside one of the finest buckets.
     Status bucket(int64_t ts, int64_t minLive, int64_t maxLive, int64_t lastLive, int64_t allocs, int64_t frees);
     Status finish(Db& db);
+    // Or the rows, sorted by key, appended to `out` (columns: kSeriesColumns) for the caller to write.
+    void finish(RowBatch& out);
 
 private:
     struct Bucket {
