@@ -15,6 +15,8 @@
 
 namespace tidemark::interposer {
 
+alignas(64) std::atomic<uint32_t> g_drainTick { 0 };
+
 namespace {
 
 std::atomic<uint32_t> g_wake { 0 };
@@ -33,7 +35,9 @@ void* drainMain(void*) noexcept
     t_tls.inside = 1; // nothing this thread allocates is the target's
     prctl(PR_SET_NAME, "tidemark-drain", 0, 0, 0);
     unsigned ticks = 0;
+    uint32_t tick = 1;
     while (!g_stop.load(std::memory_order_acquire) && active()) {
+        g_drainTick.store(tick += 2, std::memory_order_relaxed); // bounds how stale a timestamp gets
         g_wake.store(0, std::memory_order_relaxed);
         bool busy = false;
         drainPass(&busy);
@@ -44,6 +48,7 @@ void* drainMain(void*) noexcept
         if (!busy)
             futexWait(&g_wake, 0, g_config.flushMs);
     }
+    g_drainTick.store(0, std::memory_order_relaxed);
     g_running.store(false, std::memory_order_release);
     return nullptr;
 }
@@ -88,6 +93,7 @@ void drainThreadWake() noexcept
 void drainThreadStop() noexcept
 {
     g_stop.store(true, std::memory_order_release);
+    g_drainTick.store(0, std::memory_order_relaxed);
     drainThreadWake();
     for (int i = 0; i < 200 && g_running.load(std::memory_order_acquire); ++i) {
         timespec ts { 0, 1000000L };

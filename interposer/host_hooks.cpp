@@ -103,7 +103,7 @@ inline void recordAlloc(Api api, void* p, size_t size, const void* frame) noexce
     if (TIDEMARK_UNLIKELY(!t))
         return;
     uint32_t stack = captureStackFor(t, frame, 0);
-    uint64_t ts = fastNowNs();
+    uint64_t ts = eventNowNs(t);
     static_assert(sizeof(wire::HostAllocRecord) == 40);
     if (uint64_t* w = ringReserve(t, sizeof(wire::HostAllocRecord))) {
         w[0] = headerWord(wire::Kind::HostAlloc, sizeof(wire::HostAllocRecord), uint16_t(api));
@@ -126,12 +126,10 @@ inline void recordAlloc(Api api, void* p, size_t size, const void* frame) noexce
     ringPut(t, &r, sizeof(r));
 }
 
-// ts is taken before the real free, so it precedes any reuse of the address by another thread.
-inline void recordFree(Api api, void* p, uint64_t ts) noexcept
+// ts is taken before the real free, so it precedes any reuse of the address by another thread
+// (and the record is counted before the real free too: see eventNowNs).
+inline void recordFree(ThreadState* t, Api api, void* p, uint64_t ts) noexcept
 {
-    ThreadState* t = currentThread();
-    if (TIDEMARK_UNLIKELY(!t))
-        return;
     static_assert(sizeof(wire::HostFreeRecord) == 24);
     if (uint64_t* w = ringReserve(t, sizeof(wire::HostFreeRecord))) {
         w[0] = headerWord(wire::Kind::HostFree, sizeof(wire::HostFreeRecord), uint16_t(api));
@@ -209,7 +207,8 @@ TIDEMARK_EXPORT void free(void* p)
         return g_real.free(p);
     {
         HookScope scope;
-        recordFree(Api::Free, p, fastNowNs());
+        if (ThreadState* t = currentThread())
+            recordFree(t, Api::Free, p, eventNowNs(t));
     }
     // A tail call, outside the guard: the real free calls no hooked function, and the hook then
     // keeps no state across it.
@@ -245,14 +244,17 @@ static void* reallocImpl(Api api, void* old, size_t n, bool viaArray, size_t cou
     if (!shouldRecord())
         return viaArray ? g_real.reallocarray(old, count, size) : g_real.realloc(old, n);
     HookScope scope;
-    uint64_t freeTs = old ? fastNowNs() : 0;
+    ThreadState* t = currentThread();
+    uint64_t freeTs = old && t ? eventNowNs(t) : 0;
+    if (old && t)
+        noteActivity(t); // the old block may reach another thread before its record is written
     void* p = viaArray ? g_real.reallocarray(old, count, size) : g_real.realloc(old, n);
     if (p) {
         if (old)
-            recordFree(api, old, freeTs);
+            recordFree(t, api, old, freeTs);
         recordAlloc(api, p, n, __builtin_frame_address(0));
     } else if (old && n == 0) {
-        recordFree(api, old, freeTs);
+        recordFree(t, api, old, freeTs);
     }
     return p;
 }

@@ -85,6 +85,14 @@ struct ThreadState {
     uint64_t ringMask = 0;
     alignas(64) std::atomic<uint64_t> head { 0 }; // producer: bytes ever written
     uint64_t cachedTail = 0;
+    // Heap event timestamps (eventNowNs): the last one, the other threads' event count when the
+    // clock was last read, how many events may still go without reading it, and for how many
+    // clock reads not to try that after another thread was seen recording.
+    uint64_t lastTs = 0;
+    uint64_t othersSeen = 0;
+    uint32_t tsCredit = 0;
+    uint32_t tsBackoff = 0;
+    uint32_t tickSeen = 0; // g_drainTick at that clock read
     alignas(64) std::atomic<uint64_t> tail { 0 }; // consumer: bytes ever drained
     std::atomic<uint32_t> drainLock { 0 };
     uint32_t dtorRounds = 0;
@@ -94,6 +102,9 @@ struct ThreadState {
     StackSlot recentStacks[4] = {};    // the last stacks looked up, checked before the table
     uint32_t recentNext = 0;
     char name[16] = {};
+    // Bumped (by the owning thread, read by others: othersEvents) for every record and before a
+    // real realloc, i.e. before anything that can release a block to another thread.
+    uint64_t activity = 0;
     // counters, written by the owning thread only; summed at exit
     uint64_t events = 0;
     uint64_t dropped = 0;
@@ -105,6 +116,7 @@ struct ThreadState {
     uint64_t stacksEmpty = 0;
     uint64_t framesReused = 0;
     uint64_t framesWalked = 0;
+    uint64_t clockReads = 0; // heap events that read the clock (eventNowNsSlow)
     // Scratch for stack capture: two words for the Stack record header, then the frames, so a new
     // stack goes into the ring in one copy.
     uint64_t stackBuf[2 + wire::kMaxStackDepth + 16];
@@ -121,6 +133,7 @@ struct Tls {
 extern thread_local constinit Tls t_tls; // constinit: no TLS wrapper call on every access
 
 // Threads and buffers (writer.cpp).
+extern std::atomic<ThreadState*> g_registry; // every thread's state, newest first; nodes never go
 ThreadState* attachThread() noexcept; // creates this thread's state; nullptr when inactive
 inline ThreadState* currentThread() noexcept
 {
@@ -128,6 +141,11 @@ inline ThreadState* currentThread() noexcept
     return TIDEMARK_LIKELY(t != nullptr) ? t : attachThread();
 }
 void ringPut(ThreadState* t, const void* record, uint32_t bytes) noexcept;
+
+inline void noteActivity(ThreadState* t) noexcept
+{
+    __atomic_store_n(&t->activity, t->activity + 1, __ATOMIC_RELAXED);
+}
 
 // Fast path for fixed-size hot records: a pointer to `bytes` contiguous bytes at the head when there
 // is room without wrapping and the ring is under half full, else nullptr (then build the record
@@ -149,6 +167,7 @@ inline uint64_t* ringReserve(ThreadState* t, uint64_t bytes) noexcept
 inline void ringCommit(ThreadState* t, uint64_t bytes) noexcept
 {
     ++t->events;
+    noteActivity(t);
     t->head.store(t->head.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
 }
 constexpr uint64_t headerWord(wire::Kind kind, uint16_t bytes, uint16_t field16) noexcept
@@ -190,6 +209,53 @@ inline uint64_t fastNowNs() noexcept
 }
 void clockInit() noexcept;
 void clockRecalibrate() noexcept; // drain thread: refine the TSC-to-ns slope
+
+// Timestamp of a heap event of thread t, taken after the real allocation returned (before the
+// real free). Reading the TSC costs more than its ~8 ns here: rdtsc waits for every load in
+// flight (on this VM it behaves as lfence; rdtsc), so the program's cache misses stop overlapping.
+// While no other thread has recorded an event since this thread last read the clock, no event
+// of another thread can be ordered between this thread's events (a block reaches another thread
+// only through the allocator's own synchronisation, after the event that released it was
+// counted), so up to kTsCredit events in a row take the previous timestamp + 1 ns: never ahead of
+// the true time, strictly increasing per thread, and every event another thread records makes
+// this thread read the clock again before its next event. A timestamp is never older than the
+// last drain pass (g_drainTick: TIDEMARK_FLUSH_MS), so a pause between two events costs at most
+// that much accuracy, never the order. docs/capture.md, "Time".
+constexpr uint32_t kTsCredit = 32;
+extern std::atomic<uint32_t> g_drainTick; // drain.cpp: changes on every drain pass (at least every
+                                          // flush interval); 0 while no drain thread runs
+constexpr unsigned kTsWatchedThreads = 8; // more threads than this: always read the clock
+constexpr uint32_t kTsBackoff = 256;      // clock reads before trying again after seeing another thread
+
+// Sum of the other threads' activity counters; ~0 when there are too many threads to watch.
+inline uint64_t othersEvents(const ThreadState* self) noexcept
+{
+    uint64_t sum = 0;
+    unsigned n = 0;
+    for (const ThreadState* o = g_registry.load(std::memory_order_acquire); o; o = o->next) {
+        if (o == self)
+            continue;
+        if (++n > kTsWatchedThreads)
+            return ~uint64_t(0);
+        sum += __atomic_load_n(&o->activity, __ATOMIC_RELAXED);
+    }
+    return sum;
+}
+uint64_t eventNowNsSlow(ThreadState* t) noexcept;
+inline uint64_t eventNowNs(ThreadState* t) noexcept
+{
+    if (TIDEMARK_LIKELY(t->tsCredit != 0)) {
+        if (TIDEMARK_LIKELY(othersEvents(t) == t->othersSeen
+                && g_drainTick.load(std::memory_order_relaxed) == t->tickSeen)) {
+            --t->tsCredit;
+            return ++t->lastTs;
+        }
+        t->tsCredit = 0;
+        if (othersEvents(t) != t->othersSeen)
+            t->tsBackoff = kTsBackoff;
+    }
+    return eventNowNsSlow(t);
+}
 
 // Stacks (stacks.cpp).
 bool stacksInit() noexcept;
@@ -237,6 +303,7 @@ struct GlobalCounters {
     std::atomic<uint64_t> stacksEmpty { 0 };
     std::atomic<uint64_t> framesReused { 0 };
     std::atomic<uint64_t> framesWalked { 0 };
+    std::atomic<uint64_t> clockReads { 0 };
 };
 extern GlobalCounters g_counters;
 void resetCounters() noexcept;

@@ -46,6 +46,7 @@ void emitExitStats() noexcept
     stat("stacks", g.stacksNew, "distinct stacks emitted (deduplicated per thread)");
     stat("stacks_truncated", g.stacksTruncated, "stacks cut at TIDEMARK_STACK_DEPTH");
     stat("stacks_empty", g.stacksEmpty, "captures that found no frame");
+    stat("heap_clock_reads", g.clockReads, "heap events that read the clock; the others took the previous timestamp + 1 ns");
     stat("stack_frames_walked", g.framesWalked, "frames found by walking the frame-pointer chain");
     stat("stack_frames_reused", g.framesReused, "frames checked against the previous capture instead of walked");
     stat("threads", g.threads, "threads that emitted records");

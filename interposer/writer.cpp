@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
+#include <emmintrin.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,10 +17,10 @@
 namespace tidemark::interposer {
 
 constinit thread_local Tls t_tls = { nullptr, 0, 0 };
+std::atomic<ThreadState*> g_registry { nullptr };
 
 namespace {
 
-std::atomic<ThreadState*> g_registry { nullptr };
 pthread_key_t g_key;
 bool g_keyCreated = false;
 
@@ -125,6 +126,9 @@ ThreadState* attachThread() noexcept
         t->dtorRounds = 0;
         t->name[0] = '\0';
         threadStackBounds(&t->stackLo, &t->stackHi);
+        t->lastTs = 0;
+        t->tsCredit = 0;
+        t->tsBackoff = 0;
         t->stackCache.end = 0; // a reused node must not trust its last owner's frames or ids
         std::memset(t->recentStacks, 0, sizeof(t->recentStacks));
         t_tls.state = t;
@@ -136,6 +140,29 @@ ThreadState* attachThread() noexcept
     t_tls.inside = savedInside;
     errno = savedErrno;
     return t;
+}
+
+// The clock read of eventNowNs. The other threads' counters are read first (and the TSC read
+// cannot pass those loads: lfence), so an event another thread counts after the snapshot always
+// has a timestamp at or after this reading, and is seen before this thread's next cheap event.
+uint64_t eventNowNsSlow(ThreadState* t) noexcept
+{
+    ++t->clockReads;
+    uint64_t seen = t->tsBackoff ? ~uint64_t(0) : othersEvents(t);
+    uint32_t tick = g_drainTick.load(std::memory_order_relaxed);
+    _mm_lfence();
+    uint64_t now = fastNowNs();
+    if (now <= t->lastTs)
+        now = t->lastTs + 1;
+    t->lastTs = now;
+    if (t->tsBackoff) {
+        --t->tsBackoff;
+    } else if (seen != ~uint64_t(0) && tick != 0) {
+        t->othersSeen = seen;
+        t->tickSeen = tick;
+        t->tsCredit = kTsCredit;
+    }
+    return now;
 }
 
 // Slow path of ringPut: the ring is full. Drain it ourselves (the drain thread may be gone, e.g.
@@ -182,6 +209,7 @@ void ringPut(ThreadState* t, const void* record, uint32_t bytes) noexcept
         std::memcpy(t->ring, static_cast<const uint8_t*>(record) + first, bytes - first);
     }
     ++t->events;
+    noteActivity(t);
     t->head.store(head + bytes, std::memory_order_release);
     // Past half full: make sure the drain thread is awake (one atomic exchange, rarely a futex).
     if (TIDEMARK_UNLIKELY(head + bytes - t->cachedTail > size / 2)) {
@@ -202,6 +230,9 @@ void emit(const void* record, size_t bytes) noexcept
         ++t->dropped;
         return;
     }
+    // Records of other sources carry their own clock readings: the next heap event reads the clock
+    // too, so this thread's timestamps stay in order.
+    t->tsCredit = 0;
     // Guard while the ring is updated: a signal handler that allocates on this thread must not
     // interleave a record with this one.
     ++t_tls.inside;
@@ -279,6 +310,7 @@ void foldThreadCounters(ThreadState* t) noexcept
     fold(g_counters.stacksEmpty, t->stacksEmpty);
     fold(g_counters.framesReused, t->framesReused);
     fold(g_counters.framesWalked, t->framesWalked);
+    fold(g_counters.clockReads, t->clockReads);
 }
 
 // Sums every node's counters into g_counters (at exit, so later reads see the totals).
