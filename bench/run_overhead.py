@@ -4,6 +4,8 @@ under `tidemark record` (stacks on), interleaved round by round so machine drift
 
 For each configuration (threads x flat/deep stacks) it reports medians of:
   - program seconds: the benchmark's own elapsed time (what the profiled program itself suffers),
+  - program CPU: the allocating threads' CPU time (thread_cpu_s), steadier than elapsed time on a
+    machine where other work competes for the cores,
   - whole seconds: the whole command until its output file is ready (tidemark: recording finalized;
     heaptrack: its compressed trace written),
   - bytes per event of the output file, and peak RSS of the largest process.
@@ -24,7 +26,7 @@ CONFIGS = [(1, "flat"), (2, "flat"), (1, "deep"), (2, "deep")]
 
 
 def run(cmd, cwd):
-    """Runs cmd, returns (wall seconds, program seconds or None, events or None, peak RSS KiB, rc)."""
+    """Runs cmd, returns (wall seconds, program seconds or None, events or None, peak RSS KiB, rc, cpu)."""
     t0 = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -33,7 +35,9 @@ def run(cmd, cwd):
     m = re.search(r"events=(\d+) seconds=([0-9.]+)", proc.stdout)
     events = int(m.group(1)) if m else None
     seconds = float(m.group(2)) if m else None
-    return wall, seconds, events, max(rss, before), proc.returncode
+    c = re.search(r"thread_cpu_s=([0-9.]+)", proc.stdout)
+    cpu = float(c.group(1)) if c else None
+    return wall, seconds, events, max(rss, before), proc.returncode, cpu
 
 
 def newest(directory, prefix):
@@ -60,21 +64,21 @@ def main():
             prog = [bench, str(threads), str(args.steps), mode]
             row = results.setdefault(key, {"bare": [], "tidemark": [], "heaptrack": []})
             # bare
-            wall, secs, events, rss, rc = run(prog, work)
-            row["bare"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=None))
+            wall, secs, events, rss, rc, cpu = run(prog, work)
+            row["bare"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=None, cpu=cpu))
             # tidemark
             out = os.path.join(work, "t.tmdb")
-            wall, secs, events, rss, rc = run([tidemark, "record", "-o", out, "--"] + prog, work)
+            wall, secs, events, rss, rc, cpu = run([tidemark, "record", "-o", out, "--"] + prog, work)
             size = os.path.getsize(out) if os.path.exists(out) else None
-            row["tidemark"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=size))
+            row["tidemark"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=size, cpu=cpu))
             # heaptrack
             for f in os.listdir(work):
                 if f.startswith("h."):
                     os.remove(os.path.join(work, f))
-            wall, secs, events, rss, rc = run(["heaptrack", "-o", os.path.join(work, "h")] + prog, work)
+            wall, secs, events, rss, rc, cpu = run(["heaptrack", "-o", os.path.join(work, "h")] + prog, work)
             hfile = newest(work, "h.")
             size = os.path.getsize(hfile) if hfile else None
-            row["heaptrack"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=size))
+            row["heaptrack"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=size, cpu=cpu))
             print(f"round {rnd + 1}/{args.rounds} {threads}T {mode}: bare {row['bare'][-1]['secs']} s, "
                   f"tidemark {row['tidemark'][-1]['secs']} s / whole {row['tidemark'][-1]['wall']:.2f} s, "
                   f"heaptrack {row['heaptrack'][-1]['secs']} s / whole {row['heaptrack'][-1]['wall']:.2f} s",
@@ -89,14 +93,17 @@ def main():
 
     print(f"\nmalloc bench, {args.steps} steps per thread, {args.rounds} interleaved rounds, medians\n")
     print("| config | bare program s | tidemark program s (x bare) | heaptrack program s (x bare) "
+          "| tidemark program CPU s (x bare) "
           "| tidemark whole s | heaptrack whole s | tidemark B/event | heaptrack B/event | failures |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (threads, mode), row in results.items():
         bare = med([r["secs"] for r in row["bare"]])
         cells = [f"{threads}T {mode}", fmt(bare)]
         for tool in ("tidemark", "heaptrack"):
             ratios = [r["secs"] / b["secs"] for r, b in zip(row[tool], row["bare"]) if r["secs"] and b["secs"]]
             cells.append(f"{fmt(med([r['secs'] for r in row[tool]]))} ({fmt(med(ratios), 'x')})")
+        ratios = [r["cpu"] / b["cpu"] for r, b in zip(row["tidemark"], row["bare"]) if r["cpu"] and b["cpu"]]
+        cells.append(f"{fmt(med([r['cpu'] for r in row['tidemark']]))} ({fmt(med(ratios), 'x')})")
         for tool in ("tidemark", "heaptrack"):
             ratios = [r["wall"] / b["wall"] for r, b in zip(row[tool], row["bare"]) if r["rc"] == 0]
             cells.append(f"{fmt(med([r['wall'] for r in row[tool] if r['rc'] == 0]))} ({fmt(med(ratios), 'x')})")
