@@ -145,13 +145,15 @@ namespace {
         return notice;
     }
 
-    // Best effort: a read-only file or directory, or another process holding the write lock
-    // longer than the busy timeout, leaves the recording as it is (queries still answer, slower).
+    // Best effort: a read-only file or directory, or another process holding the write lock for
+    // a second (it may be indexing the same file), leaves the recording as it is: queries still
+    // answer, by scanning.
     void addIndexes(const std::string& path)
     {
         auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
         if (!db)
             return;
+        db->setBusyTimeout(1000);
         if (auto has = trace::hasIndexes(*db); !has || *has)
             return;
         if (indexingNotice())

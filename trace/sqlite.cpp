@@ -52,6 +52,12 @@ Result<Db> Db::open(const std::string& path, Mode mode)
     return db;
 }
 
+void Db::setBusyTimeout(int ms)
+{
+    if (m_db)
+        sqlite3_busy_timeout(m_db, ms);
+}
+
 Db::Db(Db&& other) noexcept { *this = std::move(other); }
 
 Db& Db::operator=(Db&& other) noexcept

@@ -86,6 +86,8 @@ public:
     // Single-value helpers for PRAGMAs and counts.
     Result<int64_t> queryInt(std::string_view sql);
     int64_t lastInsertId() const;
+    // How long a statement waits for another connection's lock before SQLITE_BUSY (5 s at open).
+    void setBusyTimeout(int ms);
     const std::string& path() const { return m_path; }
     sqlite3* handle() const { return m_db; }
 
