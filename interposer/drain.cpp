@@ -60,6 +60,7 @@ bool drainThreadStart() noexcept
     ReentryGuard guard;
     g_stop.store(false);
     g_wake.store(0);
+    g_drainTick.store(0, std::memory_order_relaxed); // a fork child must not go on the parent's ticks
     // The drain thread must never take one of the target's signals.
     sigset_t all, old;
     sigfillset(&all);
