@@ -409,8 +409,10 @@ int run(const std::vector<std::string>& args)
         return 127; // like a shell that cannot run the command
     }
     // Ingest while it runs: most of the work is done by the time it exits.
-    partial.ingest = std::make_unique<collector::LiveIngest>(
-        spool, partial.db, collector::IngestOptions { host, cli::launcherRank(), true, true });
+    collector::IngestOptions ingestOptions { host, cli::launcherRank(), true, true };
+    if (const char* flush = std::getenv("TIDEMARK_FLUSH_MS")) // the program drains that often
+        ingestOptions.live_lag_ns = collector::IngestOptions::liveLagFor(std::strtoull(flush, nullptr, 10));
+    partial.ingest = std::make_unique<collector::LiveIngest>(spool, partial.db, ingestOptions);
     std::atomic<bool> exited { false };
     std::atomic<uint64_t> pairedLive { 0 };
     std::thread follower;

@@ -59,8 +59,6 @@ public:
     void setParent(int64_t parentId) { m_plan.parent_id = parentId; }
     const ProcessPlan& plan() const { return m_plan; }
 
-    // How far behind the newest record the live merge stays: 20 drain periods (TIDEMARK_FLUSH_MS).
-    static constexpr uint64_t kLiveMergeLagNs = 100'000'000;
 
     const FileCounters& counters() const { return m_count; }
     bool cutShort() const;

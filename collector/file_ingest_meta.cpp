@@ -85,9 +85,10 @@ uint64_t FileIngest::step(bool final, const std::function<void(double)>& progres
     if (!final) {
         // While the process runs, another thread's records up to a drain period old may still be in
         // its ring: the merge stays well behind the newest record (late ones are counted).
-        if (m_lastTs <= kLiveMergeLagNs)
+        const uint64_t lag = m_ctx.options.live_lag_ns;
+        if (m_lastTs <= lag)
             return 0;
-        return m_file.forEachByTime(isMemoryKind, visit, m_lastTs - kLiveMergeLagNs, limit);
+        return m_file.forEachByTime(isMemoryKind, visit, m_lastTs - lag, limit);
     }
     uint64_t visited = m_file.forEachByTime(isMemoryKind, visit);
     finishMetadata();

@@ -22,6 +22,13 @@ struct IngestOptions {
     // Symbolize the frames as part of the ingest, while the writer still stores allocation rows
     // (otherwise symbolize() does it afterwards).
     bool symbolize = false;
+    // How far behind the newest record the live merge stays (LiveIngest::poll): 10 drain periods
+    // of the capture library (TIDEMARK_FLUSH_MS, 5 ms by default), at least 50 ms.
+    uint64_t live_lag_ns = liveLagFor(5);
+    static constexpr uint64_t liveLagFor(uint64_t flushMs)
+    {
+        return (flushMs * 10 > 50 ? flushMs * 10 : 50) * 1'000'000;
+    }
 };
 
 // Totals over all spool files; per-process counters go to capture_stats (source 'collector').
@@ -51,7 +58,7 @@ Result<IngestReport> ingest(
     const std::string& spoolDir, trace::Db& db, const IngestOptions& options = {}, const Progress& progress = {});
 
 // The same, started while the traced program still runs: poll() takes what the spool files hold so
-// far (the records pass 2 pairs stay well behind the newest, see FileIngest::kLiveMergeLagNs), so
+// far (the records pass 2 pairs stay well behind the newest, see IngestOptions::live_lag_ns), so
 // most of the work is done by the time the program exits; finish() does the rest. One thread at a
 // time may call them; the connection is theirs until finish() returns.
 class LiveIngest {
