@@ -228,6 +228,7 @@ void FileIngest::onModule(const wire::ModuleRecord& r)
     m.drop_frames = m_ctx.options.drop_capture_frames && base == "libtidemark.so";
     m_modules.add(m);
     m_moduleRows.push_back({ m, { std::move(path), hex(r.build_id, std::min<size_t>(r.build_id_len, 32)) } });
+    m_ctx.moduleFiles[m.id] = m_moduleRows.back().second; // symbolization may start before the file ends
 }
 
 void FileIngest::onStat(const wire::StatRecord& r)
@@ -319,7 +320,6 @@ void FileIngest::onActivity(const wire::RecordHeader& r)
 void FileIngest::finishMetadata()
 {
     for (auto& [info, text] : m_moduleRows) {
-        m_ctx.moduleFiles[info.id] = text;
         // Unload times were learnt after the module record; take them from the map.
         for (const auto& m : m_modules.all())
             if (m.id == info.id)

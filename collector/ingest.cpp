@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace tidemark::collector {
 
@@ -68,6 +69,18 @@ struct LiveIngest::State {
         , out(database)
         , ctx { out, std::move(options), {}, {}, {}, {}, {} }
     {
+    }
+
+    // The frames inside a module with an id above `after`, with their module file.
+    std::vector<FrameToSymbolize> framesToSymbolize(int64_t after) const
+    {
+        std::vector<FrameToSymbolize> frames;
+        ctx.trie.forEachModuleFrame([&](int64_t id, int64_t module, uint64_t relPc) {
+            auto file = ctx.moduleFiles.find(module);
+            if (id > after && file != ctx.moduleFiles.end())
+                frames.push_back({ id, relPc, file->second.first, file->second.second });
+        });
+        return frames;
     }
 
     // Opens the spool files that appeared since the last look; ids go in order of start. While
@@ -151,6 +164,21 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
             return s.error();
     for (auto& img : st.images)
         img->ingest->setParent(parentOf(*img, st.images));
+    // The frames seen while the program ran are symbolized on a thread of their own meanwhile.
+    std::vector<FrameToSymbolize> early;
+    if (st.ctx.options.symbolize)
+        early = st.framesToSymbolize(0);
+    const int64_t earlyFrames = static_cast<int64_t>(st.ctx.trie.frameCount());
+    Resolution resolved;
+    std::thread resolver([&] { resolved = resolveFrames(std::move(early)); });
+    struct Joiner {
+        std::thread& t;
+        ~Joiner()
+        {
+            if (t.joinable())
+                t.join();
+        }
+    } joiner { resolver };
 
     IngestReport report;
     report.files = st.files;
@@ -190,13 +218,11 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
     }
     RowWriter& out = st.out;
     if (st.ctx.options.symbolize) {
-        std::vector<FrameToSymbolize> frames;
-        st.ctx.trie.forEachModuleFrame([&](int64_t id, int64_t module, uint64_t relPc) {
-            auto file = st.ctx.moduleFiles.find(module);
-            if (file != st.ctx.moduleFiles.end())
-                frames.push_back({ id, relPc, file->second.first, file->second.second });
-        });
-        report.frames_symbolized = symbolizeFrames(std::move(frames), out, st.ctx.strings, progress).resolved;
+        resolver.join(); // one libdw user at a time
+        Resolution late = resolveFrames(st.framesToSymbolize(earlyFrames), progress);
+        writeSymbols(resolved, out, st.ctx.strings);
+        writeSymbols(late, out, st.ctx.strings);
+        report.frames_symbolized = resolved.report.resolved + late.report.resolved;
     }
     st.ctx.spaces.write(out);
     trace::SeriesParams series = st.ctx.series.finish(out);

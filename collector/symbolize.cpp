@@ -173,6 +173,21 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
 SymbolizeReport symbolizeFrames(
     std::vector<FrameToSymbolize> frames, RowWriter& out, StringTable& strings, const Progress& progress)
 {
+    Resolution r = resolveFrames(std::move(frames), progress);
+    writeSymbols(r, out, strings);
+    return r.report;
+}
+
+void writeSymbols(const Resolution& resolution, RowWriter& out, StringTable& strings)
+{
+    for (const ResolvedSymbol& r : resolution.symbols)
+        out.row(out.symbols, r.frame, r.depth, idOrNull(r.function.empty() ? 0 : strings.intern(r.function, out)),
+            idOrNull(r.file.empty() ? 0 : strings.intern(r.file, out)),
+            r.line > 0 ? std::optional<int64_t>(r.line) : std::nullopt);
+}
+
+Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& progress)
+{
     // Grouped by module file, each file opened once; equal pcs next to each other, resolved once.
     std::sort(frames.begin(), frames.end(), [](const FrameToSymbolize& a, const FrameToSymbolize& b) {
         return std::tie(a.path, a.build_id, a.rel_pc) < std::tie(b.path, b.build_id, b.rel_pc);
@@ -181,7 +196,8 @@ SymbolizeReport symbolizeFrames(
     static const Dwfl_Callbacks kCallbacks
         = { dwfl_build_id_find_elf, dwfl_standard_find_debuginfo, dwfl_offline_section_address, &debuginfoPath };
 
-    SymbolizeReport report;
+    Resolution out;
+    SymbolizeReport& report = out.report;
     report.frames = frames.size();
     size_t i = 0;
     while (i < frames.size()) {
@@ -216,13 +232,8 @@ SymbolizeReport symbolizeFrames(
                 ++report.resolved;
             if (!rows.empty() && !rows.back().file.empty())
                 ++report.with_line;
-            for (size_t d = 0; d < rows.size(); ++d) {
-                const SymbolRow& r = rows[d];
-                out.row(out.symbols, f.id, static_cast<int64_t>(d),
-                    idOrNull(r.function.empty() ? 0 : strings.intern(r.function, out)),
-                    idOrNull(r.file.empty() ? 0 : strings.intern(r.file, out)),
-                    r.line > 0 ? std::optional<int64_t>(r.line) : std::nullopt);
-            }
+            for (size_t d = 0; d < rows.size(); ++d)
+                out.symbols.push_back({ f.id, static_cast<int64_t>(d), rows[d].function, rows[d].file, rows[d].line });
         }
         if (dwfl)
             dwfl_end(dwfl);
@@ -230,7 +241,7 @@ SymbolizeReport symbolizeFrames(
         if (progress)
             progress("symbolizing", static_cast<double>(i) / static_cast<double>(frames.size()));
     }
-    return report;
+    return out;
 }
 
 } // namespace tidemark::collector

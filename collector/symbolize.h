@@ -33,9 +33,24 @@ struct FrameToSymbolize {
     uint64_t rel_pc;
     std::string path, build_id; // of its module file
 };
-// The given frames, their symbols written through `out` (the ingest does this while its writer
-// is still busy with the allocation rows).
+// The given frames, their symbols written through `out`.
 SymbolizeReport symbolizeFrames(
     std::vector<FrameToSymbolize> frames, RowWriter& out, StringTable& strings, const Progress& progress = {});
+
+// The same in two halves, so the slow one can run on a thread of its own (the ingest resolves the
+// frames seen while the program ran as it pairs the rest): resolveFrames reads the module files
+// and touches nothing shared; writeSymbols writes what it found.
+struct ResolvedSymbol {
+    int64_t frame;
+    int64_t depth; // 0 = the outermost function, then the ones inlined into it
+    std::string function, file;
+    int line;
+};
+struct Resolution {
+    SymbolizeReport report;
+    std::vector<ResolvedSymbol> symbols;
+};
+Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& progress = {});
+void writeSymbols(const Resolution& resolution, RowWriter& out, StringTable& strings);
 
 } // namespace tidemark::collector
