@@ -1,4 +1,5 @@
-// Call-stack capture for allocation events: a bounds-checked frame-pointer walk (default) or
+// Call-stack capture for allocation events: a bounds-checked frame-pointer walk (default; above the
+// first frame equal to one of the thread's previous stack, the rest is checked, not walked) or
 // libunwind (TIDEMARK_UNWIND=dwarf, dlopen'ed with RTLD_LOCAL so its exported `backtrace` never
 // replaces glibc's in the target), then per-thread dedupe so a Stack record is emitted once.
 #include "interposer/runtime.h"
