@@ -142,26 +142,32 @@ ThreadState* attachThread() noexcept
     return t;
 }
 
-// The clock read of eventNowNs. The other threads' counters are read first (and the TSC read
-// cannot pass those loads: lfence), so an event another thread counts after the snapshot always
-// has a timestamp at or after this reading, and is seen before this thread's next cheap event.
+// The clock read of eventNowNs. When it may grant credit, the other threads' counters are read
+// first and the TSC read cannot pass those loads (lfence): every event another thread counted
+// before the snapshot was timestamped before this reading, and one counted after it is seen by this
+// thread's next check.
 uint64_t eventNowNsSlow(ThreadState* t) noexcept
 {
     ++t->clockReads;
-    uint64_t seen = t->tsBackoff ? ~uint64_t(0) : othersEvents(t);
-    uint32_t tick = g_drainTick.load(std::memory_order_relaxed);
-    _mm_lfence();
-    uint64_t now = fastNowNs();
+    uint64_t now;
+    if (t->tsBackoff) {
+        // Another thread was recording a moment ago: no snapshot, so no fence needed either.
+        --t->tsBackoff;
+        now = fastNowNs();
+    } else {
+        uint64_t seen = othersEvents(t);
+        uint32_t tick = g_drainTick.load(std::memory_order_relaxed);
+        _mm_lfence();
+        now = fastNowNs();
+        if (seen != ~uint64_t(0) && tick != 0) {
+            t->othersSeen = seen;
+            t->tickSeen = tick;
+            t->tsCredit = kTsCredit;
+        }
+    }
     if (now <= t->lastTs)
         now = t->lastTs + 1;
     t->lastTs = now;
-    if (t->tsBackoff) {
-        --t->tsBackoff;
-    } else if (seen != ~uint64_t(0) && tick != 0) {
-        t->othersSeen = seen;
-        t->tickSeen = tick;
-        t->tsCredit = kTsCredit;
-    }
     return now;
 }
 
