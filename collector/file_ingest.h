@@ -4,6 +4,7 @@
 // frees, so an address freed by one thread and reused by another pairs correctly.
 #pragma once
 
+#include "collector/address_map.h"
 #include "collector/ingest.h"
 #include "collector/interning.h"
 #include "collector/live_series.h"
@@ -143,6 +144,8 @@ private:
     int64_t stringOf(uint32_t fileStringId) const;
     int64_t rangeOf(uint32_t fileRangeId) const;
     int64_t threadOf(uint32_t tid);
+    struct Thread;
+    Thread& thread(uint32_t tid);
     void seen(uint32_t tid, uint64_t ts);
 
     IngestContext& m_ctx;
@@ -165,13 +168,15 @@ private:
     std::unordered_map<uint32_t, StackRef> m_stacks;
     std::unordered_map<uint64_t, std::pair<const ModuleInfo*, int64_t>> m_ipFrames;
     std::unordered_map<uint32_t, Thread> m_threads;
+    uint32_t m_lastTid = 0;
+    Thread* m_lastThread = nullptr;
     std::unordered_map<uint32_t, std::pair<int64_t, uint32_t>> m_rangeIds; // file id -> (row id, depth)
     std::unordered_map<uint32_t, OpenRange> m_openRanges;
     std::unordered_map<uint32_t, uint64_t> m_earlyRangeEnds; // end seen before begin (another thread)
     std::map<std::pair<uint16_t, std::string>, std::pair<uint64_t, std::string>> m_stats;
 
     int64_t m_hostSpace = 0;
-    std::unordered_map<uint64_t, Live> m_hostLive;
+    AddressMap<Live> m_hostLive;
     std::map<std::pair<int64_t, uint64_t>, Live> m_otherLive;
     std::map<std::pair<int64_t, uint64_t>, Closed> m_recentlyClosed;
     std::map<uint64_t, std::pair<int64_t, uint64_t>> m_extents; // live device/pinned/managed: address -> (space, size)

@@ -52,8 +52,7 @@ void FileIngest::finishMemory()
     // in allocation order, so their ids do not depend on the hash table's order.
     std::vector<const Live*> stillLive;
     stillLive.reserve(m_hostLive.size() + m_otherLive.size());
-    for (const auto& [address, live] : m_hostLive)
-        stillLive.push_back(&live);
+    m_hostLive.forEach([&](uint64_t, const Live& live) { stillLive.push_back(&live); });
     for (const auto& [key, live] : m_otherLive)
         stillLive.push_back(&live);
     std::sort(stillLive.begin(), stillLive.end(), [](const Live* a, const Live* b) {

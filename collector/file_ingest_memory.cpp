@@ -94,8 +94,7 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
 FileIngest::Live* FileIngest::findLive(int64_t space, uint64_t address)
 {
     if (space == m_hostSpace) {
-        auto it = m_hostLive.find(address);
-        return it == m_hostLive.end() ? nullptr : &it->second;
+        return m_hostLive.find(address);
     }
     auto it = m_otherLive.find({ space, address });
     return it == m_otherLive.end() ? nullptr : &it->second;
@@ -148,7 +147,7 @@ void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
     if (live.space != m_hostSpace && !m_ctx.spaces.isPool(live.space))
         m_extents[live.address] = { live.space, live.size };
     if (live.space == m_hostSpace)
-        m_hostLive.emplace(live.address, live);
+        m_hostLive.put(live.address, live);
     else
         m_otherLive.emplace(std::make_pair(live.space, live.address), live);
 }
@@ -271,7 +270,7 @@ int64_t FileIngest::parentSpaceOf(uint64_t address) const
             return it->second.first;
     }
     // Host sub-allocators register the block they got from malloc.
-    if (m_hostLive.count(address))
+    if (m_hostLive.contains(address))
         return m_hostSpace;
     return 0;
 }

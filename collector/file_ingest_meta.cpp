@@ -103,20 +103,26 @@ void FileIngest::seen(uint32_t tid, uint64_t ts)
 {
     if (ts == 0)
         return;
-    threadOf(tid);
-    Thread& t = m_threads.find(tid)->second;
+    Thread& t = thread(tid);
     t.first_ts = std::min(t.first_ts, ts);
     t.last_ts = std::max(t.last_ts, ts);
     m_lastTs = std::max(m_lastTs, ts);
 }
 
-int64_t FileIngest::threadOf(uint32_t tid)
+FileIngest::Thread& FileIngest::thread(uint32_t tid)
 {
+    // Records come in runs of one thread: the last one looked up is nearly always the one.
+    if (m_lastThread && m_lastTid == tid)
+        return *m_lastThread;
     auto [it, inserted] = m_threads.try_emplace(tid, Thread { m_ctx.next_thread });
     if (inserted)
         ++m_ctx.next_thread;
-    return it->second.id;
+    m_lastTid = tid;
+    m_lastThread = &it->second; // unordered_map nodes stay put
+    return it->second;
 }
+
+int64_t FileIngest::threadOf(uint32_t tid) { return thread(tid).id; }
 
 int64_t FileIngest::stringOf(uint32_t id) const
 {

@@ -151,22 +151,18 @@ int64_t RowWriter::allocation(const AllocationRow& r)
     if (m_finished)
         return 0;
     trace::RowBatch& b = m_allocations;
+    // One append of 15 values (the hottest path of the ingest; the column order of prepareAll()).
+    const std::optional<int64_t> row[15] = { r.space, r.process, r.thread, r.api, r.address, r.size, r.alloc_ts,
+        r.free_ts, r.free_api, r.callsite, r.range, r.heap, r.stream, r.source_mask, r.name };
+    int64_t values[15];
+    uint8_t nulls[15];
+    for (int i = 0; i < 15; ++i) {
+        values[i] = row[i].value_or(0);
+        nulls[i] = !row[i].has_value();
+    }
     b.beginRow();
-    b.value(r.space);
-    b.value(r.process);
-    b.value(r.thread);
-    b.value(r.api);
-    b.value(r.address);
-    b.value(r.size);
-    b.value(r.alloc_ts);
-    b.value(r.free_ts);
-    b.value(r.free_api);
-    b.value(r.callsite);
-    b.value(r.range);
-    b.value(r.heap);
-    b.value(r.stream);
-    b.value(r.source_mask);
-    b.value(r.name);
+    b.values.insert(b.values.end(), values, values + 15);
+    b.nulls.insert(b.nulls.end(), nulls, nulls + 15);
     int64_t id = m_nextAllocationId++;
     if (b.rows >= kAllocationBatch)
         submitAllocations();
