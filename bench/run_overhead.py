@@ -6,7 +6,8 @@ For each configuration (threads x flat/deep stacks) it reports medians of:
   - program seconds: the benchmark's own elapsed time (what the profiled program itself suffers),
   - program CPU: the allocating threads' CPU time (thread_cpu_s), steadier than elapsed time on a
     machine where other work competes for the cores,
-  - whole seconds: the whole command until its output file is ready (tidemark: recording finalized;
+  - whole seconds: the whole command until its output file is ready (tidemark: the recording in place
+    with rows, symbols and series, its indexes coming with the first read;
     heaptrack: its compressed trace written),
   - bytes per event of the output file, and peak RSS of the largest process.
 
