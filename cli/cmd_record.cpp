@@ -353,6 +353,76 @@ int buildRecording(const Options& o, Partial& partial, const std::string& output
     return targetCode;
 }
 
+// Creates the recording that is written beside the program as it runs, in the output's directory
+// (the output's name may hold the program's pid, unknown until it starts).
+Result<Partial> createPartial(const Options& o, const std::string& host, int64_t rank)
+{
+    fs::path dir = fs::path(cli::expandOutputPattern(o.output.empty() ? "x" : o.output, 0, host, rank)).parent_path();
+    Partial partial;
+    partial.path = (dir / (".tidemark-partial-" + std::to_string(::getpid()) + ".tmdb")).string();
+    auto db = trace::createRecording(partial.path);
+    if (!db)
+        return Error { db.error().code,
+            "cannot write a recording in " + (dir.empty() ? fs::path(".") : dir).string() + ": " + db.error().message,
+            db.error().hint };
+    partial.db = std::move(*db);
+    // A private file, deleted if anything fails: no journal to write every page twice.
+    (void)partial.db.exec("PRAGMA journal_mode = OFF");
+    return partial;
+}
+
+collector::IngestOptions ingestOptions(const std::string& host)
+{
+    collector::IngestOptions options { host, cli::launcherRank(), true, true };
+    if (const char* flush = std::getenv("TIDEMARK_FLUSH_MS")) // how often the program's drain thread writes
+        options.live_lag_ns = collector::IngestOptions::liveLagFor(std::strtoull(flush, nullptr, 10));
+    return options;
+}
+
+// Follows the spool while the program runs (LiveIngest::poll), on a thread that only gets a core the
+// program leaves idle: the program must not run slower because of it. TIDEMARK_LIVE_INGEST=0 leaves
+// everything for after the program.
+class Follower {
+public:
+    explicit Follower(collector::LiveIngest& ingest)
+    {
+        const char* live = std::getenv("TIDEMARK_LIVE_INGEST");
+        if (!ingest.begin().ok() || (live && std::string_view(live) == "0"))
+            return;
+        m_thread = std::thread([this, &ingest] {
+            sched_param idle {};
+            pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+            pthread_setname_np(pthread_self(), "tidemark-live");
+            // Small steps (~10 ms each): once the program ends, the rest goes faster on two threads.
+            while (!m_stop.load(std::memory_order_acquire)) {
+                if (uint64_t n = ingest.poll(16384); n > 0) {
+                    m_paired += n;
+                    continue;
+                }
+                for (int i = 0; i < 5 && !m_stop.load(std::memory_order_acquire); ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        });
+    }
+    ~Follower() { stop(); }
+    Follower(const Follower&) = delete;
+    Follower& operator=(const Follower&) = delete;
+
+    // Returns the records paired while it ran.
+    uint64_t stop()
+    {
+        m_stop.store(true, std::memory_order_release);
+        if (m_thread.joinable())
+            m_thread.join();
+        return m_paired.load();
+    }
+
+private:
+    std::atomic<bool> m_stop { false };
+    std::atomic<uint64_t> m_paired { 0 };
+    std::thread m_thread;
+};
+
 int run(const std::vector<std::string>& args)
 {
     if (cli::wantsHelp(args)) {
@@ -379,22 +449,11 @@ int run(const std::vector<std::string>& args)
         return cli::fail("cannot create a spool directory in " + templ.substr(0, templ.rfind('/')));
     std::string spool = templ;
 
-    // The recording is written beside the program as it runs, in the output's directory (the name
-    // may hold the program's pid, unknown until it starts).
-    Partial partial;
-    {
-        fs::path dir = fs::path(cli::expandOutputPattern(o.output.empty() ? "x" : o.output, 0, host, rank)).parent_path();
-        partial.path = (dir / (".tidemark-partial-" + std::to_string(::getpid()) + ".tmdb")).string();
-        auto db = trace::createRecording(partial.path);
-        if (!db) {
-            std::error_code ec;
-            fs::remove_all(spool, ec);
-            return cli::fail(Error { db.error().code, "cannot write a recording in " + (dir.empty() ? fs::path(".") : dir).string()
-                    + ": " + db.error().message, db.error().hint });
-        }
-        partial.db = std::move(*db);
-        // A private file, deleted if anything fails: no journal to write every page twice.
-        (void)partial.db.exec("PRAGMA journal_mode = OFF");
+    auto partial = createPartial(o, host, rank);
+    if (!partial) {
+        std::error_code ec;
+        fs::remove_all(spool, ec);
+        return cli::fail(partial.error());
     }
 
     std::string startIso = isoNow();
@@ -402,47 +461,22 @@ int run(const std::vector<std::string>& args)
     StageTimes times;
     auto pid = cli::startTarget(o.argv, targetEnvironment(o, *lib, spool));
     if (!pid) {
-        partial.remove();
+        partial->remove();
         std::error_code ec;
         fs::remove_all(spool, ec);
         cli::fail(pid.error());
         return 127; // like a shell that cannot run the command
     }
     // Ingest while it runs: most of the work is done by the time it exits.
-    collector::IngestOptions ingestOptions { host, cli::launcherRank(), true, true };
-    if (const char* flush = std::getenv("TIDEMARK_FLUSH_MS")) // the program drains that often
-        ingestOptions.live_lag_ns = collector::IngestOptions::liveLagFor(std::strtoull(flush, nullptr, 10));
-    partial.ingest = std::make_unique<collector::LiveIngest>(spool, partial.db, ingestOptions);
-    std::atomic<bool> exited { false };
-    std::atomic<uint64_t> pairedLive { 0 };
-    std::thread follower;
-    const char* live = std::getenv("TIDEMARK_LIVE_INGEST"); // 0: all of it after the program ends
-    if (partial.ingest->begin().ok() && !(live && std::string_view(live) == "0")) {
-        follower = std::thread([&] {
-            // Only a core the program leaves idle: it must not run slower because of us.
-            sched_param idle {};
-            pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
-            pthread_setname_np(pthread_self(), "tidemark-live");
-            // Small steps (~10 ms each): once the program ends, the rest goes faster on two threads.
-            while (!exited.load(std::memory_order_acquire)) {
-                if (uint64_t n = partial.ingest->poll(16384); n > 0) {
-                    pairedLive += n;
-                    continue;
-                }
-                for (int i = 0; i < 5 && !exited.load(std::memory_order_acquire); ++i)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            }
-        });
-    }
+    partial->ingest = std::make_unique<collector::LiveIngest>(spool, partial->db, ingestOptions(host));
+    Follower follower(*partial->ingest);
     int status = cli::waitTarget(*pid);
     times.mark("program");
-    exited.store(true, std::memory_order_release);
-    if (follower.joinable())
-        follower.join();
+    uint64_t pairedLive = follower.stop();
     times.mark("live");
     if (std::getenv("TIDEMARK_TIMINGS"))
         std::fprintf(stderr, "tidemark: timing paired while the program ran: %llu records\n",
-            static_cast<unsigned long long>(pairedLive.load()));
+            static_cast<unsigned long long>(pairedLive));
     // Like heaptrack: no network lookups of debug info (libdw would ask every DEBUGINFOD_URLS server
     // for each module without local debug info) unless asked for.
     if (!std::getenv("TIDEMARK_DEBUGINFOD"))
@@ -452,7 +486,7 @@ int run(const std::vector<std::string>& args)
         ? "tidemark." + fs::path(o.argv[0]).filename().string() + "." + std::to_string(*pid) + ".tmdb"
         : cli::expandOutputPattern(o.output, *pid, host, rank);
     RunFacts facts { *pid, status, startNs, endNs, startIso, isoNow(), host, cli::launcherRank() };
-    int rc = buildRecording(o, partial, output, facts, times);
+    int rc = buildRecording(o, *partial, output, facts, times);
     if (o.keep_spool) {
         std::fprintf(stderr, "tidemark: spool kept in %s\n", spool.c_str());
     } else {
