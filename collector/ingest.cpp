@@ -165,12 +165,11 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
     for (auto& img : st.images)
         img->ingest->setParent(parentOf(*img, st.images));
     // The frames seen while the program ran are symbolized on a thread of their own meanwhile.
-    std::vector<FrameToSymbolize> early;
-    if (st.ctx.options.symbolize)
-        early = st.framesToSymbolize(0);
     const int64_t earlyFrames = static_cast<int64_t>(st.ctx.trie.frameCount());
     Resolution resolved;
-    std::thread resolver([&] { resolved = resolveFrames(std::move(early)); });
+    std::thread resolver;
+    if (st.ctx.options.symbolize)
+        resolver = std::thread([&, early = st.framesToSymbolize(0)]() mutable { resolved = resolveFrames(std::move(early)); });
     struct Joiner {
         std::thread& t;
         ~Joiner()
