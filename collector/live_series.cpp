@@ -8,23 +8,28 @@
 
 namespace tidemark::collector {
 
-LiveSeries::Space* LiveSeries::at(int64_t space, int64_t owner)
+LiveSeries::Space* LiveSeries::slot(int64_t space)
 {
     if (space <= 0)
         return nullptr;
     if (static_cast<size_t>(space) >= m_spaces.size())
         m_spaces.resize(static_cast<size_t>(space) + 1);
-    Space& s = m_spaces[static_cast<size_t>(space)];
-    if (s.spoiled)
+    return &m_spaces[static_cast<size_t>(space)];
+}
+
+LiveSeries::Space* LiveSeries::at(int64_t space, int64_t owner)
+{
+    Space* s = slot(space);
+    if (!s || s->spoiled)
         return nullptr;
-    if (s.owner == 0)
-        s.owner = owner;
-    if (s.owner != owner) {
+    if (s->owner == 0)
+        s->owner = owner;
+    if (s->owner != owner) {
         // Two processes share the space: their events come in two streams, not one.
         spoil(space);
         return nullptr;
     }
-    return &s;
+    return s;
 }
 
 void LiveSeries::note(int64_t ts)
@@ -129,22 +134,11 @@ void LiveSeries::free(int64_t space, int64_t owner, int64_t ts, int64_t allocTs,
 
 void LiveSeries::spoil(int64_t space)
 {
-    if (space <= 0)
-        return;
-    if (static_cast<size_t>(space) >= m_spaces.size())
-        m_spaces.resize(static_cast<size_t>(space) + 1);
-    Space& s = m_spaces[static_cast<size_t>(space)];
-    s.spoiled = true;
-    s.buckets = {};
-    s.pending = {};
-}
-
-uint64_t LiveSeries::spoiledSpaces() const
-{
-    uint64_t n = 0;
-    for (const Space& s : m_spaces)
-        n += s.spoiled ? 1 : 0;
-    return n;
+    if (Space* s = slot(space)) {
+        s->spoiled = true;
+        s->buckets = {};
+        s->pending = {};
+    }
 }
 
 // Finest buckets of at most ~65536 over the run, each a whole number of every space's buckets,

@@ -32,7 +32,6 @@ public:
     // Hands the series rows of every space not spoiled to `out`; returns the parameters, for meta
     // (finalize uses them too).
     trace::SeriesParams finish(RowWriter& out);
-    uint64_t spoiledSpaces() const;
 
     // Buckets a space keeps before it doubles their width.
     static constexpr size_t kMaxBuckets = size_t(1) << 17;
@@ -53,7 +52,8 @@ private:
         std::vector<int64_t> pending;
         bool spoiled = false;
     };
-    Space* at(int64_t space, int64_t owner);
+    Space* slot(int64_t space); // grows the table; null for no space
+    Space* at(int64_t space, int64_t owner); // null when the space is left to finalize
     void event(Space& s, int64_t ts, int64_t delta, bool isAlloc);
     void flushPending(Space& s);
     static void coarsen(Space& s);

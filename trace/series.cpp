@@ -67,24 +67,11 @@ SeriesWriter::SeriesWriter(const SeriesParams& p, int64_t spaceId)
 {
 }
 
+// One change of live bytes is a bucket of its own: its envelope spans the bytes before and after.
 Status SeriesWriter::event(int64_t ts, int64_t delta, bool isAlloc)
 {
-    if (m_open.empty())
-        return okStatus();
-    int64_t b = std::max<int64_t>(0, m_params.bucketOf(ts, 0)); // invalid rows may free before origin
-    Bucket& cur = m_open[0];
-    if (b < cur.index)
-        return makeError(ErrorCode::Corrupt, "series events out of time order in space " + std::to_string(m_space));
-    if (cur.index != b) {
-        close(0);
-        cur = Bucket { b, m_live, m_live, m_live, 0, 0 };
-    }
-    m_live += delta;
-    cur.minLive = std::min(cur.minLive, m_live);
-    cur.maxLive = std::max(cur.maxLive, m_live);
-    cur.lastLive = m_live;
-    (isAlloc ? cur.allocs : cur.frees) += 1;
-    return okStatus();
+    const int64_t next = m_live + delta;
+    return bucket(ts, std::min(m_live, next), std::max(m_live, next), next, isAlloc ? 1 : 0, isAlloc ? 0 : 1);
 }
 
 Status SeriesWriter::bucket(
@@ -92,10 +79,10 @@ Status SeriesWriter::bucket(
 {
     if (m_open.empty())
         return okStatus();
-    int64_t b = std::max<int64_t>(0, m_params.bucketOf(ts, 0));
+    int64_t b = std::max<int64_t>(0, m_params.bucketOf(ts, 0)); // invalid rows may free before origin
     Bucket& cur = m_open[0];
     if (b < cur.index)
-        return makeError(ErrorCode::Corrupt, "series buckets out of time order in space " + std::to_string(m_space));
+        return makeError(ErrorCode::Corrupt, "series input out of time order in space " + std::to_string(m_space));
     if (cur.index != b) {
         close(0);
         cur = Bucket { b, minLive, maxLive, lastLive, allocs, frees };
