@@ -33,6 +33,12 @@ struct IngestContext {
 // The records pass 2 visits in time order: those that change what is live.
 bool isMemoryKind(wire::Kind k);
 
+// A record as its kind's struct (the spool reader checked its size against the kind).
+template <typename T> const T& recordAs(const wire::RecordHeader& r)
+{
+    return reinterpret_cast<const T&>(r);
+}
+
 struct ProcessPlan {
     int64_t id = 0;
     int64_t parent_id = 0;
@@ -51,8 +57,6 @@ struct FileCounters {
 class FileIngest {
 public:
     FileIngest(IngestContext& ctx, SpoolFile& file, const ProcessPlan& plan);
-    // The whole file at once.
-    void run(const std::function<void(double)>& progress);
     // What the file holds so far (its process may still be writing it); `final` once it is
     // complete: the rest, then the rows written at the end (live at exit, threads, counters).
     // While the process runs, at most `limit` memory records per call; returns how many were paired.

@@ -9,11 +9,6 @@ using wire::Kind;
 
 namespace {
 
-    template <typename T> const T& as(const wire::RecordHeader& r)
-    {
-        return reinterpret_cast<const T&>(r);
-    }
-
     std::optional<std::string> errorName(uint16_t api, int32_t code)
     {
         // Only the out-of-memory codes are named; others keep their number.
@@ -37,7 +32,7 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
 {
     switch (static_cast<Kind>(r.kind)) {
     case Kind::HostAlloc: {
-        const auto& a = as<wire::HostAllocRecord>(r);
+        const auto& a = recordAs<wire::HostAllocRecord>(r);
         onAlloc(tid,
             Live { m_hostSpace, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
                 rangeOf(a.range_id), 0, 0, 0, kSourcePreload, a.api },
@@ -45,13 +40,13 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
         break;
     }
     case Kind::HostFree: {
-        const auto& f = as<wire::HostFreeRecord>(r);
+        const auto& f = recordAs<wire::HostFreeRecord>(r);
         if (f.address)
             onFree(m_hostSpace, f.address, f.api, kSourcePreload, f.ts_ns);
         break;
     }
     case Kind::Alloc: {
-        const auto& a = as<wire::AllocRecord>(r);
+        const auto& a = recordAs<wire::AllocRecord>(r);
         int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(a.space_kind), a.device);
         onAlloc(tid,
             Live { space, threadOf(tid), a.address, a.size, a.ts_ns, callsiteOf(a.stack_id, a.ts_ns),
@@ -60,31 +55,31 @@ void FileIngest::onTimeOrder(uint32_t tid, const wire::RecordHeader& r)
         break;
     }
     case Kind::Free: {
-        const auto& f = as<wire::FreeRecord>(r);
+        const auto& f = recordAs<wire::FreeRecord>(r);
         if (f.address)
             onFree(
                 m_ctx.spaces.get(static_cast<SpaceKind>(f.space_kind), f.device), f.address, f.api, f.source, f.ts_ns);
         break;
     }
     case Kind::AllocFailed:
-        onAllocFailed(tid, as<wire::AllocFailedRecord>(r));
+        onAllocFailed(tid, recordAs<wire::AllocFailedRecord>(r));
         break;
     case Kind::HeapRegister:
-        onHeapRegister(as<wire::HeapRegisterRecord>(r));
+        onHeapRegister(recordAs<wire::HeapRegisterRecord>(r));
         break;
     case Kind::HeapUnregister:
-        onHeapEvent(as<wire::HeapEventRecord>(r), true);
+        onHeapEvent(recordAs<wire::HeapEventRecord>(r), true);
         break;
     case Kind::HeapReset:
-        onHeapEvent(as<wire::HeapEventRecord>(r), false);
+        onHeapEvent(recordAs<wire::HeapEventRecord>(r), false);
         break;
     case Kind::RegionRegister:
-        onRegionRegister(tid, as<wire::RegionRegisterRecord>(r));
+        onRegionRegister(tid, recordAs<wire::RegionRegisterRecord>(r));
         break;
     case Kind::RegionUnregister:
     case Kind::RegionResize:
     case Kind::RegionName:
-        onRegionEvent(tid, as<wire::RegionEventRecord>(r), static_cast<Kind>(r.kind));
+        onRegionEvent(tid, recordAs<wire::RegionEventRecord>(r), static_cast<Kind>(r.kind));
         break;
     default:
         break;

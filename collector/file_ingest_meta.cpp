@@ -10,11 +10,6 @@ using wire::Kind;
 
 namespace {
 
-    template <typename T> const T& as(const wire::RecordHeader& r)
-    {
-        return reinterpret_cast<const T&>(r);
-    }
-
     std::string_view tail(const void* record, size_t fixedBytes, size_t len)
     {
         return { reinterpret_cast<const char*>(record) + fixedBytes, len };
@@ -33,17 +28,6 @@ namespace {
         return kind < sizeof(kNames) / sizeof(kNames[0]) ? kNames[kind] : "unknown";
     }
 
-    std::string hex(const uint8_t* bytes, size_t n)
-    {
-        static const char kDigits[] = "0123456789abcdef";
-        std::string s;
-        for (size_t i = 0; i < n; ++i) {
-            s += kDigits[bytes[i] >> 4];
-            s += kDigits[bytes[i] & 15];
-        }
-        return s;
-    }
-
 } // namespace
 
 FileIngest::FileIngest(IngestContext& ctx, SpoolFile& file, const ProcessPlan& plan)
@@ -59,8 +43,6 @@ bool isMemoryKind(Kind k)
     return k == Kind::HostAlloc || k == Kind::HostFree || k == Kind::Alloc || k == Kind::Free || k == Kind::AllocFailed
         || (k >= Kind::HeapRegister && k <= Kind::RegionName);
 }
-
-void FileIngest::run(const std::function<void(double)>& progress) { (void)step(true, progress); }
 
 uint64_t FileIngest::step(bool final, const std::function<void(double)>& progress, uint64_t limit)
 {
@@ -146,15 +128,15 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
     seen(tid, SpoolFile::timestampOf(r));
     switch (static_cast<Kind>(r.kind)) {
     case Kind::ProcessInfo:
-        onProcessInfo(as<wire::ProcessInfoRecord>(r));
+        onProcessInfo(recordAs<wire::ProcessInfoRecord>(r));
         break;
     case Kind::ProcessExit:
         m_exited = true;
-        m_exitReason = as<wire::ProcessExitRecord>(r).reason;
-        m_exitTs = as<wire::ProcessExitRecord>(r).ts_ns;
+        m_exitReason = recordAs<wire::ProcessExitRecord>(r).reason;
+        m_exitTs = recordAs<wire::ProcessExitRecord>(r).ts_ns;
         break;
     case Kind::ThreadName: {
-        const auto& t = as<wire::ThreadNameRecord>(r);
+        const auto& t = recordAs<wire::ThreadNameRecord>(r);
         if (fits(r, sizeof(t), t.name_len)) {
             threadOf(t.tid);
             m_threads[t.tid].name = m_ctx.strings.intern(tail(&t, sizeof(t), t.name_len), m_ctx.out);
@@ -162,19 +144,19 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         break;
     }
     case Kind::Module:
-        onModule(as<wire::ModuleRecord>(r));
+        onModule(recordAs<wire::ModuleRecord>(r));
         break;
     case Kind::ModuleUnload:
-        m_modules.unload(as<wire::ModuleUnloadRecord>(r).load_bias, as<wire::ModuleUnloadRecord>(r).ts_ns);
+        m_modules.unload(recordAs<wire::ModuleUnloadRecord>(r).load_bias, recordAs<wire::ModuleUnloadRecord>(r).ts_ns);
         break;
     case Kind::String: {
-        const auto& s = as<wire::StringRecord>(r);
+        const auto& s = recordAs<wire::StringRecord>(r);
         if (fits(r, sizeof(s), s.len))
             m_stringIds[s.id] = m_ctx.strings.intern(tail(&s, sizeof(s), s.len), m_ctx.out);
         break;
     }
     case Kind::Stack: {
-        const auto& s = as<wire::StackRecord>(r);
+        const auto& s = recordAs<wire::StackRecord>(r);
         if (!fits(r, sizeof(s), uint64_t(s.depth) * 8))
             break;
         m_stacks[s.id] = { m_stackIps.size(), s.depth, -1 };
@@ -183,16 +165,16 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         break;
     }
     case Kind::Stat:
-        onStat(as<wire::StatRecord>(r));
+        onStat(recordAs<wire::StatRecord>(r));
         break;
     case Kind::RangeBegin:
-        onRangeBegin(tid, as<wire::RangeBeginRecord>(r));
+        onRangeBegin(tid, recordAs<wire::RangeBeginRecord>(r));
         break;
     case Kind::RangeEnd:
-        onRangeEnd(as<wire::RangeEndRecord>(r));
+        onRangeEnd(recordAs<wire::RangeEndRecord>(r));
         break;
     case Kind::Mark: {
-        const auto& m = as<wire::MarkRecord>(r);
+        const auto& m = recordAs<wire::MarkRecord>(r);
         m_ctx.out.row(m_ctx.out.marks, m_ctx.next_mark++, m_plan.id, threadOf(tid), m.ts_ns,
             idOrNull(stringOf(m.domain_id)), idOrNull(stringOf(m.name_id)));
         break;
@@ -233,7 +215,7 @@ void FileIngest::onModule(const wire::ModuleRecord& r)
         = slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
     m.drop_frames = m_ctx.options.drop_capture_frames && base == "libtidemark.so";
     m_modules.add(m);
-    m_moduleRows.push_back({ m, { std::move(path), hex(r.build_id, std::min<size_t>(r.build_id_len, 32)) } });
+    m_moduleRows.push_back({ m, { std::move(path), hexBytes(r.build_id, std::min<size_t>(r.build_id_len, 32)) } });
     m_ctx.moduleFiles[m.id] = m_moduleRows.back().second; // symbolization may start before the file ends
 }
 
@@ -293,26 +275,26 @@ void FileIngest::onActivity(const wire::RecordHeader& r)
     const auto source = static_cast<int64_t>(kSourceCuptiActivity);
     switch (static_cast<Kind>(r.kind)) {
     case Kind::Kernel: {
-        const auto& k = as<wire::KernelRecord>(r);
+        const auto& k = recordAs<wire::KernelRecord>(r);
         out.row(out.kernels, m_plan.id, k.device, k.context, k.stream, k.start_ts_ns, k.end_ts_ns,
             idOrNull(stringOf(k.name_id)), k.correlation_id, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1],
             k.block[2], k.registers_per_thread, k.static_shared_bytes, k.dynamic_shared_bytes, source);
         break;
     }
     case Kind::Memcpy: {
-        const auto& m = as<wire::MemcpyRecord>(r);
+        const auto& m = recordAs<wire::MemcpyRecord>(r);
         out.row(out.memcpys, m_plan.id, m.device, m.context, m.stream, m.start_ts_ns, m.end_ts_ns, m.bytes,
             memcpyKindName(m.copy_kind), m.correlation_id, source);
         break;
     }
     case Kind::Memset: {
-        const auto& m = as<wire::MemsetRecord>(r);
+        const auto& m = recordAs<wire::MemsetRecord>(r);
         out.row(out.memsets, m_plan.id, m.device, m.context, m.stream, m.start_ts_ns, m.end_ts_ns, m.bytes, m.value,
             m.correlation_id, source);
         break;
     }
     case Kind::Sample: {
-        const auto& s = as<wire::SampleRecord>(r);
+        const auto& s = recordAs<wire::SampleRecord>(r);
         int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(s.space_kind), s.device);
         m_ctx.spaces.noteCapacity(space, s.total_bytes);
         out.row(out.samples, m_plan.id, space, s.ts_ns, s.free_bytes, s.total_bytes, nullptr, nullptr);

@@ -3,6 +3,18 @@
 
 namespace tidemark::collector {
 
+std::string hexBytes(const uint8_t* bytes, size_t n)
+{
+    static const char kDigits[] = "0123456789abcdef";
+    std::string s;
+    s.reserve(2 * n);
+    for (size_t i = 0; i < n; ++i) {
+        s += kDigits[bytes[i] >> 4];
+        s += kDigits[bytes[i] & 15];
+    }
+    return s;
+}
+
 Status StringTable::load(trace::Db& db)
 {
     auto stmt = db.prepare("SELECT id, value FROM strings");

@@ -13,6 +13,9 @@
 
 namespace tidemark::collector {
 
+// Lower-case hex of bytes: how modules' build ids are stored, and compared at symbolization.
+std::string hexBytes(const uint8_t* bytes, size_t n);
+
 struct PairHash {
     size_t operator()(const std::pair<int64_t, uint64_t>& p) const
     {

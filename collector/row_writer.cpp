@@ -327,10 +327,6 @@ Status RowWriter::executeRows(const std::vector<uint8_t>& rows)
 
 Status RowWriter::countRows(uint64_t rows)
 {
-    {
-        std::lock_guard lock(m_mutex);
-        m_written += rows;
-    }
     m_rowsInTransaction += rows;
     if (m_rowsInTransaction < kRowsPerTransaction)
         return okStatus();
@@ -388,10 +384,5 @@ Status RowWriter::status() const
     return m_status;
 }
 
-uint64_t RowWriter::rowsWritten() const
-{
-    std::lock_guard lock(m_mutex);
-    return m_written;
-}
 
 } // namespace tidemark::collector

@@ -48,7 +48,6 @@ public:
     // Writes what is left and commits; later rows are not accepted.
     Status finish();
     Status status() const;
-    uint64_t rowsWritten() const;
 
     // The statements rows are written with (passed to row() by reference, never run directly).
     trace::Stmt processes, threads, modules, strings, frames, callsites, spaces, ranges, marks, heaps, failed, kernels,
@@ -156,7 +155,6 @@ private:
     bool m_busy = false; // the writer is executing a command
     bool m_stop = false;
     Status m_status = okStatus();
-    uint64_t m_written = 0;
     std::thread m_writer;
 
     // Writing thread only.

@@ -127,13 +127,7 @@ namespace {
         const unsigned char* bits = nullptr;
         GElf_Addr vaddr = 0;
         int len = dwfl_module_build_id(mod, &bits, &vaddr);
-        static const char kDigits[] = "0123456789abcdef";
-        std::string s;
-        for (int i = 0; i < len; ++i) {
-            s += kDigits[bits[i] >> 4];
-            s += kDigits[bits[i] & 15];
-        }
-        return s;
+        return len > 0 ? hexBytes(bits, static_cast<size_t>(len)) : std::string();
     }
 
     Result<std::vector<FrameToSymbolize>> loadFrames(trace::Db& db)
@@ -164,17 +158,10 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
     RowWriter out(db);
     if (auto s = out.begin(); !s)
         return s.error();
-    SymbolizeReport report = symbolizeFrames(std::move(*frames), out, strings, progress);
+    Resolution r = resolveFrames(std::move(*frames), progress);
+    writeSymbols(r, out, strings);
     if (auto s = out.finish(); !s)
         return s.error();
-    return report;
-}
-
-SymbolizeReport symbolizeFrames(
-    std::vector<FrameToSymbolize> frames, RowWriter& out, StringTable& strings, const Progress& progress)
-{
-    Resolution r = resolveFrames(std::move(frames), progress);
-    writeSymbols(r, out, strings);
     return r.report;
 }
 

@@ -33,13 +33,9 @@ struct FrameToSymbolize {
     uint64_t rel_pc;
     std::string path, build_id; // of its module file
 };
-// The given frames, their symbols written through `out`.
-SymbolizeReport symbolizeFrames(
-    std::vector<FrameToSymbolize> frames, RowWriter& out, StringTable& strings, const Progress& progress = {});
-
-// The same in two halves, so the slow one can run on a thread of its own (the ingest resolves the
-// frames seen while the program ran as it pairs the rest): resolveFrames reads the module files
-// and touches nothing shared; writeSymbols writes what it found.
+// Symbolization of given frames in two halves, so the slow one can run on a thread of its own (the
+// ingest resolves the frames seen while the program ran as it pairs the rest): resolveFrames reads
+// the module files and touches nothing shared; writeSymbols writes what it found through `out`.
 struct ResolvedSymbol {
     int64_t frame;
     int64_t depth; // 0 = the outermost function, then the ones inlined into it

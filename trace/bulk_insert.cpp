@@ -178,8 +178,6 @@ BulkInsert::~BulkInsert()
     m_state = nullptr;
 }
 
-size_t BulkInsert::columnCount() const { return m_state ? m_state->columns : 0; }
-
 Status BulkInsert::insert(const RowBatch& batch)
 {
     if (!m_state)

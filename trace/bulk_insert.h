@@ -51,10 +51,10 @@ public:
     BulkInsert& operator=(const BulkInsert&) = delete;
     ~BulkInsert();
 
-    // Writes a batch (inside the caller's transaction); each row must hold columnCount() values.
+    // Writes a batch (inside the caller's transaction); each row holds one value per column.
     Status insert(const RowBatch& batch);
 
-    // The same through a batch of its own: beginRow(), then exactly columnCount() values per row.
+    // The same through a batch of its own: beginRow(), then one value per column.
     void beginRow() { m_own.beginRow(); }
     void value(int64_t v) { m_own.value(v); }
     void value(const std::optional<int64_t>& v) { m_own.value(v); }
@@ -62,8 +62,6 @@ public:
     size_t pendingRows() const { return m_own.rows; }
     // Writes the own batch and empties it.
     Status flush();
-
-    size_t columnCount() const;
 
     struct State; // column layout and the batch being fed, shared with the virtual table's callbacks
 
