@@ -78,6 +78,18 @@ namespace {
         ++c.kernels;
     }
 
+    // What a memcpy and a memset activity record share: when, how much, where.
+    template <typename Record, typename Activity> void fillTransfer(Record& r, const Activity& a) noexcept
+    {
+        r.start_ts_ns = a.start;
+        r.end_ts_ns = a.end;
+        r.bytes = a.bytes;
+        r.device = a.deviceId;
+        r.context = a.contextId;
+        r.stream = a.streamId;
+        r.correlation_id = a.correlationId;
+    }
+
     void onMemcpy(const CUpti_ActivityMemcpy6& m, ActivityCounts& c) noexcept
     {
         if (m.start == 0 || m.end == 0) {
@@ -89,13 +101,7 @@ namespace {
         r.copy_kind = m.copyKind;
         r.src_kind = m.srcKind;
         r.dst_kind = m.dstKind;
-        r.start_ts_ns = m.start;
-        r.end_ts_ns = m.end;
-        r.bytes = m.bytes;
-        r.device = m.deviceId;
-        r.context = m.contextId;
-        r.stream = m.streamId;
-        r.correlation_id = m.correlationId;
+        fillTransfer(r, m);
         emit(&r, sizeof(r));
         ++c.memcpys;
     }
@@ -109,13 +115,7 @@ namespace {
         wire::MemsetRecord r {};
         fillHeader(r, wire::Kind::Memset);
         r.value = m.value;
-        r.start_ts_ns = m.start;
-        r.end_ts_ns = m.end;
-        r.bytes = m.bytes;
-        r.device = m.deviceId;
-        r.context = m.contextId;
-        r.stream = m.streamId;
-        r.correlation_id = m.correlationId;
+        fillTransfer(r, m);
         emit(&r, sizeof(r));
         ++c.memsets;
     }
