@@ -53,8 +53,9 @@ TEST_F(BulkInsertTest, RowsArriveExactlyAsGivenOverSeveralBatches)
         bulk->value(r.a);
         bulk->value(r.b);
         bulk->value(r.c);
-        if (bulk->pendingRows() == 4096)
+        if (bulk->pendingRows() == 4096) {
             ASSERT_TRUE(bulk->flush());
+        }
     }
     EXPECT_EQ(bulk->pendingRows(), 10007u % 4096u);
     ASSERT_TRUE(bulk->flush());
@@ -71,11 +72,13 @@ TEST_F(BulkInsertTest, RowsArriveExactlyAsGivenOverSeveralBatches)
         EXPECT_EQ(st->int64(0), static_cast<int64_t>(n + 1));
         EXPECT_EQ(st->int64(1), r.a);
         EXPECT_EQ(st->isNull(2), !r.b);
-        if (r.b)
+        if (r.b) {
             EXPECT_EQ(st->int64(2), *r.b);
+        }
         EXPECT_EQ(st->isNull(3), !r.c);
-        if (r.c)
+        if (r.c) {
             EXPECT_EQ(st->int64(3), *r.c);
+        }
         ++n;
     }
     EXPECT_EQ(n, rows.size());
