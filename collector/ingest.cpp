@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <map>
+#include <pthread.h>
+#include <sched.h>
 #include <set>
 #include <thread>
 
@@ -164,12 +166,19 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
             return s.error();
     for (auto& img : st.images)
         img->ingest->setParent(parentOf(*img, st.images));
-    // The frames seen while the program ran are symbolized on a thread of their own meanwhile.
+    // The frames seen while the program ran are symbolized meanwhile, on a thread that only gets a
+    // core the pairing and the SQLite writer leave idle: they are the ones the recording waits for.
     const int64_t earlyFrames = static_cast<int64_t>(st.ctx.trie.frameCount());
+    SymbolResolver symbols;
     Resolution resolved;
     std::thread resolver;
     if (st.ctx.options.symbolize)
-        resolver = std::thread([&, early = st.framesToSymbolize(0)]() mutable { resolved = resolveFrames(std::move(early)); });
+        resolver = std::thread([&, early = st.framesToSymbolize(0)]() mutable {
+            sched_param idle {};
+            pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+            pthread_setname_np(pthread_self(), "tidemark-sym");
+            resolved = symbols.resolve(std::move(early));
+        });
     struct Joiner {
         std::thread& t;
         ~Joiner()
@@ -217,8 +226,12 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
     }
     RowWriter& out = st.out;
     if (st.ctx.options.symbolize) {
-        resolver.join(); // one libdw user at a time
-        Resolution late = resolveFrames(st.framesToSymbolize(earlyFrames), progress);
+        // Waited for now: back to a normal share of the CPU, or a machine busy with other work would
+        // starve it. One libdw user at a time; the modules it read stay open for the rest.
+        sched_param normal {};
+        pthread_setschedparam(resolver.native_handle(), SCHED_OTHER, &normal);
+        resolver.join();
+        Resolution late = symbols.resolve(st.framesToSymbolize(earlyFrames), progress);
         writeSymbols(resolved, out, st.ctx.strings);
         writeSymbols(late, out, st.ctx.strings);
         report.frames_symbolized = resolved.report.resolved + late.report.resolved;

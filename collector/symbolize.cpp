@@ -70,7 +70,7 @@ namespace {
     }
 
     // Outermost function first (inline_depth 0), then each function inlined into the previous one.
-    std::vector<SymbolRow> resolve(Dwfl_Module* mod, Dwarf_Addr pc)
+    std::vector<SymbolRow> resolvePc(Dwfl_Module* mod, Dwarf_Addr pc)
     {
         std::vector<SymbolRow> rows;
         std::string pcFile;
@@ -173,16 +173,68 @@ void writeSymbols(const Resolution& resolution, RowWriter& out, StringTable& str
             r.line > 0 ? std::optional<int64_t>(r.line) : std::nullopt);
 }
 
-Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& progress)
+// One module file, opened once: libdw reads (and inflates, when compressed) its debug sections on
+// first use, which for a libc with separate debug info costs more than all its lookups.
+struct SymbolResolver::Module {
+    Dwfl* dwfl = nullptr;
+    Dwfl_Module* mod = nullptr; // null: missing, unreadable or replaced
+    bool missing = false, mismatch = false;
+    uint64_t lastUse = 0;
+
+    Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+    ~Module()
+    {
+        if (dwfl)
+            dwfl_end(dwfl);
+    }
+};
+
+SymbolResolver::SymbolResolver() = default;
+SymbolResolver::~SymbolResolver() = default;
+
+SymbolResolver::Module& SymbolResolver::open(const std::string& path, const std::string& buildId)
 {
-    // Grouped by module file, each file opened once; equal pcs next to each other, resolved once.
-    std::sort(frames.begin(), frames.end(), [](const FrameToSymbolize& a, const FrameToSymbolize& b) {
-        return std::tie(a.path, a.build_id, a.rel_pc) < std::tie(b.path, b.build_id, b.rel_pc);
-    });
     static char* debuginfoPath = nullptr;
     static const Dwfl_Callbacks kCallbacks
         = { dwfl_build_id_find_elf, dwfl_standard_find_debuginfo, dwfl_offline_section_address, &debuginfoPath };
+    auto key = std::make_pair(path, buildId);
+    auto it = m_modules.find(key);
+    if (it == m_modules.end()) {
+        if (m_modules.size() >= kMaxOpenModules) { // bounded memory: the least recently used goes
+            auto oldest = std::min_element(m_modules.begin(), m_modules.end(),
+                [](const auto& a, const auto& b) { return a.second->lastUse < b.second->lastUse; });
+            m_modules.erase(oldest);
+        }
+        auto m = std::make_unique<Module>();
+        ++m_opened;
+        m->dwfl = dwfl_begin(&kCallbacks);
+        // Pseudo modules ([vdso], linux-vdso.so.1) have no file to read.
+        if (m->dwfl && !path.empty() && path[0] == '/' && ::access(path.c_str(), R_OK) == 0) {
+            dwfl_report_begin(m->dwfl);
+            // base 0 with p_vaddr added: dwfl addresses are the file's own vaddrs, which is what rel_pc is.
+            m->mod = dwfl_report_elf(m->dwfl, path.c_str(), path.c_str(), -1, 0, true);
+            dwfl_report_end(m->dwfl, nullptr, nullptr);
+        }
+        if (!m->mod) {
+            m->missing = true;
+        } else if (!buildId.empty() && buildIdHex(m->mod) != buildId) {
+            m->mismatch = true; // the file was replaced after the run: its symbols would lie
+            m->mod = nullptr;
+        }
+        it = m_modules.emplace(std::move(key), std::move(m)).first;
+    }
+    it->second->lastUse = ++m_uses;
+    return *it->second;
+}
 
+Resolution SymbolResolver::resolve(std::vector<FrameToSymbolize> frames, const Progress& progress)
+{
+    // Grouped by module file; equal pcs next to each other, resolved once.
+    std::sort(frames.begin(), frames.end(), [](const FrameToSymbolize& a, const FrameToSymbolize& b) {
+        return std::tie(a.path, a.build_id, a.rel_pc) < std::tie(b.path, b.build_id, b.rel_pc);
+    });
     Resolution out;
     SymbolizeReport& report = out.report;
     report.frames = frames.size();
@@ -192,29 +244,16 @@ Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& p
         while (groupEnd < frames.size() && frames[groupEnd].path == frames[i].path
             && frames[groupEnd].build_id == frames[i].build_id)
             ++groupEnd;
-        const FrameToSymbolize& first = frames[i];
+        const Module& module = open(frames[i].path, frames[i].build_id);
         ++report.module_files;
-        Dwfl* dwfl = dwfl_begin(&kCallbacks);
-        Dwfl_Module* mod = nullptr;
-        // Pseudo modules ([vdso], linux-vdso.so.1) have no file to read.
-        if (dwfl && !first.path.empty() && first.path[0] == '/' && ::access(first.path.c_str(), R_OK) == 0) {
-            dwfl_report_begin(dwfl);
-            // base 0 with p_vaddr added: dwfl addresses are the file's own vaddrs, which is what rel_pc is.
-            mod = dwfl_report_elf(dwfl, first.path.c_str(), first.path.c_str(), -1, 0, true);
-            dwfl_report_end(dwfl, nullptr, nullptr);
-        }
-        if (!mod) {
-            ++report.missing_modules;
-        } else if (!first.build_id.empty() && buildIdHex(mod) != first.build_id) {
-            ++report.build_id_mismatch; // the file was replaced after the run: its symbols would lie
-            mod = nullptr;
-        }
+        report.missing_modules += module.missing;
+        report.build_id_mismatch += module.mismatch;
         std::vector<SymbolRow> rows;
-        for (size_t j = i; mod && j < groupEnd; ++j) {
+        for (size_t j = i; module.mod && j < groupEnd; ++j) {
             const FrameToSymbolize& f = frames[j];
             // Frames are return addresses: look up the call instruction, one byte before.
             if (j == i || f.rel_pc != frames[j - 1].rel_pc)
-                rows = resolve(mod, f.rel_pc ? f.rel_pc - 1 : 0);
+                rows = resolvePc(module.mod, f.rel_pc ? f.rel_pc - 1 : 0);
             if (!rows.empty() && !rows[0].function.empty())
                 ++report.resolved;
             if (!rows.empty() && !rows.back().file.empty())
@@ -222,13 +261,16 @@ Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& p
             for (size_t d = 0; d < rows.size(); ++d)
                 out.symbols.push_back({ f.id, static_cast<int64_t>(d), rows[d].function, rows[d].file, rows[d].line });
         }
-        if (dwfl)
-            dwfl_end(dwfl);
         i = groupEnd;
         if (progress)
             progress("symbolizing", static_cast<double>(i) / static_cast<double>(frames.size()));
     }
     return out;
+}
+
+Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& progress)
+{
+    return SymbolResolver().resolve(std::move(frames), progress);
 }
 
 } // namespace tidemark::collector

@@ -8,6 +8,8 @@
 #include "trace/sqlite.h"
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,27 @@ struct Resolution {
     std::vector<ResolvedSymbol> symbols;
 };
 Resolution resolveFrames(std::vector<FrameToSymbolize> frames, const Progress& progress = {});
+
+// resolveFrames over several rounds: each module file stays open (up to kMaxOpenModules, the least
+// recently used closed first), so a later round's frames of a module already read cost only their
+// lookups. One thread at a time.
+class SymbolResolver {
+public:
+    static constexpr size_t kMaxOpenModules = 32;
+    SymbolResolver();
+    ~SymbolResolver();
+    SymbolResolver(const SymbolResolver&) = delete;
+    SymbolResolver& operator=(const SymbolResolver&) = delete;
+    Resolution resolve(std::vector<FrameToSymbolize> frames, const Progress& progress = {});
+    // Module files opened so far, a file read again after being closed counted again.
+    uint64_t filesOpened() const { return m_opened; }
+
+private:
+    struct Module;
+    Module& open(const std::string& path, const std::string& buildId);
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<Module>> m_modules;
+    uint64_t m_uses = 0, m_opened = 0;
+};
 void writeSymbols(const Resolution& resolution, RowWriter& out, StringTable& strings);
 
 } // namespace tidemark::collector

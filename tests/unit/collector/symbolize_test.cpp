@@ -156,4 +156,44 @@ TEST_F(SymbolizeTest, KeepsModuleAndOffsetWhenTheFileIsMissingOrReplaced)
     EXPECT_EQ(*m_db.queryInt("SELECT rel_pc FROM frames WHERE id = 1"), 0x1234);
 }
 
+// Several rounds on one resolver (the ingest's early and late frames): the same symbols as one round
+// each on its own, and a module file read once while it stays among the most recently used.
+TEST(SymbolResolverTest, LaterRoundsReuseTheModulesAlreadyRead)
+{
+    uintptr_t direct = tmfixture::directCaller(4);
+    uintptr_t inlined = tmfixture::outerWithInline(5);
+    Object obj = objectHolding(direct);
+    ASSERT_EQ(objectHolding(inlined).path, obj.path);
+    auto frame = [&](int64_t id, uintptr_t ip) { return collector::FrameToSymbolize { id, ip - obj.bias, obj.path, "" }; };
+    auto names = [](const collector::Resolution& r) {
+        std::vector<std::tuple<int64_t, int64_t, std::string, std::string, int>> out;
+        for (const auto& s : r.symbols)
+            out.emplace_back(s.frame, s.depth, s.function, s.file, s.line);
+        return out;
+    };
+
+    collector::SymbolResolver resolver;
+    collector::Resolution first = resolver.resolve({ frame(1, direct) });
+    collector::Resolution second = resolver.resolve({ frame(2, inlined) });
+    EXPECT_EQ(resolver.filesOpened(), 1u);
+    EXPECT_EQ(second.report.module_files, 1u);
+    EXPECT_EQ(names(first), names(collector::resolveFrames({ frame(1, direct) })));
+    EXPECT_EQ(names(second), names(collector::resolveFrames({ frame(2, inlined) })));
+    ASSERT_EQ(second.symbols.size(), 2u); // the inline chain, as from a fresh resolver
+    EXPECT_EQ(second.symbols[1].line, markerLine("inlined-call"));
+
+    // More module files than stay open: the least recently used is read again when it comes back.
+    std::vector<collector::FrameToSymbolize> gone;
+    for (size_t i = 0; i < collector::SymbolResolver::kMaxOpenModules; ++i)
+        gone.push_back({ static_cast<int64_t>(10 + i), 0x1234, "/nonexistent/lib" + std::to_string(i) + ".so", "" });
+    collector::Resolution missing = resolver.resolve(gone);
+    EXPECT_EQ(missing.report.missing_modules, collector::SymbolResolver::kMaxOpenModules);
+    EXPECT_TRUE(missing.symbols.empty());
+    collector::Resolution again = resolver.resolve({ frame(3, direct) });
+    EXPECT_EQ(resolver.filesOpened(), collector::SymbolResolver::kMaxOpenModules + 2);
+    ASSERT_EQ(again.symbols.size(), 1u);
+    EXPECT_EQ(again.symbols[0].function, "tmfixture::directCaller(int)");
+    EXPECT_EQ(again.symbols[0].line, markerLine("direct-call"));
+}
+
 } // namespace
