@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -12,9 +13,13 @@ namespace tidemark::trace {
 struct BulkInsert::State {
     std::string module; // also the virtual table's name
     std::string declaration; // CREATE TABLE x(c0, c1, ...)
+    std::string prefix; // INSERT INTO table(a, b, ...) SELECT
     size_t columns = 0;
     const RowBatch* feeding = nullptr; // during insert()
     sqlite3* db = nullptr;
+    // The INSERT for each set of columns that held one value in a whole batch (bit i: column i), those
+    // bound as parameters; the first is the one for no such column.
+    std::vector<std::pair<uint64_t, Stmt>> inserts;
 };
 
 namespace {
@@ -124,33 +129,62 @@ namespace {
         return m;
     }();
 
+    // The INSERT reading the columns not in `fixed` from the feed and the others from parameters
+    // (?N+1 for column N).
+    Result<Stmt> prepareInsert(Db& db, const BulkInsert::State& state, uint64_t fixed)
+    {
+        std::string sql = state.prefix;
+        for (size_t i = 0; i < state.columns; ++i) {
+            sql += i ? ", " : " ";
+            sql += (fixed >> i & 1) ? "?" + std::to_string(i + 1) : "c" + std::to_string(i);
+        }
+        return db.prepare(sql + " FROM " + state.module);
+    }
+
+    // The columns holding one value (or NULL) in every row of `batch`.
+    uint64_t fixedColumns(const RowBatch& batch, size_t columns)
+    {
+        uint64_t fixed = columns >= 64 ? ~uint64_t(0) : (uint64_t(1) << columns) - 1;
+        for (size_t r = 1; r < batch.rows && fixed; ++r) {
+            const int64_t* v = &batch.values[r * columns];
+            const uint8_t* n = &batch.nulls[r * columns];
+            for (size_t c = 0; c < columns; ++c)
+                if (v[c] != batch.values[c] || n[c] != batch.nulls[c])
+                    fixed &= ~(uint64_t(1) << c);
+        }
+        return fixed;
+    }
+
 } // namespace
 
 Result<BulkInsert> BulkInsert::create(Db& db, const std::string& table, const std::vector<std::string>& columns)
 {
-    if (columns.empty())
-        return makeError(ErrorCode::Usage, "bulk insert into " + table + " without columns");
+    if (columns.empty() || columns.size() > 64)
+        return makeError(ErrorCode::Usage,
+            "bulk insert into " + table + " of " + std::to_string(columns.size()) + " columns (1 to 64)");
     auto state = std::make_unique<State>();
     state->module = "tidemark_feed_" + table;
     state->columns = columns.size();
     state->db = db.handle();
-    std::string names;
     state->declaration = "CREATE TABLE x(";
+    state->prefix = "INSERT INTO " + table + "(";
     for (size_t i = 0; i < columns.size(); ++i) {
         state->declaration += (i ? ", c" : "c") + std::to_string(i);
-        names += (i ? ", " : "") + columns[i];
+        state->prefix += (i ? ", " : "") + columns[i];
     }
     state->declaration += ")";
+    state->prefix += ") SELECT";
     if (sqlite3_create_module_v2(db.handle(), state->module.c_str(), &kFeedModule, state.get(), nullptr) != SQLITE_OK)
         return db.lastError("cannot register the bulk feed for " + table);
-    auto insert = db.prepare("INSERT INTO " + table + "(" + names + ") SELECT * FROM " + state->module);
+    auto insert = prepareInsert(db, *state, 0);
     if (!insert) {
         sqlite3_create_module_v2(db.handle(), state->module.c_str(), nullptr, nullptr, nullptr);
         return insert.error();
     }
+    state->inserts.emplace_back(0, std::move(*insert));
     BulkInsert b;
+    b.m_db = &db;
     b.m_state = state.release();
-    b.m_insert = std::move(*insert);
     return b;
 }
 
@@ -160,7 +194,7 @@ BulkInsert& BulkInsert::operator=(BulkInsert&& other) noexcept
 {
     if (this != &other) {
         this->~BulkInsert();
-        m_insert = std::move(other.m_insert);
+        m_db = other.m_db;
         m_state = other.m_state;
         m_own = std::move(other.m_own);
         other.m_state = nullptr;
@@ -172,7 +206,7 @@ BulkInsert::~BulkInsert()
 {
     if (!m_state)
         return;
-    m_insert = Stmt(); // the statement holds the virtual table; finalize it before dropping the module
+    m_state->inserts.clear(); // the statements hold the virtual table; finalize them before dropping the module
     sqlite3_create_module_v2(m_state->db, m_state->module.c_str(), nullptr, nullptr, nullptr);
     delete m_state;
     m_state = nullptr;
@@ -188,8 +222,33 @@ Status BulkInsert::insert(const RowBatch& batch)
         return makeError(ErrorCode::Usage,
             "bulk insert of " + std::to_string(batch.values.size()) + " values for " + std::to_string(batch.rows)
                 + " rows of " + std::to_string(m_state->columns) + " columns");
+    // A column with one value in the whole batch is bound once instead of read from the feed row by
+    // row: SQLite's per-row cost is mostly per fed column (docs/performance.md, "record").
+    uint64_t fixed = batch.rows >= kMinRowsForFixed ? fixedColumns(batch, m_state->columns) : 0;
+    Stmt* insert = &m_state->inserts.front().second;
+    if (fixed) {
+        auto it = std::find_if(m_state->inserts.begin(), m_state->inserts.end(),
+            [&](const auto& e) { return e.first == fixed; });
+        if (it != m_state->inserts.end()) {
+            insert = &it->second;
+        } else if (m_state->inserts.size() < kMaxStatements) {
+            auto prepared = prepareInsert(*m_db, *m_state, fixed);
+            if (!prepared)
+                return prepared.error();
+            insert = &m_state->inserts.emplace_back(fixed, std::move(*prepared)).second;
+        } else {
+            fixed = 0; // an unusual mix of fixed columns: the general statement
+        }
+    }
+    for (size_t c = 0; c < m_state->columns; ++c)
+        if (fixed >> c & 1) {
+            if (batch.nulls[c])
+                insert->bindNull(static_cast<int>(c + 1));
+            else
+                insert->bind(static_cast<int>(c + 1), batch.values[c]);
+        }
     m_state->feeding = &batch;
-    Status s = m_insert.run();
+    Status s = insert->run();
     m_state->feeding = nullptr;
     return s;
 }

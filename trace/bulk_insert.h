@@ -65,9 +65,14 @@ public:
 
     struct State; // column layout and the batch being fed, shared with the virtual table's callbacks
 
+    // Batches of fewer rows always read every column from the feed; at most kMaxStatements shapes of
+    // INSERT (which columns are bound) are kept prepared.
+    static constexpr size_t kMinRowsForFixed = 16;
+    static constexpr size_t kMaxStatements = 16;
+
 private:
+    Db* m_db = nullptr;
     State* m_state = nullptr;
-    Stmt m_insert;
     RowBatch m_own;
 };
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <filesystem>
 #include <random>
 #include <unistd.h>
@@ -78,6 +79,66 @@ TEST_F(BulkInsertTest, RowsArriveExactlyAsGivenOverSeveralBatches)
         EXPECT_EQ(st->isNull(3), !r.c);
         if (r.c) {
             EXPECT_EQ(st->int64(3), *r.c);
+        }
+        ++n;
+    }
+    EXPECT_EQ(n, rows.size());
+}
+
+// A column that holds one value in a whole batch is bound rather than fed: every mix of such columns,
+// NULL or not, more mixes than statements kept, and look-alikes (0 beside NULL, one odd last row)
+// that must still be fed row by row.
+TEST_F(BulkInsertTest, ColumnsWithOneValueInABatchArriveExactlyAsGiven)
+{
+    constexpr int kColumns = 6; // 2^6 mixes, more than BulkInsert::kMaxStatements
+    ASSERT_TRUE(m_db.exec("CREATE TABLE w(id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b, c, d, e, f)"));
+    auto bulk = BulkInsert::create(m_db, "w", { "a", "b", "c", "d", "e", "f" });
+    ASSERT_TRUE(bulk) << bulk.error().message;
+    std::mt19937_64 rng(11);
+    enum Mode { Same, SameNull, Varying, ZeroOrNull, OddLast, kModes };
+    std::vector<std::array<std::optional<int64_t>, kColumns>> rows;
+    ASSERT_TRUE(m_db.exec("BEGIN"));
+    for (int batch = 0; batch < 400; ++batch) {
+        int modes[kColumns];
+        for (int& m : modes)
+            m = static_cast<int>(rng() % kModes);
+        if (modes[0] == SameNull || modes[0] == ZeroOrNull) // a is NOT NULL
+            modes[0] = Same;
+        const int n = batch % 7 == 0 ? 1 + static_cast<int>(rng() % 15) : 16 + static_cast<int>(rng() % 200);
+        const int64_t same = static_cast<int64_t>(rng());
+        for (int r = 0; r < n; ++r) {
+            std::array<std::optional<int64_t>, kColumns> row;
+            for (int c = 0; c < kColumns; ++c) {
+                switch (modes[c]) {
+                case Same: row[c] = same + c; break;
+                case SameNull: break;
+                case Varying: row[c] = static_cast<int64_t>(rng()); break;
+                case ZeroOrNull:
+                    if (r % 2)
+                        row[c] = 0;
+                    break;
+                case OddLast: row[c] = r + 1 == n ? same - 1 : same; break;
+                }
+            }
+            rows.push_back(row);
+            bulk->beginRow();
+            for (const auto& v : row)
+                bulk->value(v);
+        }
+        ASSERT_TRUE(bulk->flush());
+    }
+    ASSERT_TRUE(m_db.exec("COMMIT"));
+
+    auto st = m_db.prepare("SELECT a, b, c, d, e, f FROM w ORDER BY id");
+    ASSERT_TRUE(st);
+    size_t n = 0;
+    while (st->step()) {
+        ASSERT_LT(n, rows.size());
+        for (int c = 0; c < kColumns; ++c) {
+            ASSERT_EQ(st->isNull(c), !rows[n][c]) << "row " << n << " column " << c;
+            if (rows[n][c]) {
+                ASSERT_EQ(st->int64(c), *rows[n][c]) << "row " << n << " column " << c;
+            }
         }
         ++n;
     }
