@@ -180,9 +180,8 @@ trace::SeriesParams LiveSeries::finish(RowWriter& out)
             spoil(static_cast<int64_t>(id)); // cannot happen (buckets are in time order); finalize would cope
             continue;
         }
-        trace::RowBatch rows;
-        writer.finish(rows);
-        out.seriesRows(std::move(rows));
+        for (trace::RowBatch& rows : writer.finish())
+            out.seriesRows(std::move(rows));
         s.buckets = {};
     }
     return p;

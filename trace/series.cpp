@@ -64,6 +64,7 @@ SeriesWriter::SeriesWriter(const SeriesParams& p, int64_t spaceId)
     : m_params(p)
     , m_space(spaceId)
     , m_open(static_cast<size_t>(std::max(0, p.levels)))
+    , m_closed(m_open.size())
 {
 }
 
@@ -97,33 +98,39 @@ Status SeriesWriter::bucket(
     return okStatus();
 }
 
-void SeriesWriter::finish(RowBatch& out)
+std::vector<RowBatch> SeriesWriter::finish()
 {
     for (int level = 0; level < static_cast<int>(m_open.size()); ++level)
         close(level);
-    std::sort(m_rows.begin(), m_rows.end(), [](const Row& a, const Row& b) {
-        return a.level != b.level ? a.level < b.level : a.bucket.index < b.bucket.index;
-    });
-    for (const Row& r : m_rows) {
-        int64_t start = m_params.bucketStart(r.bucket.index, r.level);
-        out.beginRow();
-        for (int64_t v : { m_space, static_cast<int64_t>(r.level), r.bucket.index, start, start + m_params.width(r.level),
-                 r.bucket.minLive, r.bucket.maxLive, r.bucket.lastLive, r.bucket.allocs, r.bucket.frees })
-            out.value(v);
+    std::vector<RowBatch> out;
+    for (int level = 0; level < static_cast<int>(m_closed.size()); ++level) {
+        if (m_closed[level].empty())
+            continue;
+        RowBatch& rows = out.emplace_back();
+        for (const Bucket& b : m_closed[level]) {
+            int64_t start = m_params.bucketStart(b.index, level);
+            rows.beginRow();
+            for (int64_t v : { m_space, static_cast<int64_t>(level), b.index, start, start + m_params.width(level),
+                     b.minLive, b.maxLive, b.lastLive, b.allocs, b.frees })
+                rows.value(v);
+        }
+        m_closed[level] = {};
     }
-    m_rows.clear();
+    return out;
 }
 
 Status SeriesWriter::finish(Db& db)
 {
-    RowBatch rows;
-    finish(rows);
-    if (rows.rows == 0)
+    std::vector<RowBatch> levels = finish();
+    if (levels.empty())
         return okStatus();
     auto bulk = BulkInsert::create(db, "series", kSeriesColumns);
     if (!bulk)
         return bulk.error();
-    return bulk->insert(rows);
+    for (const RowBatch& rows : levels)
+        if (auto s = bulk->insert(rows); !s)
+            return s;
+    return okStatus();
 }
 
 // Keeps the open bucket of a level as a row and merges it into its parent on the next level.
@@ -132,7 +139,7 @@ void SeriesWriter::close(int level)
     Bucket& b = m_open[level];
     if (b.index < 0)
         return;
-    m_rows.push_back({ level, b });
+    m_closed[level].push_back(b);
     if (level + 1 < static_cast<int>(m_open.size())) {
         Bucket& parent = m_open[level + 1];
         if (parent.index != b.index / 2) {

@@ -43,8 +43,9 @@ public:
     // they start with), given in time order, each inside one of the finest buckets.
     Status bucket(int64_t ts, int64_t minLive, int64_t maxLive, int64_t lastLive, int64_t allocs, int64_t frees);
     Status finish(Db& db);
-    // Or the rows, sorted by key, appended to `out` (columns: kSeriesColumns) for the caller to write.
-    void finish(RowBatch& out);
+    // Or the rows for the caller to write (columns: kSeriesColumns): one batch per level, finest first,
+    // each in bucket order, so that together they are in key order.
+    std::vector<RowBatch> finish();
 
 private:
     struct Bucket {
@@ -52,16 +53,12 @@ private:
         int64_t minLive = 0, maxLive = 0, lastLive = 0;
         int64_t allocs = 0, frees = 0;
     };
-    struct Row {
-        int level;
-        Bucket bucket;
-    };
     void close(int level);
 
     SeriesParams m_params;
     int64_t m_space;
-    std::vector<Bucket> m_open;
-    std::vector<Row> m_rows;
+    std::vector<Bucket> m_open; // per level
+    std::vector<std::vector<Bucket>> m_closed; // per level, in bucket order
     int64_t m_live = 0;
 };
 
