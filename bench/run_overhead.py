@@ -68,7 +68,11 @@ def main():
             wall, secs, events, rss, rc, cpu = run(prog, work)
             row["bare"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=None, cpu=cpu))
             # tidemark
+            # Each tool starts without its output of the last round: replacing an older file is the
+            # file system's work (freeing its blocks), not the tool's; heaptrack's is removed below too.
             out = os.path.join(work, "t.tmdb")
+            if os.path.exists(out):
+                os.remove(out)
             wall, secs, events, rss, rc, cpu = run([tidemark, "record", "-o", out, "--"] + prog, work)
             size = os.path.getsize(out) if os.path.exists(out) else None
             row["tidemark"].append(dict(wall=wall, secs=secs, events=events, rss=rss, rc=rc, bytes=size, cpu=cpu))

@@ -493,6 +493,7 @@ int run(const std::vector<std::string>& args)
         std::error_code ec;
         fs::remove_all(spool, ec);
     }
+    times.mark("cleanup"); // the recording renamed into place (replacing an older one), the spool removed
     return rc;
 }
 

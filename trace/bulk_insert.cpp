@@ -10,16 +10,25 @@
 
 namespace tidemark::trace {
 
+// Which columns of a batch are not read from the feed (bit i: column i): `fixed` held one value in
+// the whole batch and are bound once; `omitted` (a subset) were NULL and are left to their default,
+// which is NULL.
+struct Shape {
+    uint64_t fixed = 0, omitted = 0;
+    bool operator==(const Shape&) const = default;
+};
+
 struct BulkInsert::State {
     std::string module; // also the virtual table's name
     std::string declaration; // CREATE TABLE x(c0, c1, ...)
-    std::string prefix; // INSERT INTO table(a, b, ...) SELECT
-    size_t columns = 0;
+    std::string table;
+    std::vector<std::string> names;
+    size_t columns = 0; // names.size()
+    uint64_t nullDefault = 0; // columns whose default is NULL: omitted when NULL in a whole batch
     const RowBatch* feeding = nullptr; // during insert()
     sqlite3* db = nullptr;
-    // The INSERT for each set of columns that held one value in a whole batch (bit i: column i), those
-    // bound as parameters; the first is the one for no such column.
-    std::vector<std::pair<uint64_t, Stmt>> inserts;
+    // The INSERT of each shape seen, the first the one reading every column from the feed.
+    std::vector<std::pair<Shape, Stmt>> inserts;
 };
 
 namespace {
@@ -129,16 +138,17 @@ namespace {
         return m;
     }();
 
-    // The INSERT reading the columns not in `fixed` from the feed and the others from parameters
-    // (?N+1 for column N).
-    Result<Stmt> prepareInsert(Db& db, const BulkInsert::State& state, uint64_t fixed)
+    Result<Stmt> prepareInsert(Db& db, const BulkInsert::State& state, Shape shape)
     {
-        std::string sql = state.prefix;
-        for (size_t i = 0; i < state.columns; ++i) {
-            sql += i ? ", " : " ";
-            sql += (fixed >> i & 1) ? "?" + std::to_string(i + 1) : "c" + std::to_string(i);
+        std::string names, values;
+        for (size_t i = 0; i < state.names.size(); ++i) {
+            if (shape.omitted >> i & 1)
+                continue;
+            names += (names.empty() ? "" : ", ") + state.names[i];
+            values += values.empty() ? " " : ", ";
+            values += (shape.fixed >> i & 1) ? "?" + std::to_string(i + 1) : "c" + std::to_string(i);
         }
-        return db.prepare(sql + " FROM " + state.module);
+        return db.prepare("INSERT INTO " + state.table + "(" + names + ") SELECT" + values + " FROM " + state.module);
     }
 
     // The columns holding one value (or NULL) in every row of `batch`.
@@ -164,24 +174,31 @@ Result<BulkInsert> BulkInsert::create(Db& db, const std::string& table, const st
             "bulk insert into " + table + " of " + std::to_string(columns.size()) + " columns (1 to 64)");
     auto state = std::make_unique<State>();
     state->module = "tidemark_feed_" + table;
+    state->table = table;
+    state->names = columns;
     state->columns = columns.size();
     state->db = db.handle();
     state->declaration = "CREATE TABLE x(";
-    state->prefix = "INSERT INTO " + table + "(";
-    for (size_t i = 0; i < columns.size(); ++i) {
+    for (size_t i = 0; i < columns.size(); ++i)
         state->declaration += (i ? ", c" : "c") + std::to_string(i);
-        state->prefix += (i ? ", " : "") + columns[i];
-    }
     state->declaration += ")";
-    state->prefix += ") SELECT";
+    auto info = db.prepare("SELECT name FROM pragma_table_info(?) WHERE dflt_value IS NULL");
+    if (!info)
+        return info.error();
+    info->bind(1, table);
+    while (info->step()) {
+        auto at = std::find(columns.begin(), columns.end(), info->text(0));
+        if (at != columns.end())
+            state->nullDefault |= uint64_t(1) << (at - columns.begin());
+    }
     if (sqlite3_create_module_v2(db.handle(), state->module.c_str(), &kFeedModule, state.get(), nullptr) != SQLITE_OK)
         return db.lastError("cannot register the bulk feed for " + table);
-    auto insert = prepareInsert(db, *state, 0);
+    auto insert = prepareInsert(db, *state, {});
     if (!insert) {
         sqlite3_create_module_v2(db.handle(), state->module.c_str(), nullptr, nullptr, nullptr);
         return insert.error();
     }
-    state->inserts.emplace_back(0, std::move(*insert));
+    state->inserts.emplace_back(Shape {}, std::move(*insert));
     BulkInsert b;
     b.m_db = &db;
     b.m_state = state.release();
@@ -222,33 +239,41 @@ Status BulkInsert::insert(const RowBatch& batch)
         return makeError(ErrorCode::Usage,
             "bulk insert of " + std::to_string(batch.values.size()) + " values for " + std::to_string(batch.rows)
                 + " rows of " + std::to_string(m_state->columns) + " columns");
-    // A column with one value in the whole batch is bound once instead of read from the feed row by
-    // row: SQLite's per-row cost is mostly per fed column (docs/performance.md, "record").
-    uint64_t fixed = batch.rows >= kMinRowsForFixed ? fixedColumns(batch, m_state->columns) : 0;
-    Stmt* insert = &m_state->inserts.front().second;
-    if (fixed) {
-        auto it = std::find_if(m_state->inserts.begin(), m_state->inserts.end(),
-            [&](const auto& e) { return e.first == fixed; });
-        if (it != m_state->inserts.end()) {
-            insert = &it->second;
-        } else if (m_state->inserts.size() < kMaxStatements) {
-            auto prepared = prepareInsert(*m_db, *m_state, fixed);
+    // A column with one value in the whole batch is bound once (or left out when NULL) instead of
+    // read from the feed row by row: SQLite's cost per row is mostly per column it reads and copies
+    // (docs/performance.md, "record").
+    const size_t columns = m_state->columns;
+    Shape shape;
+    if (batch.rows >= kMinRowsForFixed) {
+        shape.fixed = fixedColumns(batch, columns);
+        for (size_t c = 0; c < columns; ++c)
+            if ((shape.fixed >> c & 1) && batch.nulls[c])
+                shape.omitted |= uint64_t(1) << c;
+        shape.omitted &= m_state->nullDefault;
+    }
+    auto it = std::find_if(m_state->inserts.begin(), m_state->inserts.end(), [&](const auto& e) { return e.first == shape; });
+    if (it == m_state->inserts.end()) {
+        if (m_state->inserts.size() < kMaxStatements) {
+            auto prepared = prepareInsert(*m_db, *m_state, shape);
             if (!prepared)
                 return prepared.error();
-            insert = &m_state->inserts.emplace_back(fixed, std::move(*prepared)).second;
+            it = m_state->inserts.emplace(m_state->inserts.end(), shape, std::move(*prepared));
         } else {
-            fixed = 0; // an unusual mix of fixed columns: the general statement
+            shape = {}; // an unusual mix: the statement reading every column
+            it = m_state->inserts.begin();
         }
     }
-    for (size_t c = 0; c < m_state->columns; ++c)
-        if (fixed >> c & 1) {
-            if (batch.nulls[c])
-                insert->bindNull(static_cast<int>(c + 1));
-            else
-                insert->bind(static_cast<int>(c + 1), batch.values[c]);
-        }
+    Stmt& insert = it->second;
+    for (size_t c = 0; c < columns; ++c) {
+        if (!(shape.fixed >> c & 1) || (shape.omitted >> c & 1))
+            continue;
+        if (batch.nulls[c])
+            insert.bindNull(static_cast<int>(c + 1));
+        else
+            insert.bind(static_cast<int>(c + 1), batch.values[c]);
+    }
     m_state->feeding = &batch;
-    Status s = insert->run();
+    Status s = insert.run();
     m_state->feeding = nullptr;
     return s;
 }
