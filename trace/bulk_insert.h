@@ -1,7 +1,10 @@
 // Bulk INSERT of integer rows: rows are buffered in memory and written by one
-// `INSERT INTO table(cols) SELECT * FROM <feed>` per batch, where <feed> is an eponymous virtual table
-// reading the buffer. SQLite then runs its own insert loop without a bind/step/reset round trip per
-// row and column, which halves the cost of the largest tables (docs/performance.md, "record").
+// `INSERT INTO table(cols) SELECT c0, c1, ... FROM <feed>` per batch, where <feed> is an eponymous
+// virtual table reading the buffer. SQLite then runs its own insert loop without a bind/step/reset
+// round trip per row and column, which halves the cost of the largest tables. A column that holds
+// one value in a whole batch is bound once as a parameter instead (or left out, when NULL is also
+// its default): SQLite's cost per row is mostly per column it reads from the feed
+// (docs/performance.md, "Capture").
 #pragma once
 
 #include "trace/sqlite.h"
