@@ -5,6 +5,7 @@
 #include "analysis/queries.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -43,6 +44,78 @@ void sampleLifetime(CallsiteAcc& acc, TimeNs lifetime, std::mt19937_64& rng)
         acc.lifetimes[k] = lifetime;
 }
 
+struct ChurnRow {
+    int64_t id;
+    TimeNs alloc;
+    std::optional<TimeNs> free;
+    int64_t size, thread, callsite, range;
+};
+
+constexpr const char* kChurnColumns = "id, alloc_ts_ns, free_ts_ns, size_bytes, coalesce(thread_id, 0), "
+                                      "coalesce(callsite_id, 0), coalesce(range_id, 0)";
+
+ChurnRow churnRow(trace::Stmt& st)
+{
+    return { st.int64(0), st.int64(1), st.isNull(2) ? std::nullopt : std::optional<TimeNs>(st.int64(2)), st.int64(3),
+        st.int64(4), st.int64(5), st.int64(6) };
+}
+
+// Up to this many rows of a space are read in table order and sorted in memory (about 80 B each);
+// more are left to SQLite (the allocation-time index, or its sorter, which can spill to disk).
+constexpr int64_t kChurnRowsInMemory = int64_t(4) << 20;
+
+// The space's allocations by (alloc_ts_ns, id), the order of the allocation-time index. Reading a
+// large space through that index costs a random row lookup each (rows are stored in free order);
+// reading the table in its own order and sorting costs a third of it.
+Status forEachInAllocationOrder(
+    Recording& rec, int64_t spaceId, const std::function<void(const ChurnRow&)>& visit, int64_t& polled)
+{
+    auto rows = rec.db().prepare("SELECT coalesce(sum(allocs), 0) FROM series WHERE space_id = ? AND level = ?");
+    auto tableRows = rec.db().queryInt("SELECT coalesce(max(id), 0) FROM allocations");
+    if (!rows || !tableRows)
+        return !rows ? Status(rows.error()) : Status(tableRows.error());
+    int64_t spaceRows = -1; // unknown without a series
+    if (const auto& p = rec.caches().series; p.levels > 0) {
+        rows->bind(1, spaceId).bind(2, p.levels - 1);
+        if (rows->step())
+            spaceRows = rows->int64(0);
+    }
+    if (spaceRows < 0 || spaceRows > kChurnRowsInMemory) {
+        auto st = rec.db().prepare(std::string("SELECT ") + kChurnColumns
+            + " FROM allocations WHERE space_id = ? ORDER BY alloc_ts_ns, id");
+        if (!st)
+            return st.error();
+        st->bind(1, spaceId);
+        while (st->step()) {
+            if (pollCancel(rec, polled))
+                return cancelledError();
+            visit(churnRow(*st));
+        }
+        return st->status();
+    }
+    // Most of the table: one pass in table order rather than a lookup per row through an index.
+    const bool scan = spaceRows * 4 >= *tableRows;
+    auto st = rec.db().prepare(std::string("SELECT ") + kChurnColumns + " FROM allocations"
+        + (scan ? " NOT INDEXED" : "") + " WHERE space_id = ?");
+    if (!st)
+        return st.error();
+    st->bind(1, spaceId);
+    std::vector<ChurnRow> sorted;
+    sorted.reserve(static_cast<size_t>(spaceRows));
+    while (st->step()) {
+        if (pollCancel(rec, polled))
+            return cancelledError();
+        sorted.push_back(churnRow(*st));
+    }
+    if (!st->status())
+        return st->status();
+    std::sort(sorted.begin(), sorted.end(),
+        [](const ChurnRow& a, const ChurnRow& b) { return a.alloc != b.alloc ? a.alloc < b.alloc : a.id < b.id; });
+    for (const ChurnRow& r : sorted)
+        visit(r);
+    return okStatus();
+}
+
 } // namespace
 
 Result<Churn> churn(Recording& rec, int64_t spaceId, const Filter& filter, int top, TimeNs windowNs)
@@ -54,11 +127,6 @@ Result<Churn> churn(Recording& rec, int64_t spaceId, const Filter& filter, int t
     out.spaceId = spaceId;
     out.spaceName = space->name;
     out.windowNs = windowNs;
-    auto st = rec.db().prepare("SELECT alloc_ts_ns, free_ts_ns, size_bytes, coalesce(thread_id, 0), coalesce(callsite_id, 0), "
-                               "coalesce(range_id, 0) FROM allocations WHERE space_id = ? ORDER BY alloc_ts_ns");
-    if (!st)
-        return st.error();
-    st->bind(1, spaceId);
     std::unordered_map<int64_t, Pending> pending; // per thread: its previous allocation
     std::unordered_map<int64_t, CallsiteAcc> sites;
     std::mt19937_64 rng(42);
@@ -73,32 +141,25 @@ Result<Churn> churn(Recording& rec, int64_t spaceId, const Filter& filter, int t
         out.temporaryBytes += p.size;
     };
     int64_t polled = 0;
-    while (st->step()) {
-        if (pollCancel(rec, polled))
-            return cancelledError();
-        if (!filter.phase.empty() && !phaseMatches(rec.phaseOf(st->int64(5)), filter.phase))
-            continue;
-        TimeNs a = st->int64(0);
-        std::optional<TimeNs> f;
-        if (!st->isNull(1))
-            f = st->int64(1);
-        int64_t cs = st->int64(4);
-        auto& p = pending[st->int64(3)];
-        if (p.valid && p.freeNs && *p.freeNs <= a)
+    auto visit = [&](const ChurnRow& r) {
+        if (!filter.phase.empty() && !phaseMatches(rec.phaseOf(r.range), filter.phase))
+            return;
+        auto& p = pending[r.thread];
+        if (p.valid && p.freeNs && *p.freeNs <= r.alloc)
             markTemporary(p);
-        p = Pending { true, false, f, st->int64(2), cs };
-        auto& acc = sites[cs];
+        p = Pending { true, false, r.free, r.size, r.callsite };
+        auto& acc = sites[r.callsite];
         acc.allocations += 1;
         out.allocations += 1;
-        if (f) {
-            TimeNs life = std::max<TimeNs>(0, *f - a);
+        if (r.free) {
+            TimeNs life = std::max<TimeNs>(0, *r.free - r.alloc);
             sampleLifetime(acc, life, rng);
             if (life <= windowNs)
                 markTemporary(p);
         }
-    }
-    if (!st->status())
-        return st->status().error();
+    };
+    if (auto s = forEachInAllocationOrder(rec, spaceId, visit, polled); !s)
+        return s.error();
     for (auto& [tid, p] : pending)
         if (p.valid && p.freeNs) // freed with no later allocation on its thread
             markTemporary(p);

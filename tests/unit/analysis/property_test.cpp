@@ -156,6 +156,73 @@ TEST_P(Generated, FreedAllocationsEndAfterTheyStartAndLeaksAddUp)
     EXPECT_EQ(liveAtEnd, l->leakedBytes + l->retainedBytes);
 }
 
+// Churn reads a space in allocation order three ways: the table in its own order sorted in memory
+// (a space that is most of the table), through the allocation-time index (a small one), and by
+// SQLite's ORDER BY (no series to size it). Each must give the oracle's temporaries, ties in time
+// broken by row id as the index does, and the same lifetime samples.
+TEST_P(Generated, ChurnMatchesBruteForceWhicheverWayTheRowsAreRead)
+{
+    const TimeNs window = 1000;
+    // Oracle: rows in (alloc time, id) order on the one thread; temporary when freed within the
+    // window, at or before the next allocation, or with no next allocation.
+    std::vector<size_t> order(rows.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a].at < rows[b].at; });
+    int64_t temporaries = 0, temporaryBytes = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+        const Row& r = rows[order[k]];
+        if (!r.free)
+            continue;
+        bool last = k + 1 == order.size();
+        if (std::max<int64_t>(0, *r.free - r.at) <= window || last || *r.free <= rows[order[k + 1]].at) {
+            ++temporaries;
+            temporaryBytes += r.size;
+        }
+    }
+    auto check = [&](const char* how) -> std::vector<TimeNs> {
+        auto rec = Recording::open(path);
+        EXPECT_TRUE(rec.ok()) << how;
+        if (!rec.ok())
+            return {};
+        auto c = churn(*rec, 1, {}, 0, window);
+        EXPECT_TRUE(c.ok()) << how;
+        if (!c.ok())
+            return {};
+        EXPECT_EQ(c->allocations, static_cast<int64_t>(rows.size())) << how;
+        EXPECT_EQ(c->temporaries, temporaries) << how;
+        EXPECT_EQ(c->temporaryBytes, temporaryBytes) << how;
+        std::vector<TimeNs> medians;
+        for (const auto& site : c->sites)
+            medians.push_back(site.medianLifetimeNs);
+        return medians;
+    };
+    auto inMemory = check("table order, sorted in memory");
+    {
+        // Four times as many rows in another space: space 1 is now read through the index.
+        auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
+        ASSERT_TRUE(db.ok());
+        ASSERT_TRUE(db->exec("INSERT INTO spaces(id, kind, name) VALUES (2, 'device', 'cuda:0')").ok());
+        trace::Transaction tx(*db);
+        auto st = db->prepare("INSERT INTO allocations(space_id, process_id, api, address, size_bytes, alloc_ts_ns, "
+                              "free_ts_ns, source_mask) VALUES (2, 1, 1, ?, 64, ?, NULL, 1)");
+        ASSERT_TRUE(st.ok());
+        for (size_t i = 0; i < rows.size() * 4; ++i) {
+            st->bind(1, static_cast<int64_t>(0x100000 + i * 64)).bind(2, static_cast<int64_t>(i));
+            ASSERT_TRUE(st->run().ok());
+        }
+        ASSERT_TRUE(tx.commit().ok());
+        ASSERT_TRUE(finalizeRecording(*db).ok());
+    }
+    EXPECT_EQ(check("allocation-time index"), inMemory);
+    {
+        auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
+        ASSERT_TRUE(db.ok());
+        ASSERT_TRUE(db->exec("DELETE FROM meta WHERE key = 'series_levels'").ok());
+    }
+    EXPECT_EQ(check("ORDER BY, without a series"), inMemory);
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, Generated, ::testing::Values(1, 2, 3, 4, 5, 6));
 
 TEST(Invalid, LifetimesEndingBeforeTheyStartAreCountedNotBelieved)
