@@ -64,22 +64,16 @@ ChurnRow churnRow(trace::Stmt& st)
 // more are left to SQLite (the allocation-time index, or its sorter, which can spill to disk).
 constexpr int64_t kChurnRowsInMemory = int64_t(4) << 20;
 
-// The space's allocations by (alloc_ts_ns, id), the order of the allocation-time index. Reading a
-// large space through that index costs a random row lookup each (rows are stored in free order);
-// reading the table in its own order and sorting costs a third of it.
+// The space's allocations by (alloc_ts_ns, id), the order of the allocation-time index. A space that
+// is most of the table is read in table order and sorted (SpaceShare), a third of the cost of a
+// row lookup per row through the index.
 Status forEachInAllocationOrder(
     Recording& rec, int64_t spaceId, const std::function<void(const ChurnRow&)>& visit, int64_t& polled)
 {
-    auto rows = rec.db().prepare("SELECT coalesce(sum(allocs), 0) FROM series WHERE space_id = ? AND level = ?");
-    auto tableRows = rec.db().queryInt("SELECT coalesce(max(id), 0) FROM allocations");
-    if (!rows || !tableRows)
-        return !rows ? Status(rows.error()) : Status(tableRows.error());
-    int64_t spaceRows = -1; // unknown without a series
-    if (const auto& p = rec.caches().series; p.levels > 0) {
-        rows->bind(1, spaceId).bind(2, p.levels - 1);
-        if (rows->step())
-            spaceRows = rows->int64(0);
-    }
+    auto share = spaceShare(rec, spaceId);
+    if (!share)
+        return share.error();
+    const int64_t spaceRows = share->rows; // -1: unknown without a series
     if (spaceRows < 0 || spaceRows > kChurnRowsInMemory) {
         auto st = rec.db().prepare(std::string("SELECT ") + kChurnColumns
             + " FROM allocations WHERE space_id = ? ORDER BY alloc_ts_ns, id");
@@ -93,10 +87,8 @@ Status forEachInAllocationOrder(
         }
         return st->status();
     }
-    // Most of the table: one pass in table order rather than a lookup per row through an index.
-    const bool scan = spaceRows * 4 >= *tableRows;
     auto st = rec.db().prepare(std::string("SELECT ") + kChurnColumns + " FROM allocations"
-        + (scan ? " NOT INDEXED" : "") + " WHERE space_id = ?");
+        + (share->mostOfTable() ? " NOT INDEXED" : "") + " WHERE space_id = ?");
     if (!st)
         return st.error();
     st->bind(1, spaceId);

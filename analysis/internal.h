@@ -29,6 +29,21 @@ struct RangeRow {
     std::optional<int64_t> color;
 };
 
+// How many allocation rows a space has (from its series; -1 without one) against the table's rows.
+// A space that is most of the table is read in table order, one pass, rather than through an index
+// (a random row lookup each: rows are stored in free order, not by space or allocation time).
+struct SpaceShare {
+    int64_t rows = -1;
+    int64_t tableRows = 0;
+    bool mostOfTable() const { return rows >= 0 && rows * 4 >= tableRows; }
+};
+
+// The highest live bytes of a space and the first time they were reached.
+struct PeakPoint {
+    int64_t bytes = 0;
+    TimeNs ts = 0;
+};
+
 struct RecordingCaches {
     std::vector<SpaceInfo> spaces;
     TimeNs startNs = 0;
@@ -49,6 +64,10 @@ struct RecordingCaches {
 
     // Per space: merged, sorted address ranges of the pool heaps living in it (isPoolBacking).
     std::unordered_map<int64_t, std::vector<std::pair<int64_t, int64_t>>> poolBacking;
+
+    // Per space: its share of the allocations table; its peak, once located.
+    std::unordered_map<int64_t, SpaceShare> shares;
+    std::unordered_map<int64_t, PeakPoint> peaks;
 
     // Longest kernel / copy / memset, so window queries can bound their index range (-1 = unknown).
     TimeNs maxKernelNs = -1;
@@ -116,13 +135,11 @@ bool isPoolBacking(Recording& rec, int64_t spaceId, int64_t address, int64_t siz
 
 int64_t percentileOf(std::vector<int64_t>& values, double q);
 
-// The highest live bytes of a space and the first time they were reached (series + one bucket of
-// events when finalized, a full event replay otherwise).
-struct PeakPoint {
-    int64_t bytes = 0;
-    TimeNs ts = 0;
-};
+// The peak of a space (series + one bucket of events when finalized, a full event replay
+// otherwise); located once per Recording.
 Result<PeakPoint> locatePeak(Recording& rec, int64_t spaceId);
+
+Result<SpaceShare> spaceShare(Recording& rec, int64_t spaceId);
 
 // Merges weighted leaf callsites into a call tree (frames merged by location; top-down roots are
 // outermost frames, bottom-up roots the allocating frames). Shared by callTree() and the

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <limits>
 
 namespace tidemark::analysis {
@@ -56,7 +57,16 @@ Status loadTimeSpan(trace::Db& db, RecordingCaches& c)
         }
         return st->status();
     };
-    for (const auto& s : c.spaces) {
+    // With the indexes, a seek at either end of each space; without them, one pass over the table
+    // (a pass per space and bound would read it many times).
+    auto indexed = trace::hasIndexes(db);
+    if (!indexed)
+        return indexed.error();
+    if (!*indexed) {
+        if (auto s2 = take("SELECT min(alloc_ts_ns), max(alloc_ts_ns), max(free_ts_ns) FROM allocations", -1); !s2)
+            return s2;
+    }
+    for (const auto& s : *indexed ? c.spaces : std::vector<SpaceInfo> {}) {
         for (const char* sql : { "SELECT min(alloc_ts_ns) FROM allocations WHERE space_id = ?",
                  "SELECT max(alloc_ts_ns) FROM allocations WHERE space_id = ?",
                  "SELECT max(free_ts_ns) FROM allocations WHERE space_id = ?" }) {
@@ -169,12 +179,39 @@ void Recording::setIndexingNotice(std::function<void(const std::string&)> notice
     indexingNotice() = std::move(notice);
 }
 
-Result<Recording> Recording::open(const std::string& path)
+namespace {
+    // Below this many allocation rows the indexes cost little to build whatever the recording.
+    constexpr int64_t kAlwaysIndexedRows = 100'000;
+
+    // The analyses read a space that is most of the table in one pass in table order (SpaceShare);
+    // the indexes pay when some space is a small part of it, or when there is no series to tell.
+    bool indexesUseful(trace::Db& db)
+    {
+        auto levels = trace::getMeta(db, "series_levels");
+        auto rows = db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
+        if (!levels || !rows || *rows <= kAlwaysIndexedRows)
+            return true;
+        auto st = db.prepare("SELECT (SELECT coalesce(sum(allocs), 0) FROM series WHERE space_id = s.id AND level = ?) "
+                             "FROM spaces s");
+        if (!st)
+            return true;
+        st->bind(1, static_cast<int64_t>(std::atoll(levels->c_str())) - 1);
+        while (st->step()) {
+            int64_t spaceRows = st->int64(0);
+            if (spaceRows > 0 && spaceRows * 4 < *rows)
+                return true;
+        }
+        return !st->status().ok();
+    }
+} // namespace
+
+Result<Recording> Recording::open(const std::string& path, IndexPolicy indexes)
 {
     auto db = trace::openRecording(path, trace::OpenMode::ReadOnly);
     if (!db)
         return db.error();
-    if (auto has = trace::hasIndexes(*db); has && !*has) {
+    auto has = trace::hasIndexes(*db);
+    if (has && !*has && (indexes == IndexPolicy::Always || indexesUseful(*db))) {
         *db = trace::Db();
         addIndexes(path);
         db = trace::openRecording(path, trace::OpenMode::ReadOnly);
@@ -184,7 +221,7 @@ Result<Recording> Recording::open(const std::string& path)
     return fromDb(std::move(*db));
 }
 
-Result<Recording> Recording::openAndFinalize(const std::string& path)
+Result<Recording> Recording::openAndFinalize(const std::string& path, IndexPolicy indexes)
 {
     {
         auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
@@ -195,7 +232,7 @@ Result<Recording> Recording::openAndFinalize(const std::string& path)
                 return s.error();
         }
     }
-    return open(path);
+    return open(path, indexes);
 }
 
 Recording::Recording(trace::Db db, std::unique_ptr<RecordingCaches> caches)

@@ -49,9 +49,13 @@ Result<int64_t> count(trace::Db& db, const char* table)
 
 Status spaceTotals(Recording& rec, SpaceSummary& ss, int64_t& invalid)
 {
-    auto st = rec.db().prepare("SELECT count(*), count(free_ts_ns), coalesce(sum(size_bytes), 0), "
-                               "coalesce(sum(CASE WHEN free_ts_ns IS NULL THEN size_bytes END), 0), "
-                               "coalesce(sum(free_ts_ns < alloc_ts_ns), 0) FROM allocations WHERE space_id = ?");
+    auto share = spaceShare(rec, ss.space.id);
+    if (!share)
+        return share.error();
+    auto st = rec.db().prepare(std::string("SELECT count(*), count(free_ts_ns), coalesce(sum(size_bytes), 0), "
+                                           "coalesce(sum(CASE WHEN free_ts_ns IS NULL THEN size_bytes END), 0), "
+                                           "coalesce(sum(free_ts_ns < alloc_ts_ns), 0) FROM allocations")
+        + (share->mostOfTable() ? " NOT INDEXED" : "") + " WHERE space_id = ?");
     if (!st)
         return st.error();
     st->bind(1, ss.space.id);

@@ -234,7 +234,7 @@ Result<int64_t> liveBytesAt(Recording& rec, int64_t spaceId, TimeNs t)
     return value;
 }
 
-Result<PeakPoint> locatePeak(Recording& rec, int64_t spaceId)
+static Result<PeakPoint> findPeak(Recording& rec, int64_t spaceId)
 {
     const auto& p = rec.caches().series;
     PeakPoint best { 0, rec.startNs() };
@@ -276,6 +276,41 @@ Result<PeakPoint> locatePeak(Recording& rec, int64_t spaceId)
     if (auto s = stream->status(); !s)
         return s.error();
     return best;
+}
+
+Result<PeakPoint> locatePeak(Recording& rec, int64_t spaceId)
+{
+    auto& peaks = rec.caches().peaks;
+    if (auto it = peaks.find(spaceId); it != peaks.end())
+        return it->second;
+    auto found = findPeak(rec, spaceId);
+    if (found)
+        peaks.emplace(spaceId, *found);
+    return found;
+}
+
+Result<SpaceShare> spaceShare(Recording& rec, int64_t spaceId)
+{
+    auto& shares = rec.caches().shares;
+    if (auto it = shares.find(spaceId); it != shares.end())
+        return it->second;
+    SpaceShare share;
+    auto table = rec.db().queryInt("SELECT coalesce(max(id), 0) FROM allocations");
+    if (!table)
+        return table.error();
+    share.tableRows = *table;
+    if (const auto& p = rec.caches().series; p.levels > 0) {
+        auto st = rec.db().prepare("SELECT coalesce(sum(allocs), 0) FROM series WHERE space_id = ? AND level = ?");
+        if (!st)
+            return st.error();
+        st->bind(1, spaceId).bind(2, p.levels - 1);
+        if (st->step())
+            share.rows = st->int64(0);
+        if (!st->status())
+            return st->status().error();
+    }
+    shares.emplace(spaceId, share);
+    return share;
 }
 
 Result<std::vector<HeapSpan>> loadHeaps(Recording& rec, int64_t poolSpaceId)

@@ -25,10 +25,10 @@ namespace {
     // Opens read-only; builds the level-of-detail series first when an unfinalized file allows it.
     Result<Recording> openForViewing(const std::string& path)
     {
-        auto rec = Recording::open(path);
+        auto rec = Recording::open(path, Recording::IndexPolicy::Always); // zooming reads time windows
         if (!rec || rec->hasSeries())
             return rec;
-        auto finalized = Recording::openAndFinalize(path);
+        auto finalized = Recording::openAndFinalize(path, Recording::IndexPolicy::Always);
         if (finalized)
             return finalized;
         qCWarning(lcLoader) << "cannot finalize" << QString::fromStdString(path)
