@@ -344,12 +344,14 @@ int buildRecording(const Options& o, Partial& partial, const std::string& output
         std::fprintf(stderr,
             "tidemark: warning: no events were captured (a statically linked or setuid program "
             "does not load the capture library)\n");
+    std::string inherited = report->inherited_frees == 0 ? ""
+        : ", " + std::to_string(report->inherited_frees) + " frees in forked children of blocks inherited from the parent";
     std::fprintf(stderr,
-        "tidemark: %llu process%s, %llu allocations (%s), %llu live at exit, %llu unmatched frees%s%s\n",
+        "tidemark: %llu process%s, %llu allocations (%s), %llu live at exit, %llu unmatched frees%s%s%s\n",
         static_cast<unsigned long long>(report->processes), report->processes == 1 ? "" : "es",
         static_cast<unsigned long long>(report->allocations), humanBytes(report->allocation_bytes).c_str(),
         static_cast<unsigned long long>(report->still_live), static_cast<unsigned long long>(report->unmatched_frees),
-        how.empty() ? "" : "; cut short: ", how.c_str());
+        inherited.c_str(), how.empty() ? "" : "; cut short: ", how.c_str());
     return targetCode;
 }
 

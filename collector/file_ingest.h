@@ -66,6 +66,14 @@ public:
 
 
     const FileCounters& counters() const { return m_count; }
+    // The host-space frees that matched no allocation of this image, in time order (at most
+    // kKeptUnmatchedFrees): in a forked child, frees of blocks inherited from the parent.
+    struct UnmatchedFree {
+        uint64_t address, ts;
+    };
+    static constexpr size_t kKeptUnmatchedFrees = size_t(1) << 20;
+    std::vector<UnmatchedFree> takeUnmatchedHostFrees() { return std::move(m_unmatchedHost); }
+    int64_t hostSpace() const { return m_hostSpace; }
     bool cutShort() const;
     std::string cutShortDetail() const;
 
@@ -180,6 +188,7 @@ private:
     std::map<std::pair<uint16_t, std::string>, std::pair<uint64_t, std::string>> m_stats;
 
     int64_t m_hostSpace = 0;
+    std::vector<UnmatchedFree> m_unmatchedHost;
     AddressMap<Live> m_hostLive;
     std::map<std::pair<int64_t, uint64_t>, Live> m_otherLive;
     std::map<std::pair<int64_t, uint64_t>, Closed> m_recentlyClosed;

@@ -216,6 +216,8 @@ void FileIngest::onFree(int64_t space, uint64_t address, uint16_t api, uint32_t 
             ++m_count.duplicate_frees;
             return;
         }
+    } else if (m_unmatchedHost.size() < kKeptUnmatchedFrees) {
+        m_unmatchedHost.push_back({ address, ts });
     }
     ++m_count.unmatched_frees;
 }

@@ -10,10 +10,12 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <pthread.h>
 #include <sched.h>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 namespace tidemark::collector {
 
@@ -23,6 +25,14 @@ namespace {
         SpoolFile file;
         ProcessPlan plan;
         std::unique_ptr<FileIngest> ingest;
+        // Kept when its ingest is done, for a forked child's frees of its parent's blocks.
+        std::vector<FileIngest::UnmatchedFree> unmatched; // host space, time order
+        uint64_t unmatchedCount = 0;
+        int64_t hostSpace = 0;
+        std::vector<FileIngest::UnmatchedFree> inheritedFrees; // those of `unmatched` that were inherited
+        std::optional<std::unordered_set<uint64_t>> inheritedAtStart; // addresses, once asked for
+
+        bool forkChild() const { return file.header().image_seq == 0 && plan.parent_id != 0; }
     };
 
     bool startsBefore(const wire::SpoolFileHeader& x, const wire::SpoolFileHeader& y)
@@ -71,6 +81,89 @@ struct LiveIngest::State {
         , out(database)
         , ctx { out, std::move(options), {}, {}, {}, {}, {} }
     {
+    }
+
+    Image* imageWithId(int64_t id)
+    {
+        for (auto& img : images)
+            if (img->plan.id == id)
+                return img.get();
+        return nullptr;
+    }
+
+    // The host blocks a forked child started with: its parent's live at the fork.
+    Result<const std::unordered_set<uint64_t>*> inheritedAtStart(Image& child)
+    {
+        if (!child.inheritedAtStart) {
+            Image* parent = imageWithId(child.plan.parent_id);
+            if (!parent)
+                return makeError(ErrorCode::NotFound, "no process image " + std::to_string(child.plan.parent_id));
+            auto live = liveAt(*parent, child.file.header().start_ts_ns);
+            if (!live)
+                return live.error();
+            child.inheritedAtStart = std::move(*live);
+        }
+        return &*child.inheritedAtStart;
+    }
+
+    // The host blocks live in an image at time t: its own rows, and (a forked child) what it
+    // inherited and had not freed by then. Reads the rows the writer stored (after sync()).
+    Result<std::unordered_set<uint64_t>> liveAt(Image& img, uint64_t t)
+    {
+        std::unordered_set<uint64_t> live;
+        if (img.forkChild()) {
+            auto inherited = inheritedAtStart(img);
+            if (!inherited)
+                return inherited.error();
+            live = **inherited;
+            for (const auto& f : img.inheritedFrees)
+                if (f.ts <= t)
+                    live.erase(f.address);
+        }
+        auto st = db.prepare("SELECT address FROM allocations WHERE process_id = ? AND space_id = ? "
+                             "AND alloc_ts_ns <= ?3 AND (free_ts_ns IS NULL OR free_ts_ns > ?3)");
+        if (!st)
+            return st.error();
+        st->bind(1, img.plan.id).bind(2, img.hostSpace).bind(3, static_cast<int64_t>(t));
+        while (st->step())
+            live.insert(static_cast<uint64_t>(st->int64(0)));
+        if (!st->status())
+            return st->status().error();
+        return live;
+    }
+
+    // A forked child starts with a copy of its parent's heap: its free of a block the parent had
+    // allocated before the fork, and not freed, matches no allocation of its own yet loses nothing.
+    // Such frees are counted as `inherited_frees`, not `unmatched_frees` (each inherited block once).
+    // Only when some child has unmatched frees: the parent's rows are read back from the recording.
+    Status classifyInheritedFrees(IngestReport& report)
+    {
+        bool any = false;
+        for (const auto& img : images)
+            any = any || (img->forkChild() && !img->unmatched.empty());
+        if (!any)
+            return okStatus();
+        if (auto s = out.sync(); !s)
+            return s;
+        for (auto& img : images) { // start order: a parent is done before its children
+            if (!img->forkChild() || img->unmatched.empty())
+                continue;
+            auto inherited = inheritedAtStart(*img);
+            if (!inherited)
+                return inherited.error();
+            std::unordered_set<uint64_t> left = **inherited;
+            for (const auto& f : img->unmatched)
+                if (left.erase(f.address))
+                    img->inheritedFrees.push_back(f);
+            const uint64_t n = img->inheritedFrees.size();
+            if (n == 0)
+                continue;
+            report.unmatched_frees -= n;
+            report.inherited_frees += n;
+            out.row(out.stats, img->plan.id, "collector", "unmatched_frees", img->unmatchedCount - n, nullptr);
+            out.row(out.stats, img->plan.id, "collector", "inherited_frees", n, nullptr);
+        }
+        return okStatus();
     }
 
     // The frames inside a module with an id above `after`, with their module file.
@@ -164,8 +257,10 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
     for (auto& img : st.images)
         if (auto s = img->file.refresh(true); !s)
             return s.error();
-    for (auto& img : st.images)
-        img->ingest->setParent(parentOf(*img, st.images));
+    for (auto& img : st.images) {
+        img->plan.parent_id = parentOf(*img, st.images);
+        img->ingest->setParent(img->plan.parent_id);
+    }
     // The frames seen while the program ran are symbolized meanwhile, on a thread that only gets a
     // core the pairing and the SQLite writer leave idle: they are the ones the recording waits for.
     const int64_t earlyFrames = static_cast<int64_t>(st.ctx.trie.frameCount());
@@ -221,9 +316,14 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
                 report.cut_short_detail = file.cutShortDetail();
             report.cut_short = true;
         }
+        img->unmatched = file.takeUnmatchedHostFrees();
+        img->unmatchedCount = c.unmatched_frees;
+        img->hostSpace = file.hostSpace();
         img->ingest.reset();
         img->file.release(); // bounded memory over many processes: mappings end as files are done
     }
+    if (auto s = st.classifyInheritedFrees(report); !s)
+        return s.error();
     RowWriter& out = st.out;
     if (st.ctx.options.symbolize) {
         // Waited for now: back to a normal share of the CPU, or a machine busy with other work would

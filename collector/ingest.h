@@ -43,6 +43,9 @@ struct IngestReport {
     uint64_t allocation_bytes = 0;
     uint64_t still_live = 0;
     uint64_t unmatched_frees = 0;
+    // Frees in a forked child of blocks its parent allocated before the fork and had not freed: the
+    // child's copy of the parent's heap, not counted as unmatched.
+    uint64_t inherited_frees = 0;
     uint64_t failed_allocations = 0;
     bool cut_short = false; // some image ended mid-chunk or without its exit record
     std::string cut_short_detail;

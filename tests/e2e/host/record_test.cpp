@@ -186,6 +186,36 @@ TEST(HostRecord, ForkAndExecBecomeProcesses)
     EXPECT_EQ(qe.scalar("SELECT count(*) FROM processes WHERE end_reason = 'exec'"), 1);
 }
 
+// A forked child that frees its copies of the parent's blocks: inherited frees, not unmatched ones,
+// in both processes' counters and in the line `record` prints.
+TEST(HostRecord, AForkedChildFreeingInheritedBlocksHasNoUnmatchedFrees)
+{
+    Recorded r = record("fork-free");
+    ASSERT_EQ(r.status, 0);
+    ASSERT_EQ(r.truth["child_status"].get<int>(), 0);
+    Query q(r.path);
+    ASSERT_TRUE(q.ok());
+    const std::string child = "(SELECT id FROM processes WHERE pid = " + std::to_string(r.truth["child_pid"].get<int>()) + ")";
+    const std::string parent = "(SELECT id FROM processes WHERE pid = " + std::to_string(r.truth["pid"].get<int>()) + ")";
+    auto stat = [&](const std::string& process, const char* name) {
+        return q.scalar("SELECT coalesce(sum(value), 0) FROM capture_stats WHERE source = 'collector' AND name = '"
+            + std::string(name) + "' AND process_id = " + process);
+    };
+    EXPECT_EQ(stat(child, "inherited_frees"), r.truth["inherited_frees"].get<int64_t>());
+    EXPECT_EQ(stat(child, "unmatched_frees"), 0);
+    EXPECT_EQ(stat(parent, "unmatched_frees"), 0);
+    EXPECT_EQ(stat(parent, "inherited_frees"), 0);
+    // The child has only its own block as a row; the inherited ones stay the parent's.
+    EXPECT_EQ(q.scalar("SELECT count(*) FROM allocations WHERE process_id = " + child + " AND size_bytes = 4096"), 1);
+    EXPECT_EQ(q.scalar("SELECT count(*) FROM allocations WHERE process_id = " + child + " AND size_bytes BETWEEN 100 AND 163"), 0);
+    std::ifstream log(r.path.substr(0, r.path.size() - 5) + ".log");
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("0 unmatched frees, " + std::to_string(r.truth["inherited_frees"].get<int>())
+                  + " frees in forked children of blocks inherited from the parent"),
+        std::string::npos)
+        << text;
+}
+
 TEST(HostRecord, KilledTargetKeepsItsStatusAndARecording)
 {
     Recorded r = record("crash");

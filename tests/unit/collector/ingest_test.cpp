@@ -109,6 +109,47 @@ TEST_F(IngestTest, CountsUnmatchedFreesWithoutStoringThem)
     EXPECT_EQ(stat("records"), 5);
 }
 
+// A forked child starts with a copy of its parent's heap: freeing a block the parent had allocated
+// before the fork and not freed is inherited, not unmatched; a block freed before the fork, one
+// allocated after it, or a second free of an inherited block still is. A grandchild inherits what
+// its parent had inherited and not yet freed.
+TEST_F(IngestTest, AForkedChildsFreesOfItsParentsBlocksAreInheritedNotUnmatched)
+{
+    SpoolBuilder(100, 1, 0, 1)
+        .hostAlloc(1, 2, 0xa000, 64) // A: live at both forks
+        .hostAlloc(1, 3, 0xe000, 48) // E: live at both forks, freed by the grandchild
+        .hostAlloc(1, 3, 0xb000, 32)
+        .hostFree(1, 4, 0xb000) // B: freed before the fork
+        .hostAlloc(1, 10, 0xc000, 16) // C: allocated after the fork
+        .exit(1, 30)
+        .write(spool());
+    SpoolBuilder(101, 100, 0, 5)
+        .hostFree(1, 6, 0xa000) // inherited
+        .hostFree(1, 7, 0xb000) // unmatched: the parent had freed it
+        .hostFree(1, 8, 0xa000) // unmatched: A was freed already
+        .hostAlloc(1, 9, 0xd000, 8)
+        .hostFree(1, 10, 0xd000) // its own
+        .hostFree(1, 11, 0xc000) // unmatched: allocated by the parent after the fork
+        .exit(1, 20)
+        .write(spool());
+    SpoolBuilder(102, 101, 0, 12)
+        .hostFree(1, 13, 0xe000) // inherited through its parent
+        .hostFree(1, 14, 0xa000) // unmatched: its parent freed A before forking it
+        .exit(1, 15)
+        .write(spool());
+    auto report = ingestAll();
+    EXPECT_EQ(report.processes, 3u);
+    EXPECT_EQ(report.inherited_frees, 2u);
+    EXPECT_EQ(report.unmatched_frees, 4u);
+    EXPECT_EQ(stat("inherited_frees", 2), 1);
+    EXPECT_EQ(stat("unmatched_frees", 2), 3);
+    EXPECT_EQ(stat("inherited_frees", 3), 1);
+    EXPECT_EQ(stat("unmatched_frees", 3), 1);
+    EXPECT_EQ(num("SELECT count(*) FROM capture_stats WHERE name = 'inherited_frees' AND process_id = 1"), 0);
+    EXPECT_EQ(stat("unmatched_frees", 1), 0);
+    EXPECT_EQ(num("SELECT count(*) FROM allocations WHERE process_id = 2"), 1); // only its own block
+}
+
 TEST_F(IngestTest, PairsAcrossThreadsByTimeNotFileOrder)
 {
     // Thread 2 flushed first: it allocated X at 10 and, after thread 1 freed X at 20, got X again at 30.

@@ -7,6 +7,8 @@
 //
 //   host_pattern pattern TRUTH.json   threads + peak + leak
 //   host_pattern fork TRUTH.json      pattern in parent and in a forked child
+//   host_pattern fork-free TRUTH.json  a forked child frees blocks its parent allocated before the
+//                                      fork (a data-loader worker dropping inherited objects)
 //   host_pattern exec TRUTH.json      small pattern, then execv(self, exec-after): a second image
 //   host_pattern wait READY_FILE      allocates a known set, writes READY_FILE, sleeps until killed
 //   host_pattern crash READY_FILE     the same, then dies of SIGSEGV
@@ -279,6 +281,36 @@ int modeFork(const char* truthPath)
             + tallyJson(childTally) + "}\n");
 }
 
+int modeForkFree(const char* truthPath)
+{
+    constexpr int kInherited = 64;
+    void* blocks[kInherited];
+    unsigned long long bytes = 0;
+    for (int i = 0; i < kInherited; ++i) {
+        blocks[i] = malloc(100 + size_t(i));
+        touch(blocks[i], 1);
+        bytes += 100 + size_t(i);
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        for (void* b : blocks) // the child's copies of the parent's blocks
+            free(b);
+        void* own = malloc(4096); // and a block of its own, freed too
+        touch(own, 1);
+        free(own);
+        std::exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    for (void* b : blocks)
+        free(b);
+    char buf[256];
+    std::snprintf(buf, sizeof(buf),
+        "{\"pid\": %d, \"child_pid\": %d, \"child_status\": %d, \"inherited_frees\": %d, \"inherited_bytes\": %llu}\n",
+        int(getpid()), int(child), WIFEXITED(status) ? WEXITSTATUS(status) : -1, kInherited, bytes);
+    return writeTruth(truthPath, buf);
+}
+
 int modeExec(const char* self, const char* truthPath)
 {
     Tally before = childPattern();
@@ -399,6 +431,8 @@ int main(int argc, char** argv)
         return modePattern(argv[2]);
     if (mode == "fork")
         return modeFork(argv[2]);
+    if (mode == "fork-free")
+        return modeForkFree(argv[2]);
     if (mode == "exec")
         return modeExec(argv[0], argv[2]);
     if (mode == "exec-after")
