@@ -1,8 +1,9 @@
 // Finalization: builds indexes and the level-of-detail `series` (per space and level, fixed-width
 // buckets with the min/max/last live-bytes envelope and alloc/free counts), so any timeline window
 // at any pixel width is one cheap query. The collector writes the series of the spaces it could
-// follow in time order while ingesting; this builds the others from the rows, streaming each
-// space's events once: memory stays bounded by the number of levels, whatever the recording's size.
+// follow in time order while ingesting; this builds the others from the rows: a recording of a few
+// million rows without indexes is read once and its events sorted in memory, a larger one streams
+// each space's events through the indexes (memory bounded by the number of levels).
 #include "analysis/finalize.h"
 
 #include "analysis/internal.h"
@@ -11,6 +12,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <optional>
 #include <vector>
 
 namespace tidemark::analysis {
@@ -57,6 +60,42 @@ Result<std::vector<int64_t>> spacesWithoutSeries(trace::Db& db)
     return spaces;
 }
 
+// Up to this many allocation rows, the spaces that need a series from the rows are read in one pass
+// in table order and their events sorted in memory (two of 24 B per row), which costs a fraction of
+// building the indexes for two index-ordered scans; larger recordings take the indexes.
+constexpr int64_t kSeriesRowsInMemory = int64_t(4) << 20;
+
+// Every event of the given spaces, per space in EventStream's order: by time, frees before
+// allocations at the same time (zero-lifetime rows count as events of no bytes).
+Result<std::map<int64_t, std::vector<LiveEvent>>> eventsInMemory(trace::Db& db, const std::vector<int64_t>& spaces)
+{
+    std::map<int64_t, std::vector<LiveEvent>> events;
+    for (int64_t space : spaces)
+        events[space];
+    auto st = db.prepare("SELECT space_id, alloc_ts_ns, free_ts_ns, size_bytes FROM allocations NOT INDEXED");
+    if (!st)
+        return st.error();
+    while (st->step()) {
+        auto it = events.find(st->int64(0));
+        if (it == events.end())
+            continue;
+        const TimeNs alloc = st->int64(1);
+        const bool freed = !st->isNull(2);
+        const TimeNs free = freed ? st->int64(2) : 0;
+        const int64_t size = freed && free <= alloc ? 0 : st->int64(3);
+        it->second.push_back({ alloc, size, true });
+        if (freed)
+            it->second.push_back({ free, -size, false });
+    }
+    if (!st->status())
+        return st->status().error();
+    for (auto& [space, list] : events)
+        std::sort(list.begin(), list.end(), [](const LiveEvent& a, const LiveEvent& b) {
+            return a.ts != b.ts ? a.ts < b.ts : !a.isAlloc && b.isAlloc;
+        });
+    return events;
+}
+
 Status createIndexes(trace::Db& db, const Progress& progress)
 {
     if (progress)
@@ -84,11 +123,33 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
         while (st->step())
             spaces.push_back(st->int64(0));
     }
-    // The series of a space is two index-ordered scans of its rows: worth the indexes.
-    if (!options.indexes && !spaces.empty())
+    if (spaces.empty())
+        return params ? okStatus() : trace::writeSeriesParams(db, trace::chooseSeriesParams(0, 0));
+    // Without the indexes, a recording of a few million rows is read once and sorted in memory;
+    // otherwise the series of a space is two index-ordered scans of its rows, worth the indexes.
+    auto rows = db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
+    if (!rows)
+        return rows.error();
+    std::optional<std::map<int64_t, std::vector<LiveEvent>>> inMemory;
+    if (!options.indexes && *rows <= kSeriesRowsInMemory) {
+        auto events = eventsInMemory(db, spaces);
+        if (!events)
+            return events.error();
+        inMemory = std::move(*events);
+    } else if (!options.indexes) {
         if (auto s = createIndexes(db, progress); !s)
             return s;
-    if (!params) {
+    }
+    if (!params && inMemory) {
+        TimeNs lo = std::numeric_limits<TimeNs>::max(), hi = std::numeric_limits<TimeNs>::min();
+        for (const auto& [space, list] : *inMemory)
+            for (const LiveEvent& ev : list) { // as chooseParams: the first allocation to the last event
+                if (ev.isAlloc)
+                    lo = std::min(lo, ev.ts);
+                hi = std::max(hi, ev.ts);
+            }
+        params = trace::chooseSeriesParams(lo, hi);
+    } else if (!params) {
         auto chosen = chooseParams(db, spaces);
         if (!chosen)
             return chosen.error();
@@ -100,16 +161,24 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
             progress("series", static_cast<double>(i) / static_cast<double>(spaces.size()));
         if (auto s = db.exec("DELETE FROM series WHERE space_id = " + std::to_string(spaces[i])); !s)
             return s;
-        auto stream = EventStream::open(db, spaces[i], std::numeric_limits<TimeNs>::min(), std::numeric_limits<TimeNs>::max());
-        if (!stream)
-            return stream.error();
         trace::SeriesWriter writer(*params, spaces[i]);
-        LiveEvent ev;
-        while (stream->next(ev))
-            if (auto s = writer.event(ev.ts, ev.delta, ev.isAlloc); !s)
+        if (inMemory) {
+            for (const LiveEvent& ev : (*inMemory)[spaces[i]])
+                if (auto s = writer.event(ev.ts, ev.delta, ev.isAlloc); !s)
+                    return s;
+            (*inMemory)[spaces[i]] = {};
+        } else {
+            auto stream
+                = EventStream::open(db, spaces[i], std::numeric_limits<TimeNs>::min(), std::numeric_limits<TimeNs>::max());
+            if (!stream)
+                return stream.error();
+            LiveEvent ev;
+            while (stream->next(ev))
+                if (auto s = writer.event(ev.ts, ev.delta, ev.isAlloc); !s)
+                    return s;
+            if (auto s = stream->status(); !s)
                 return s;
-        if (auto s = stream->status(); !s)
-            return s;
+        }
         if (auto s = writer.finish(db); !s)
             return s;
     }

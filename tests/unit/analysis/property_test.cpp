@@ -2,6 +2,7 @@
 // oracle computed in the test from the generated rows (live bytes never negative, the timeline at
 // the peak equals the peak, series envelopes contain every exact value, lifetimes are ordered).
 #include "analysis/analysis.h"
+#include "analysis/finalize.h"
 #include "trace/enums.h"
 #include "trace/recording.h"
 
@@ -154,6 +155,53 @@ TEST_P(Generated, FreedAllocationsEndAfterTheyStartAndLeaksAddUp)
     ASSERT_TRUE(l.ok());
     EXPECT_EQ(liveAtEnd, l->liveAtEndBytes);
     EXPECT_EQ(liveAtEnd, l->leakedBytes + l->retainedBytes);
+}
+
+// The series built from the rows without indexes (one pass, events sorted in memory, as `record`
+// does for a space shared by forked processes) equals the one streamed through the indexes, bucket
+// for bucket, with or without series parameters to start from.
+TEST_P(Generated, SeriesFromRowsInMemoryEqualsTheIndexedStream)
+{
+    auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
+    ASSERT_TRUE(db.ok());
+    auto dump = [&] {
+        std::vector<std::vector<int64_t>> out;
+        auto st = db->prepare("SELECT space_id, level, bucket, start_ts_ns, end_ts_ns, min_live_bytes, max_live_bytes, "
+                              "last_live_bytes, allocs, frees FROM series ORDER BY space_id, level, bucket");
+        while (st->step()) {
+            std::vector<int64_t> r;
+            for (int c = 0; c < 10; ++c)
+                r.push_back(st->int64(c));
+            out.push_back(r);
+        }
+        for (const char* key : { "series_origin_ns", "series_base_ns", "series_levels" }) {
+            auto v = trace::getMeta(*db, key);
+            out.push_back({ v ? std::stoll(*v) : -1 });
+        }
+        return out;
+    };
+    auto dropIndexes = [&] {
+        std::vector<std::string> names;
+        auto st = db->prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL");
+        while (st->step())
+            names.push_back(st->text(0));
+        for (const auto& n : names)
+            ASSERT_TRUE(db->exec("DROP INDEX " + n).ok());
+    };
+    const auto streamed = dump(); // SetUp finalized with the indexes
+    ASSERT_GT(streamed.size(), 3u);
+    for (bool keepParams : { true, false }) {
+        SCOPED_TRACE(keepParams ? "parameters kept" : "parameters chosen again");
+        dropIndexes();
+        ASSERT_TRUE(db->exec("DELETE FROM series").ok());
+        if (!keepParams)
+            ASSERT_TRUE(db->exec("DELETE FROM meta WHERE key LIKE 'series_%'").ok());
+        ASSERT_TRUE(finalizeRecording(*db, {}, { false }).ok());
+        auto has = trace::hasIndexes(*db);
+        ASSERT_TRUE(has.ok());
+        EXPECT_FALSE(*has) << "a small recording's series is built without the indexes";
+        EXPECT_EQ(dump(), streamed);
+    }
 }
 
 // Churn reads a space in allocation order three ways: the table in its own order sorted in memory
