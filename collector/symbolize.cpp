@@ -6,6 +6,8 @@
 #include "collector/row_writer.h"
 
 #include <algorithm>
+#include <iterator>
+#include <map>
 #include <cstdlib>
 #include <tuple>
 #include <cxxabi.h>
@@ -69,8 +71,10 @@ namespace {
         return { path, static_cast<int>(line) };
     }
 
-    // Outermost function first (inline_depth 0), then each function inlined into the previous one.
-    std::vector<SymbolRow> resolvePc(Dwfl_Module* mod, Dwarf_Addr pc)
+    // The rows of a pc from its chain of DIEs (innermost first: inlined subroutines, then the
+    // subprogram): outermost function first (inline_depth 0), then each function inlined into the
+    // previous one; without a chain, the symbol table's name.
+    std::vector<SymbolRow> rowsOf(Dwfl_Module* mod, Dwarf_Addr pc, Dwarf_Die* cu, std::vector<Dwarf_Die>& chain)
     {
         std::vector<SymbolRow> rows;
         std::string pcFile;
@@ -79,10 +83,30 @@ namespace {
             if (const char* f = dwfl_lineinfo(line, nullptr, &pcLine, nullptr, nullptr, nullptr))
                 pcFile = f;
         }
+        if (chain.empty()) {
+            const char* sym = dwfl_module_addrname(mod, pc);
+            if (sym || !pcFile.empty())
+                rows.push_back({ demangle(sym), pcFile, pcLine });
+        } else {
+            for (size_t k = chain.size(); k-- > 0;) {
+                SymbolRow row { dieName(&chain[k]), pcFile, pcLine };
+                if (k > 0) // the next inner function was inlined here: its call site is this one's location
+                    std::tie(row.file, row.line) = callSite(cu, &chain[k - 1]);
+                rows.push_back(std::move(row));
+            }
+            if (rows[0].function.empty())
+                rows[0].function = demangle(dwfl_module_addrname(mod, pc));
+        }
+        return rows;
+    }
+
+    // One pc at a time (the reference, as eu-addr2line): walk outwards from the pc. At an inlined
+    // call, libdw continues with the inlined function's abstract scopes, so restart from the
+    // concrete DIE (dwarf_getscopes_die). Each call walks the compile unit's DIE tree.
+    std::vector<SymbolRow> resolvePc(Dwfl_Module* mod, Dwarf_Addr pc)
+    {
         Dwarf_Addr bias = 0;
         Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
-        // Walk outwards from the pc. At an inlined call, libdw continues with the inlined function's
-        // abstract scopes, so restart from the concrete DIE (dwarf_getscopes_die), as eu-addr2line does.
         std::vector<Dwarf_Die> chain; // innermost first
         Dwarf_Die* scopes = nullptr;
         int n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
@@ -105,21 +129,134 @@ namespace {
             i = 1; // outer[0] is the inlined DIE itself
         }
         free(scopes);
-        if (chain.empty()) {
-            const char* sym = dwfl_module_addrname(mod, pc);
-            if (sym || !pcFile.empty())
-                rows.push_back({ demangle(sym), pcFile, pcLine });
-        } else {
-            for (size_t k = chain.size(); k-- > 0;) {
-                SymbolRow row { dieName(&chain[k]), pcFile, pcLine };
-                if (k > 0) // the next inner function was inlined here: its call site is this one's location
-                    std::tie(row.file, row.line) = callSite(cu, &chain[k - 1]);
-                rows.push_back(std::move(row));
-            }
-            if (rows[0].function.empty())
-                rows[0].function = demangle(dwfl_module_addrname(mod, pc));
+        return rowsOf(mod, pc, cu, chain);
+    }
+
+    // The chains of many pcs of one compile unit in one walk of its DIE tree: a DIE with code
+    // ranges is entered only when it holds one of the pcs, a DIE without (namespace, class) always.
+    // A pc's chain is the subprogram and inlined subroutines nested around it, innermost first,
+    // from the innermost subprogram (what resolvePc finds, one tree walk per pc).
+    class CuScopes {
+    public:
+        CuScopes(std::vector<Dwarf_Addr> pcs) // CU-relative, sorted, distinct
+            : m_pcs(std::move(pcs))
+            , m_chains(m_pcs.size())
+        {
         }
-        return rows;
+
+        void walk(Dwarf_Die* cu)
+        {
+            std::vector<size_t> all(m_pcs.size());
+            for (size_t i = 0; i < all.size(); ++i)
+                all[i] = i;
+            visitChildren(cu, std::move(all));
+        }
+
+        // Innermost first.
+        std::vector<Dwarf_Die> chainOf(size_t i) const
+        {
+            const std::vector<Dwarf_Die>& outerFirst = m_chains[i];
+            size_t from = 0;
+            for (size_t k = 0; k < outerFirst.size(); ++k)
+                if (dwarf_tag(const_cast<Dwarf_Die*>(&outerFirst[k])) == DW_TAG_subprogram)
+                    from = k;
+            return { outerFirst.rbegin(), outerFirst.rend() - static_cast<std::ptrdiff_t>(from) };
+        }
+
+    private:
+        // Returns the pcs found inside some child: as in dwarf_getscopes, the first DIE holding a
+        // pc is the one followed (assembly units have alias subprograms over the same code).
+        std::vector<size_t> visitChildren(Dwarf_Die* parent, std::vector<size_t> pcs)
+        {
+            std::vector<size_t> claimed;
+            Dwarf_Die child;
+            if (pcs.empty() || dwarf_child(parent, &child) != 0)
+                return claimed;
+            do {
+                std::vector<size_t> found = visit(&child, pcs);
+                if (found.empty())
+                    continue;
+                claimed.insert(claimed.end(), found.begin(), found.end());
+                std::vector<size_t> left;
+                std::set_difference(pcs.begin(), pcs.end(), found.begin(), found.end(), std::back_inserter(left));
+                pcs = std::move(left);
+            } while (!pcs.empty() && dwarf_siblingof(&child, &child) == 0);
+            std::sort(claimed.begin(), claimed.end());
+            return claimed;
+        }
+
+        // Returns the pcs the DIE holds (sorted).
+        std::vector<size_t> visit(Dwarf_Die* die, const std::vector<size_t>& pcs)
+        {
+            if (!dwarf_hasattr(die, DW_AT_low_pc) && !dwarf_hasattr(die, DW_AT_ranges))
+                return dwarf_haschildren(die) ? visitChildren(die, pcs) : std::vector<size_t> {};
+            std::vector<size_t> inside;
+            for (size_t i : pcs)
+                if (dwarf_haspc(die, m_pcs[i]) == 1)
+                    inside.push_back(i);
+            if (inside.empty())
+                return inside;
+            const int tag = dwarf_tag(die);
+            const bool scope = tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
+            if (scope) {
+                m_stack.push_back(*die);
+                for (size_t i : inside)
+                    m_chains[i] = m_stack;
+            }
+            if (dwarf_haschildren(die))
+                visitChildren(die, inside);
+            if (scope)
+                m_stack.pop_back();
+            return inside;
+        }
+
+        std::vector<Dwarf_Addr> m_pcs;
+        std::vector<std::vector<Dwarf_Die>> m_chains; // per pc, outermost first
+        std::vector<Dwarf_Die> m_stack;
+    };
+
+    // The rows of every pc of a module (pcs sorted and distinct), each compile unit's DIE tree
+    // walked once for all its pcs.
+    std::vector<std::vector<SymbolRow>> resolvePcs(Dwfl_Module* mod, const std::vector<Dwarf_Addr>& pcs)
+    {
+        struct Unit {
+            Dwarf_Die die;
+            Dwarf_Addr bias;
+            std::vector<size_t> pcs; // indexes into `pcs`
+        };
+        std::map<Dwarf_Off, Unit> units;
+        std::vector<std::vector<SymbolRow>> out(pcs.size());
+        for (size_t i = 0; i < pcs.size(); ++i) {
+            Dwarf_Addr bias = 0;
+            Dwarf_Die* cu = dwfl_module_addrdie(mod, pcs[i], &bias);
+            if (!cu) {
+                std::vector<Dwarf_Die> none;
+                out[i] = rowsOf(mod, pcs[i], nullptr, none);
+                continue;
+            }
+            Unit& u = units.try_emplace(dwarf_dieoffset(cu), Unit { *cu, bias, {} }).first->second;
+            u.pcs.push_back(i);
+        }
+        for (auto& [offset, u] : units) {
+            std::vector<Dwarf_Addr> relative;
+            for (size_t i : u.pcs)
+                relative.push_back(pcs[i] - u.bias);
+            CuScopes scopes(relative);
+            scopes.walk(&u.die);
+            for (size_t k = 0; k < u.pcs.size(); ++k) {
+                std::vector<Dwarf_Die> chain = scopes.chainOf(k);
+                out[u.pcs[k]] = rowsOf(mod, pcs[u.pcs[k]], &u.die, chain);
+            }
+        }
+        return out;
+    }
+
+    std::vector<std::vector<SymbolRow>> resolveEach(Dwfl_Module* mod, const std::vector<Dwarf_Addr>& pcs)
+    {
+        std::vector<std::vector<SymbolRow>> out;
+        for (Dwarf_Addr pc : pcs)
+            out.push_back(resolvePc(mod, pc));
+        return out;
     }
 
     std::string buildIdHex(Dwfl_Module* mod)
@@ -248,12 +385,22 @@ Resolution SymbolResolver::resolve(std::vector<FrameToSymbolize> frames, const P
         ++report.module_files;
         report.missing_modules += module.missing;
         report.build_id_mismatch += module.mismatch;
-        std::vector<SymbolRow> rows;
+        // Frames are return addresses: look up the call instruction, one byte before. Equal pcs are
+        // next to each other (sorted).
+        auto pcOf = [&](size_t j) -> Dwarf_Addr { return frames[j].rel_pc ? frames[j].rel_pc - 1 : 0; };
+        std::vector<Dwarf_Addr> pcs;
+        for (size_t j = i; module.mod && j < groupEnd; ++j)
+            if (pcs.empty() || pcs.back() != pcOf(j))
+                pcs.push_back(pcOf(j));
+        std::vector<std::vector<SymbolRow>> resolvedPcs;
+        if (module.mod)
+            resolvedPcs = m_onePcAtATime ? resolveEach(module.mod, pcs) : resolvePcs(module.mod, pcs);
+        size_t at = 0;
         for (size_t j = i; module.mod && j < groupEnd; ++j) {
             const FrameToSymbolize& f = frames[j];
-            // Frames are return addresses: look up the call instruction, one byte before.
-            if (j == i || f.rel_pc != frames[j - 1].rel_pc)
-                rows = resolvePc(module.mod, f.rel_pc ? f.rel_pc - 1 : 0);
+            if (j > i && pcOf(j) != pcOf(j - 1))
+                ++at;
+            const std::vector<SymbolRow>& rows = resolvedPcs[at];
             if (!rows.empty() && !rows[0].function.empty())
                 ++report.resolved;
             if (!rows.empty() && !rows.back().file.empty())

@@ -63,12 +63,17 @@ public:
     Resolution resolve(std::vector<FrameToSymbolize> frames, const Progress& progress = {});
     // Module files opened so far, a file read again after being closed counted again.
     uint64_t filesOpened() const { return m_opened; }
+    // Looks up each pc on its own (dwarf_getscopes, as eu-addr2line: a walk of its compile unit's
+    // DIE tree per pc) instead of all pcs of a compile unit in one walk: the reference the tests
+    // hold the fast way against.
+    void resolveOnePcAtATime(bool on) { m_onePcAtATime = on; }
 
 private:
     struct Module;
     Module& open(const std::string& path, const std::string& buildId);
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Module>> m_modules;
     uint64_t m_uses = 0, m_opened = 0;
+    bool m_onePcAtATime = false;
 };
 void writeSymbols(const Resolution& resolution, RowWriter& out, StringTable& strings);
 

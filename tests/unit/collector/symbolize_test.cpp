@@ -13,6 +13,9 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <tuple>
+
 namespace tmfixture {
 uintptr_t outerWithInline(int x);
 uintptr_t directCaller(int x);
@@ -194,6 +197,73 @@ TEST(SymbolResolverTest, LaterRoundsReuseTheModulesAlreadyRead)
     ASSERT_EQ(again.symbols.size(), 1u);
     EXPECT_EQ(again.symbols[0].function, "tmfixture::directCaller(int)");
     EXPECT_EQ(again.symbols[0].line, markerLine("direct-call"));
+}
+
+// The code segment (PT_LOAD with PF_X) holding an address: its file vaddr and size.
+std::pair<uint64_t, uint64_t> codeSegmentHolding(uintptr_t address)
+{
+    struct Search {
+        uintptr_t address;
+        std::pair<uint64_t, uint64_t> found;
+    } search { address, { 0, 0 } };
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+            auto* s = static_cast<Search*>(data);
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const auto& ph = info->dlpi_phdr[i];
+                uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+                if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && s->address >= start && s->address < start + ph.p_memsz) {
+                    s->found = { ph.p_vaddr, ph.p_memsz };
+                    return 1;
+                }
+            }
+            return 0;
+        },
+        &search);
+    return search.found;
+}
+
+// All the pcs of a compile unit looked up in one walk of its DIE tree give exactly what one
+// dwarf_getscopes per pc gives (eu-addr2line's way): thousands of pcs spread over this optimized
+// test binary's code (inlining everywhere) and over libc's (with its debug info when installed).
+TEST(SymbolResolverTest, OneWalkPerCompileUnitEqualsOneLookupPerPc)
+{
+    for (uintptr_t anchor : { reinterpret_cast<uintptr_t>(&tmfixture::directCaller), reinterpret_cast<uintptr_t>(&::malloc) }) {
+        Object obj = objectHolding(anchor);
+        auto [vaddr, size] = codeSegmentHolding(anchor);
+        ASSERT_GT(size, 0u) << obj.path;
+        SCOPED_TRACE(obj.path);
+        std::vector<collector::FrameToSymbolize> frames;
+        const uint64_t step = std::max<uint64_t>(1, size / 1500) | 1; // odd: pcs at every alignment
+        for (uint64_t at = 0; at < size; at += step)
+            frames.push_back({ static_cast<int64_t>(frames.size() + 1), vaddr + at + 1, obj.path, "" });
+        collector::SymbolResolver walk, reference;
+        reference.resolveOnePcAtATime(true);
+        collector::Resolution fast = walk.resolve(frames);
+        collector::Resolution slow = reference.resolve(frames);
+        using Rows = std::vector<std::tuple<int64_t, std::string, std::string, int>>;
+        auto byFrame = [&](const collector::Resolution& r) {
+            std::vector<Rows> out(frames.size() + 1);
+            for (const auto& x : r.symbols)
+                out[static_cast<size_t>(x.frame)].emplace_back(x.depth, x.function, x.file, x.line);
+            return out;
+        };
+        std::vector<Rows> a = byFrame(fast), b = byFrame(slow);
+        size_t inlined = 0, differ = 0;
+        for (size_t f = 1; f < a.size(); ++f) {
+            if (a[f] != b[f] && differ++ < 3) {
+                ADD_FAILURE() << "pc 0x" << std::hex << frames[f - 1].rel_pc - 1 << std::dec << ": " << a[f].size()
+                              << " rows (" << (a[f].empty() ? "" : std::get<1>(a[f].back())) << ") against "
+                              << b[f].size() << " (" << (b[f].empty() ? "" : std::get<1>(b[f].back())) << ")";
+            }
+            inlined += a[f].size() > 1;
+        }
+        EXPECT_EQ(differ, 0u);
+        EXPECT_EQ(fast.report.resolved, slow.report.resolved);
+        EXPECT_GT(fast.report.resolved, frames.size() / 2);
+        if (anchor == reinterpret_cast<uintptr_t>(&tmfixture::directCaller))
+            EXPECT_GT(inlined, 50u) << "the test binary's code should be full of inlined calls";
+    }
 }
 
 } // namespace
