@@ -26,6 +26,7 @@ namespace {
 
 std::atomic<uint32_t> g_nextObjectId { 1 };
 std::atomic<bool> g_finished { false };
+uint64_t g_forkNs = 0; // the clock just before the last fork(): a followed child's start
 
 ssize_t readFile(const char* path, char* buf, size_t cap) noexcept
 {
@@ -82,12 +83,13 @@ void emitProcessExit(wire::ExitReason reason) noexcept
     emit(&r, sizeof(r));
 }
 
-// Opens this image's spool file and writes what describes the image before any event.
-bool startImage() noexcept
+// Opens this image's spool file and writes what describes the image before any event. startNs: the
+// image's start time when not now (a fork child: the moment before fork()).
+bool startImage(uint64_t startNs) noexcept
 {
     g_pid = uint32_t(::getpid());
     g_ppid = uint32_t(::getppid());
-    g_startNs = nowNs();
+    g_startNs = startNs ? startNs : nowNs();
     resetCounters();
     if (!openSpoolFile(g_ppid))
         return false;
@@ -106,13 +108,28 @@ void onAtExit() noexcept
     drainAll(true);
 }
 
-void forkPrepare() noexcept { ++t_tls.inside; }
+// The fork's time, read before fork() and after every event the parent recorded until then, is the
+// child's start: the collector takes the parent's blocks live at that time as the child's inherited
+// heap, so a parent event after fork() must not carry an earlier time.
+void forkPrepare() noexcept
+{
+    ++t_tls.inside;
+    if (active())
+        g_forkNs = nowNs();
+}
 
 void forkParent() noexcept
 {
     --t_tls.inside;
-    if (active())
-        g_counters.forks.fetch_add(1, std::memory_order_relaxed);
+    if (!active())
+        return;
+    g_counters.forks.fetch_add(1, std::memory_order_relaxed);
+    // Every thread of the parent reads the clock for its next heap event (eventNowNs gives the
+    // previous time + 1 ns only while g_drainTick is unchanged). The drain thread's ticks are odd,
+    // these even: no value comes back.
+    uint32_t tick = g_drainTick.load(std::memory_order_relaxed);
+    if (tick != 0)
+        g_drainTick.store(tick % 2 ? tick + 1 : tick + 2, std::memory_order_relaxed);
 }
 
 // The child starts with one thread and copies of the parent's buffers; it drops them unwritten
@@ -128,7 +145,7 @@ void forkChild() noexcept
     resetStackIds();
     modulesResetAfterFork();
     g_nextObjectId.store(1);
-    if (wasActive && g_config.followFork && startImage())
+    if (wasActive && g_config.followFork && startImage(g_forkNs))
         drainThreadStart();
     --t_tls.inside;
 }
@@ -223,7 +240,7 @@ void earlyStart() noexcept
         stacksInit();
         pthread_atfork(forkPrepare, forkParent, forkChild);
         std::atexit(onAtExit);
-        startImage();
+        startImage(0);
     }
     g_startState.store(2);
 }
