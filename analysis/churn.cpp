@@ -60,7 +60,7 @@ ChurnRow churnRow(trace::Stmt& st)
         st.int64(4), st.int64(5), st.int64(6) };
 }
 
-// Up to this many rows of a space are read in table order and sorted in memory (about 80 B each);
+// Up to this many rows of a space are read in table order and sorted in memory (64 B each);
 // more are left to SQLite (the allocation-time index, or its sorter, which can spill to disk).
 constexpr int64_t kChurnRowsInMemory = int64_t(4) << 20;
 

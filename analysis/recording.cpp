@@ -65,13 +65,14 @@ Status loadTimeSpan(trace::Db& db, RecordingCaches& c)
     if (!*indexed) {
         if (auto s2 = take("SELECT min(alloc_ts_ns), max(alloc_ts_ns), max(free_ts_ns) FROM allocations", -1); !s2)
             return s2;
-    }
-    for (const auto& s : *indexed ? c.spaces : std::vector<SpaceInfo> {}) {
-        for (const char* sql : { "SELECT min(alloc_ts_ns) FROM allocations WHERE space_id = ?",
-                 "SELECT max(alloc_ts_ns) FROM allocations WHERE space_id = ?",
-                 "SELECT max(free_ts_ns) FROM allocations WHERE space_id = ?" }) {
-            if (auto s2 = take(sql, s.id); !s2)
-                return s2;
+    } else {
+        for (const auto& s : c.spaces) {
+            for (const char* sql : { "SELECT min(alloc_ts_ns) FROM allocations WHERE space_id = ?",
+                     "SELECT max(alloc_ts_ns) FROM allocations WHERE space_id = ?",
+                     "SELECT max(free_ts_ns) FROM allocations WHERE space_id = ?" }) {
+                if (auto s2 = take(sql, s.id); !s2)
+                    return s2;
+            }
         }
     }
     for (const char* sql : { "SELECT min(start_ts_ns), max(end_ts_ns) FROM processes",
