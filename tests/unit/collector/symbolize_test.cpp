@@ -42,6 +42,7 @@ int markerLine(const std::string& marker)
 struct Object {
     std::string path;
     uint64_t bias = 0;
+    uint64_t segmentVaddr = 0, segmentSize = 0; // the loadable segment holding the address (file vaddrs)
 };
 
 Object objectHolding(uintptr_t address)
@@ -59,6 +60,8 @@ Object objectHolding(uintptr_t address)
                 if (ph.p_type == PT_LOAD && s->address >= start && s->address < start + ph.p_memsz) {
                     s->found.path = info->dlpi_name;
                     s->found.bias = info->dlpi_addr;
+                    s->found.segmentVaddr = ph.p_vaddr;
+                    s->found.segmentSize = ph.p_memsz;
                     return 1;
                 }
             }
@@ -199,30 +202,6 @@ TEST(SymbolResolverTest, LaterRoundsReuseTheModulesAlreadyRead)
     EXPECT_EQ(again.symbols[0].line, markerLine("direct-call"));
 }
 
-// The code segment (PT_LOAD with PF_X) holding an address: its file vaddr and size.
-std::pair<uint64_t, uint64_t> codeSegmentHolding(uintptr_t address)
-{
-    struct Search {
-        uintptr_t address;
-        std::pair<uint64_t, uint64_t> found;
-    } search { address, { 0, 0 } };
-    dl_iterate_phdr(
-        [](dl_phdr_info* info, size_t, void* data) {
-            auto* s = static_cast<Search*>(data);
-            for (int i = 0; i < info->dlpi_phnum; ++i) {
-                const auto& ph = info->dlpi_phdr[i];
-                uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-                if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && s->address >= start && s->address < start + ph.p_memsz) {
-                    s->found = { ph.p_vaddr, ph.p_memsz };
-                    return 1;
-                }
-            }
-            return 0;
-        },
-        &search);
-    return search.found;
-}
-
 // All the pcs of a compile unit looked up in one walk of its DIE tree give what one
 // dwarf_getscopes per pc gives (eu-addr2line's way): thousands of pcs spread over this optimized
 // test binary's code (inlining everywhere) and over libc's (with its debug info when installed).
@@ -230,8 +209,8 @@ std::pair<uint64_t, uint64_t> codeSegmentHolding(uintptr_t address)
 TEST(SymbolResolverTest, OneWalkPerCompileUnitEqualsOneLookupPerPc)
 {
     for (uintptr_t anchor : { reinterpret_cast<uintptr_t>(&tmfixture::directCaller), reinterpret_cast<uintptr_t>(&::malloc) }) {
-        Object obj = objectHolding(anchor);
-        auto [vaddr, size] = codeSegmentHolding(anchor);
+        Object obj = objectHolding(anchor); // a function's address: the segment is code
+        const uint64_t vaddr = obj.segmentVaddr, size = obj.segmentSize;
         ASSERT_GT(size, 0u) << obj.path;
         SCOPED_TRACE(obj.path);
         std::vector<collector::FrameToSymbolize> frames;
