@@ -19,21 +19,28 @@ struct DeviceEvent {
     uint32_t source; // SourceBits
 };
 
-inline void emitDeviceAlloc(const DeviceEvent& e, uint64_t address, uint64_t size, uint32_t stackId) noexcept
+// The header and the fields every device record takes from its event, stamped now.
+template <typename Record> Record deviceRecord(wire::Kind kind, const DeviceEvent& e) noexcept
 {
-    wire::AllocRecord r {};
-    r.h.kind = static_cast<uint16_t>(wire::Kind::Alloc);
+    Record r {};
+    r.h.kind = static_cast<uint16_t>(kind);
     r.h.size_bytes = sizeof(r);
     r.api = static_cast<uint16_t>(e.api);
     r.space_kind = static_cast<uint8_t>(e.space);
     r.device = e.device;
     r.ts_ns = nowNs();
+    r.source = e.source;
+    return r;
+}
+
+inline void emitDeviceAlloc(const DeviceEvent& e, uint64_t address, uint64_t size, uint32_t stackId) noexcept
+{
+    auto r = deviceRecord<wire::AllocRecord>(wire::Kind::Alloc, e);
     r.address = address;
     r.size = size;
     r.stack_id = stackId;
     r.range_id = currentRangeId();
     r.stream = e.stream;
-    r.source = e.source;
     emit(&r, sizeof(r));
 }
 
@@ -41,19 +48,12 @@ inline void emitDeviceAlloc(const DeviceEvent& e, uint64_t address, uint64_t siz
 inline void emitDeviceFailure(const DeviceEvent& e, uint64_t size, uint32_t stackId, int32_t error,
     uint64_t freeBytes = UINT64_MAX, uint64_t totalBytes = UINT64_MAX) noexcept
 {
-    wire::AllocFailedRecord r {};
-    r.h.kind = static_cast<uint16_t>(wire::Kind::AllocFailed);
-    r.h.size_bytes = sizeof(r);
-    r.api = static_cast<uint16_t>(e.api);
-    r.space_kind = static_cast<uint8_t>(e.space);
-    r.device = e.device;
-    r.ts_ns = nowNs();
+    auto r = deviceRecord<wire::AllocFailedRecord>(wire::Kind::AllocFailed, e);
     r.size = size;
     r.stack_id = stackId;
     r.range_id = currentRangeId();
     r.stream = e.stream;
     r.error_code = error;
-    r.source = e.source;
     r.device_free_bytes = freeBytes;
     r.device_total_bytes = totalBytes;
     emit(&r, sizeof(r));
@@ -61,15 +61,8 @@ inline void emitDeviceFailure(const DeviceEvent& e, uint64_t size, uint32_t stac
 
 inline void emitDeviceFree(const DeviceEvent& e, uint64_t address) noexcept
 {
-    wire::FreeRecord r {};
-    r.h.kind = static_cast<uint16_t>(wire::Kind::Free);
-    r.h.size_bytes = sizeof(r);
-    r.api = static_cast<uint16_t>(e.api);
-    r.space_kind = static_cast<uint8_t>(e.space);
-    r.device = e.device;
-    r.ts_ns = nowNs();
+    auto r = deviceRecord<wire::FreeRecord>(wire::Kind::Free, e);
     r.address = address;
-    r.source = e.source;
     emit(&r, sizeof(r));
 }
 
