@@ -23,6 +23,18 @@ namespace {
         r.h.size_bytes = sizeof(T);
     }
 
+    // What a kernel, memcpy and memset activity record share: when, on which device, context and
+    // stream, and the correlation with its API call.
+    template <typename Record, typename Activity> void fillSpan(Record& r, const Activity& a) noexcept
+    {
+        r.start_ts_ns = a.start;
+        r.end_ts_ns = a.end;
+        r.device = a.deviceId;
+        r.context = a.contextId;
+        r.stream = a.streamId;
+        r.correlation_id = a.correlationId;
+    }
+
     // Which tidemark space a CUPTI memory kind belongs to; false for kinds not recorded (pageable host
     // memory is the malloc hooks' business, unknown memory has no space).
     bool spaceOf(uint32_t memoryKind, SpaceKind& out) noexcept
@@ -59,12 +71,7 @@ namespace {
         wire::KernelRecord r {};
         fillHeader(r, wire::Kind::Kernel);
         r.name_id = internString(k.name);
-        r.start_ts_ns = k.start;
-        r.end_ts_ns = k.end;
-        r.device = k.deviceId;
-        r.context = k.contextId;
-        r.stream = k.streamId;
-        r.correlation_id = k.correlationId;
+        fillSpan(r, k);
         r.grid[0] = static_cast<uint32_t>(k.gridX);
         r.grid[1] = static_cast<uint32_t>(k.gridY);
         r.grid[2] = static_cast<uint32_t>(k.gridZ);
@@ -78,16 +85,11 @@ namespace {
         ++c.kernels;
     }
 
-    // What a memcpy and a memset activity record share: when, how much, where.
+    // What a memcpy and a memset activity record share: fillSpan, and how much.
     template <typename Record, typename Activity> void fillTransfer(Record& r, const Activity& a) noexcept
     {
-        r.start_ts_ns = a.start;
-        r.end_ts_ns = a.end;
+        fillSpan(r, a);
         r.bytes = a.bytes;
-        r.device = a.deviceId;
-        r.context = a.contextId;
-        r.stream = a.streamId;
-        r.correlation_id = a.correlationId;
     }
 
     void onMemcpy(const CUpti_ActivityMemcpy6& m, ActivityCounts& c) noexcept
