@@ -61,7 +61,6 @@ public:
     // complete: the rest, then the rows written at the end (live at exit, threads, counters).
     // While the process runs, at most `limit` memory records per call; returns how many were paired.
     uint64_t step(bool final, const std::function<void(double)>& progress = {}, uint64_t limit = UINT64_MAX);
-    void setParent(int64_t parentId) { m_plan.parent_id = parentId; }
     const ProcessPlan& plan() const { return m_plan; }
 
 
@@ -162,7 +161,7 @@ private:
 
     IngestContext& m_ctx;
     SpoolFile& m_file;
-    ProcessPlan m_plan;
+    const ProcessPlan& m_plan; // the image's, which outlives this ingest (its parent is set at the end)
     FileCounters m_count;
 
     std::string m_exe, m_cmdline;

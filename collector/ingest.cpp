@@ -257,10 +257,8 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
     for (auto& img : st.images)
         if (auto s = img->file.refresh(true); !s)
             return s.error();
-    for (auto& img : st.images) {
+    for (auto& img : st.images)
         img->plan.parent_id = parentOf(*img, st.images);
-        img->ingest->setParent(img->plan.parent_id);
-    }
     // The frames seen while the program ran are symbolized meanwhile, on a thread that only gets a
     // core the pairing and the SQLite writer leave idle: they are the ones the recording waits for.
     const int64_t earlyFrames = static_cast<int64_t>(st.ctx.trie.frameCount());
