@@ -3,6 +3,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
+"$root/scripts/setup-real-programs.sh"
 "$root/scripts/build.sh"
 build=${TIDEMARK_BUILD_DIR:-$root/build}
 cd "$build"
