@@ -52,11 +52,14 @@ void loadConfig() noexcept
     else if (dir)
         log(LogLevel::Warn, "TIDEMARK_SPOOL_DIR is too long; capture stays off");
     c.stackDepth = static_cast<unsigned>(envNumber("TIDEMARK_STACK_DEPTH", 64, wire::kMaxStackDepth));
+    // "dwarf" is the old name of libunwind, from before the CFI walker existed.
     const char* unwind = std::getenv("TIDEMARK_UNWIND");
-    if (unwind && std::strcmp(unwind, "dwarf") == 0)
-        c.unwinder = Unwinder::Dwarf;
-    else if (unwind && *unwind && std::strcmp(unwind, "fp") != 0)
-        log(LogLevel::Warn, "TIDEMARK_UNWIND must be fp or dwarf; using fp");
+    if (unwind && std::strcmp(unwind, "fp") == 0)
+        c.unwinder = Unwinder::FramePointer;
+    else if (unwind && (std::strcmp(unwind, "libunwind") == 0 || std::strcmp(unwind, "dwarf") == 0))
+        c.unwinder = Unwinder::Libunwind;
+    else if (unwind && *unwind && std::strcmp(unwind, "cfi") != 0)
+        log(LogLevel::Warn, "TIDEMARK_UNWIND must be cfi, fp or libunwind; using cfi");
     c.host = envFlag("TIDEMARK_HOST", true);
     c.followFork = envFlag("TIDEMARK_FOLLOW_FORK", true);
     c.flushMs = static_cast<unsigned>(envNumber("TIDEMARK_FLUSH_MS", 5, 1000));

@@ -191,6 +191,8 @@ extern "C" TIDEMARK_EXPORT int dlclose(void* handle)
     if (active() && t_tls.inside == 0)
         modulesScan(false);
     int rc = real(handle);
+    if (rc == 0)
+        g_cfiEpoch.fetch_add(1, std::memory_order_acq_rel); // cached unwind rules may describe unloaded code
     if (rc == 0 && active() && t_tls.inside == 0)
         modulesScan(false);
     return rc;

@@ -3,6 +3,7 @@
 // Everything here lives in static storage or mmap'd memory, never on the hooked heap.
 #pragma once
 
+#include "interposer/cfi.h"
 #include "interposer/emit.h"
 #include "trace/wire.h"
 
@@ -16,13 +17,15 @@
 
 namespace tidemark::interposer {
 
-enum class Unwinder : uint8_t { FramePointer = 0, Dwarf = 1 };
+// Cfi: our DWARF call-frame-information walker (stacks.cpp, cfi.cpp); FramePointer: the rbp chain;
+// Libunwind: libunwind's unw_backtrace, a slower reference.
+enum class Unwinder : uint8_t { FramePointer = 0, Libunwind = 1, Cfi = 2 };
 
 // Parsed once from the environment by the constructor (see docs/capture.md).
 struct Config {
     char spoolDir[1024] = {};
     unsigned stackDepth = 64;
-    Unwinder unwinder = Unwinder::FramePointer;
+    Unwinder unwinder = Unwinder::Cfi;
     bool host = true;
     bool followFork = true;
     unsigned flushMs = 5;
@@ -73,6 +76,40 @@ struct StackCache {
     StackCacheEntry e[2][kSlots];
 };
 
+// The CFI walker's per-thread state (stacks.cpp), mmap'd on the thread's first capture: a cache of
+// rules by code address, the modules they came from, and the last stack, outermost frame first.
+// Each frame keeps the memory words its step to the caller read (return address, saved rbp, a
+// realigned frame's CFA), so the next capture that reaches the same (pc, sp, rbp) can check that
+// those words are unchanged instead of walking on: the walk is a function of them alone.
+struct CfiFrame {
+    uint64_t pc; // return address, or flags | exact pc (see stacks.cpp)
+    uint64_t sp;
+    uint64_t rbp;
+    uint64_t sum; // hash sum over this frame and every frame outside it
+    const uint64_t* read[3]; // nullptr in read[0]: the step cannot be checked (signal frame)
+    uint64_t value[3];
+};
+struct CfiRuleSlot {
+    uint64_t key; // lookup address + 1 (0 = empty)
+    cfi::Rule rule;
+};
+struct CfiState {
+    static constexpr unsigned kRuleBits = 13;
+    static constexpr unsigned kModules = 32;
+    uint32_t epoch = 0;      // g_cfiEpoch the caches belong to
+    uint32_t moduleNext = 0; // round-robin replacement
+    uint32_t n = 0;          // frames of the cached stack (0 = none)
+    uint32_t id = 0;         // its stack id, 0 until looked up
+    uint64_t hash = 0;
+    bool truncated = false;
+    cfi::Module modules[kModules];
+    CfiRuleSlot rules[1u << kRuleBits];
+    CfiFrame frames[wire::kMaxStackDepth + 1];
+    CfiFrame fresh[wire::kMaxStackDepth + 1];
+};
+// Bumped after every dlclose: code addresses may now mean other code, so cached rules go.
+extern std::atomic<uint32_t> g_cfiEpoch;
+
 enum class SlotStatus : uint32_t { Free = 0, Live = 1, Exited = 2 };
 
 // One per thread that emitted anything; nodes are never unmapped while the process runs (a dead
@@ -99,6 +136,7 @@ struct ThreadState {
     alignas(64) uintptr_t stackHi = 0; // highest address of this thread's stack (for the FP walk)
     uintptr_t stackLo = 0;             // its lowest address (0 = unknown)
     StackTable stacks;
+    CfiState* cfi = nullptr;           // the CFI walker's caches, created on first use
     StackSlot recentStacks[4] = {};    // the last stacks looked up, checked before the table
     uint32_t recentNext = 0;
     char name[16] = {};
@@ -116,6 +154,7 @@ struct ThreadState {
     uint64_t stacksEmpty = 0;
     uint64_t framesReused = 0;
     uint64_t framesWalked = 0;
+    uint64_t framesGuessed = 0; // CFI walk: frames without unwind rules, taken from the rbp chain
     uint64_t clockReads = 0; // heap events that read the clock (eventNowNsSlow)
     // Scratch for stack capture: two words for the Stack record header, then the frames, so a new
     // stack goes into the ring in one copy.
@@ -303,6 +342,7 @@ struct GlobalCounters {
     std::atomic<uint64_t> stacksEmpty { 0 };
     std::atomic<uint64_t> framesReused { 0 };
     std::atomic<uint64_t> framesWalked { 0 };
+    std::atomic<uint64_t> framesGuessed { 0 };
     std::atomic<uint64_t> clockReads { 0 };
 };
 extern GlobalCounters g_counters;

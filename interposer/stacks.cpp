@@ -1,15 +1,21 @@
-// Call-stack capture for allocation events: a bounds-checked frame-pointer walk (default; above the
-// first frame equal to one of the thread's previous stack, the rest is checked, not walked) or
-// libunwind (TIDEMARK_UNWIND=dwarf, dlopen'ed with RTLD_LOCAL so its exported `backtrace` never
-// replaces glibc's in the target), then per-thread dedupe so a Stack record is emitted once.
+// Call-stack capture for allocation events, by one of three walkers: our DWARF CFI walk (default;
+// rules from the modules' .eh_frame, cfi.cpp), a bounds-checked frame-pointer walk, or libunwind
+// (dlopen'ed with RTLD_LOCAL so its exported `backtrace` never replaces glibc's in the target). The
+// CFI and frame-pointer walks stop at the first frame equal to one of the thread's previous stack
+// and check the rest instead of walking it. Then per-thread dedupe, so a Stack record goes out once.
 #include "interposer/runtime.h"
 
+#include <csignal>
 #include <cstring>
 #include <dlfcn.h>
 #include <emmintrin.h>
 #include <link.h>
+#include <new>
+#include <ucontext.h>
 
 namespace tidemark::interposer {
+
+std::atomic<uint32_t> g_cfiEpoch { 0 };
 
 namespace {
 
@@ -49,7 +55,7 @@ bool loadLibunwind() noexcept
     ReentryGuard guard;
     void* h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        log(LogLevel::Warn, "TIDEMARK_UNWIND=dwarf: libunwind.so.8 not found; using frame pointers");
+        log(LogLevel::Warn, "TIDEMARK_UNWIND=libunwind: libunwind.so.8 not found; using the CFI walker");
         return false;
     }
     // UNW_CACHE_PER_THREAD (2): the global cache serialises threads (perf-anchors.md).
@@ -60,7 +66,7 @@ bool loadLibunwind() noexcept
     auto setSize = reinterpret_cast<SetCacheSizeFn>(dlsym(h, "_ULx86_64_set_cache_size"));
     g_unwBacktrace = reinterpret_cast<UnwBacktraceFn>(dlsym(h, "unw_backtrace"));
     if (!space || !setPolicy || !g_unwBacktrace) {
-        log(LogLevel::Warn, "TIDEMARK_UNWIND=dwarf: libunwind lacks unw_backtrace; using frame pointers");
+        log(LogLevel::Warn, "TIDEMARK_UNWIND=libunwind: libunwind lacks unw_backtrace; using the CFI walker");
         g_unwBacktrace = nullptr;
         return false;
     }
@@ -238,6 +244,284 @@ FpWalk walkFramePointers(ThreadState* t, uintptr_t f, unsigned skip, unsigned de
     return r;
 }
 
+// ---- The CFI walk ----------------------------------------------------------------------------
+
+// Flags in CfiFrame::pc above the 47-bit user address space.
+constexpr uint64_t kExactPc = uint64_t(1) << 63; // interrupted by a signal: pc is not a return address
+constexpr uint64_t kRbpLost = uint64_t(1) << 62; // the callee's rules lost the caller's rbp
+constexpr uint64_t kPcMask = (uint64_t(1) << 56) - 1;
+const uint64_t kNoRead = 0; // where an unused read slot points (always reads as its value, 0)
+
+inline bool userAddress(uint64_t a) noexcept { return a - 4096 < (uint64_t(1) << 47) - 4096; }
+
+struct StackBounds {
+    uintptr_t lo = 0, hi = 0;
+};
+
+// The stack holding sp: the thread's own, or its signal stack. False when neither holds it.
+bool boundsOf(const ThreadState* t, uintptr_t sp, StackBounds* b) noexcept
+{
+    if (t->stackLo && sp >= t->stackLo && sp < t->stackHi) {
+        *b = { t->stackLo, t->stackHi };
+        return true;
+    }
+    if (!t->stackLo && !t->stackHi) { // bounds unknown: the frame-pointer walk's assumption
+        *b = { sp, sp + (uintptr_t(8) << 20) };
+        return true;
+    }
+    stack_t ss;
+    if (sigaltstack(nullptr, &ss) == 0 && !(ss.ss_flags & SS_DISABLE)) {
+        auto lo = reinterpret_cast<uintptr_t>(ss.ss_sp);
+        if (sp >= lo && sp < lo + ss.ss_size) {
+            *b = { lo, lo + ss.ss_size };
+            return true;
+        }
+    }
+    return false;
+}
+
+CfiState* cfiStateOf(ThreadState* t) noexcept
+{
+    CfiState* s = t->cfi;
+    if (TIDEMARK_UNLIKELY(!s)) {
+        void* mem = rawAlloc(sizeof(CfiState));
+        if (!mem)
+            return nullptr;
+        s = t->cfi = new (mem) CfiState;
+        s->epoch = g_cfiEpoch.load(std::memory_order_acquire);
+    }
+    uint32_t epoch = g_cfiEpoch.load(std::memory_order_acquire);
+    if (TIDEMARK_UNLIKELY(s->epoch != epoch)) {
+        for (CfiRuleSlot& slot : s->rules)
+            slot.key = 0;
+        for (cfi::Module& m : s->modules)
+            m = cfi::Module {};
+        s->n = 0;
+        s->epoch = epoch;
+    }
+    return s;
+}
+
+const cfi::Module* moduleFor(CfiState* s, uintptr_t at) noexcept
+{
+    for (const cfi::Module& m : s->modules)
+        if (at >= m.lo && at < m.hi)
+            return &m;
+    cfi::Module found;
+    if (!cfi::findModule(at, &found))
+        return nullptr; // not cached: a module may be loaded there later
+    cfi::Module& slot = s->modules[s->moduleNext++ % CfiState::kModules];
+    slot = found;
+    return &slot;
+}
+
+inline cfi::Rule ruleFor(CfiState* s, uintptr_t at) noexcept
+{
+    CfiRuleSlot& slot = s->rules[((at + 1) * kMulA) >> (64 - CfiState::kRuleBits)];
+    if (TIDEMARK_LIKELY(slot.key == at + 1))
+        return slot.rule;
+    const cfi::Module* m = moduleFor(s, at);
+    if (!m)
+        return cfi::Rule {};
+    slot.rule = cfi::findRule(*m, at);
+    slot.key = at + 1;
+    return slot.rule;
+}
+
+// The walk's registers between steps.
+struct CfiRegs {
+    uint64_t pc; // with kExactPc / kRbpLost
+    uint64_t sp;
+    uint64_t rbp;
+};
+
+enum class Step { Next, NextAfterSignal, End, Stop };
+
+// One step from frame fr (whose registers are r) to its caller, recording in fr every word read.
+Step cfiStep(ThreadState* t, CfiState* s, CfiFrame& fr, CfiRegs& r, StackBounds& b) noexcept
+{
+    for (unsigned i = 0; i < 3; ++i) {
+        fr.read[i] = &kNoRead;
+        fr.value[i] = 0;
+    }
+    auto load = [&](uintptr_t addr, unsigned slot, uint64_t* out) {
+        if (addr < b.lo || addr > b.hi - 8 || (addr & 7u))
+            return false;
+        auto p = reinterpret_cast<const uint64_t*>(addr);
+        *out = fr.value[slot] = *p;
+        fr.read[slot] = p;
+        return true;
+    };
+    bool exact = r.pc & kExactPc;
+    bool rbpLost = r.pc & kRbpLost;
+    uintptr_t pc = r.pc & kPcMask;
+    cfi::Rule rule = ruleFor(s, exact ? pc : pc - 1);
+    uintptr_t cfa = 0;
+    switch (rule.cfa) {
+    case cfi::CfaKind::End: return Step::End;
+    case cfi::CfaKind::Signal: {
+        // __restore_rt's frame: the kernel's rt_sigframe, whose ucontext starts at sp.
+        if (r.sp < b.lo || r.sp + sizeof(ucontext_t) > b.hi)
+            return Step::Stop;
+        const auto* uc = reinterpret_cast<const ucontext_t*>(r.sp);
+        uint64_t ip = uint64_t(uc->uc_mcontext.gregs[REG_RIP]);
+        uint64_t sp = uint64_t(uc->uc_mcontext.gregs[REG_RSP]);
+        fr.read[0] = nullptr; // the registers are not checked on reuse: never reuse past a signal
+        StackBounds nb;
+        if (!userAddress(ip) || !boundsOf(t, sp, &nb))
+            return Step::Stop;
+        b = nb;
+        r = { ip | kExactPc, sp, uint64_t(uc->uc_mcontext.gregs[REG_RBP]) };
+        return Step::NextAfterSignal;
+    }
+    case cfi::CfaKind::Rsp: cfa = r.sp + int64_t(rule.cfaOffset); break;
+    case cfi::CfaKind::Rbp:
+        if (rbpLost)
+            return Step::Stop;
+        cfa = r.rbp + int64_t(rule.cfaOffset);
+        break;
+    case cfi::CfaKind::DerefRbp:
+        if (rbpLost || !load(r.rbp + int64_t(rule.cfaOffset), 2, &cfa))
+            return Step::Stop;
+        break;
+    case cfi::CfaKind::Unknown:
+    case cfi::CfaKind::FramePointer:
+        // No rules for this code (JIT code, hand-written assembly, a module without tables): the
+        // rbp chain is the only lead. The result must at least return into a module.
+        if (rbpLost)
+            return Step::Stop;
+        rule.cfa = cfi::CfaKind::FramePointer;
+        rule.raOffset = -8;
+        rule.rbp = cfi::RbpKind::Saved;
+        rule.rbpOffset = -16;
+        cfa = r.rbp + 16;
+        break;
+    }
+    if (cfa <= r.sp)
+        return Step::Stop; // every frame must lie above the one it called
+    uint64_t ra = 0, rbp = r.rbp;
+    if (!load(cfa + int64_t(rule.raOffset), 0, &ra) || !userAddress(ra))
+        return Step::Stop;
+    if (rule.rbp == cfi::RbpKind::Saved) {
+        if (!load(cfa + int64_t(rule.rbpOffset), 1, &rbp))
+            return Step::Stop;
+    } else if (rule.rbp == cfi::RbpKind::AtRbp) {
+        if (rbpLost || !load(r.rbp + int64_t(rule.rbpOffset), 1, &rbp))
+            return Step::Stop;
+    }
+    if (rule.cfa == cfi::CfaKind::FramePointer) {
+        if (!moduleFor(s, ra - 1))
+            return Step::Stop;
+        ++t->framesGuessed;
+    }
+    r = { ra | (rule.rbp == cfi::RbpKind::Unknown ? kRbpLost : 0), cfa, rbp };
+    return Step::Next;
+}
+
+// True when every word the cached frames 0..m read on their steps still holds what it held.
+bool cfiReadsUnchanged(const CfiFrame* f, int m) noexcept
+{
+    uint64_t diff = 0;
+    for (int i = 0; i <= m; ++i) {
+        if (!f[i].read[0])
+            return false;
+        diff |= (*f[i].read[0] ^ f[i].value[0]) | (*f[i].read[1] ^ f[i].value[1]) | (*f[i].read[2] ^ f[i].value[2]);
+    }
+    return diff == 0;
+}
+
+// Walks from our own frame: the hook frames (always built with frame pointers) by their rbp
+// chain, then the target's frames by their unwind rules. At the first frame whose registers equal
+// those of a frame of the cached stack, when every word the cached walk read from there on is
+// unchanged, the rest of the stack is the cached one.
+FpWalk walkCfi(ThreadState* t, uintptr_t f, unsigned skip, unsigned depth) noexcept
+{
+    FpWalk r;
+    CfiState* s = cfiStateOf(t);
+    if (!s)
+        return r;
+    StackBounds b;
+    if (!boundsOf(t, f, &b))
+        return r;
+    unsigned dropped = 0;
+    CfiRegs regs {};
+    while (true) {
+        if (f < b.lo || f > b.hi - 16 || (f & 7u) != 0)
+            return r;
+        auto fp = reinterpret_cast<const uintptr_t*>(f);
+        uintptr_t ip = fp[1];
+        if (!userAddress(ip) || ++dropped > 64)
+            return r;
+        if (!(ip >= g_selfLo && ip < g_selfHi)) {
+            regs = { ip, f + 16, fp[0] };
+            break;
+        }
+        if (fp[0] <= f)
+            return r;
+        f = fp[0];
+    }
+    CfiFrame scratch;
+    for (; skip; --skip) {
+        Step st = cfiStep(t, s, scratch, regs, b);
+        if (st != Step::Next && st != Step::NextAfterSignal)
+            return r;
+    }
+    int m = s->n && !s->truncated ? int(s->n) - 1 : -1;
+    unsigned k = 0;
+    while (true) {
+        if (m >= 0) {
+            while (m >= 0 && s->frames[m].sp < regs.sp)
+                --m;
+            const CfiFrame& c = m >= 0 ? s->frames[m] : scratch;
+            if (m >= 0 && c.sp == regs.sp && c.pc == regs.pc && c.rbp == regs.rbp) {
+                if (unsigned(m) + 1 + k <= depth && cfiReadsUnchanged(s->frames, m))
+                    break;
+                m = -1;
+            }
+        }
+        if (k == depth) {
+            r.truncated = true;
+            m = -1;
+            break;
+        }
+        CfiFrame& fr = s->fresh[k++];
+        fr.pc = regs.pc;
+        fr.sp = regs.sp;
+        fr.rbp = regs.rbp;
+        Step st = cfiStep(t, s, fr, regs, b);
+        if (st == Step::NextAfterSignal)
+            m = -1; // the cached frames' stack order no longer says anything here
+        else if (st != Step::Next) {
+            m = -1;
+            break;
+        }
+    }
+    t->framesWalked += k;
+    // The new stack: cached frames 0..m, then the k fresh ones, outermost first.
+    unsigned n = unsigned(m + 1) + k;
+    if (m >= 0)
+        t->framesReused += unsigned(m) + 1;
+    if (k == 0 && n == s->n) {
+        r.n = n;
+        r.hash = s->hash;
+        r.cachedId = s->id != 0;
+        return r;
+    }
+    uint64_t sum = m >= 0 ? s->frames[m].sum : 0;
+    for (unsigned j = 0; j < k; ++j) {
+        CfiFrame& dst = s->frames[m + 1 + int(j)];
+        dst = s->fresh[k - 1 - j];
+        sum += frameMix(dst.pc & kPcMask, t->stackHi - dst.sp);
+        dst.sum = sum;
+    }
+    s->n = n;
+    s->truncated = r.truncated;
+    s->id = 0;
+    s->hash = r.hash = finishHash(sum, n);
+    r.n = n;
+    return r;
+}
+
 unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* truncated) noexcept
 {
     void* raw[wire::kMaxStackDepth + 16];
@@ -257,7 +541,7 @@ unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* trun
 }
 
 // Hash of a libunwind stack: two independent multiply-xor lanes (even and odd frames), half the
-// dependency chain of one lane. (Frame-pointer stacks use frameMix; a process uses one unwinder.)
+// dependency chain of one lane. (CFI and frame-pointer stacks use frameMix; a process uses one unwinder.)
 uint64_t hashFrames(const uint64_t* frames, unsigned n) noexcept
 {
     uint64_t a = 0x243F6A8885A308D3ull, b = 0x13198A2E03707344ull;
@@ -323,8 +607,8 @@ bool stacksInit() noexcept
 // From the library constructor: dlopen must not run inside a malloc the loader itself made.
 void stacksLoadUnwinder() noexcept
 {
-    if (g_config.stackDepth && g_config.unwinder == Unwinder::Dwarf && !g_unwBacktrace && !loadLibunwind())
-        g_config.unwinder = Unwinder::FramePointer;
+    if (g_config.stackDepth && g_config.unwinder == Unwinder::Libunwind && !g_unwBacktrace && !loadLibunwind())
+        g_config.unwinder = Unwinder::Cfi;
 }
 
 void resetStackIds() noexcept { g_nextStackId.store(1); }
@@ -335,9 +619,15 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
     if (!depth)
         return 0;
     ++t->stackCaptures;
-    bool framePointers = !(g_config.unwinder == Unwinder::Dwarf && g_unwBacktrace);
+    Unwinder unwinder = g_config.unwinder;
+    if (unwinder == Unwinder::Libunwind && !g_unwBacktrace)
+        unwinder = Unwinder::FramePointer;
     FpWalk w;
-    if (framePointers) {
+    if (unwinder == Unwinder::Cfi) {
+        w = walkCfi(t, reinterpret_cast<uintptr_t>(frame), skip, depth);
+        if (w.cachedId)
+            return t->cfi->id;
+    } else if (unwinder == Unwinder::FramePointer) {
         w = walkFramePointers(t, reinterpret_cast<uintptr_t>(frame), skip, depth);
         if (w.cachedId)
             return t->stackCache.id;
@@ -353,11 +643,18 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
         ++t->stacksEmpty;
         return 0;
     }
+    // The walk's cached stack learns its id, so the next identical capture skips the lookup.
+    auto remember = [&](uint32_t id) {
+        if (unwinder == Unwinder::Cfi)
+            t->cfi->id = id;
+        else
+            t->stackCache.id = id;
+    };
     // A few call sites alternating (malloc here, calloc there) hit these without touching the
     // table, whose slots are spread over many cache lines.
     for (const StackSlot& s : t->recentStacks) {
         if (s.hash == h && s.depth == n) {
-            t->stackCache.id = s.id;
+            remember(s.id);
             return s.id;
         }
     }
@@ -368,7 +665,7 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
     while (true) {
         StackSlot& s = table.slots[i];
         if (s.hash == h && s.depth == n) {
-            t->stackCache.id = s.id;
+            remember(s.id);
             t->recentStacks[t->recentNext++ & 3] = s;
             return s.id;
         }
@@ -381,14 +678,18 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
     t->recentStacks[t->recentNext++ & 3] = table.slots[i];
     ++table.used;
     ++t->stacksNew;
-    if (framePointers) {
-        // The frames are in the cache, outermost first; the record wants innermost first.
+    // The frames are in the walk's cache, outermost first; the record wants innermost first.
+    if (unwinder == Unwinder::Cfi) {
+        const CfiFrame* e = t->cfi->frames + n - 1;
+        for (unsigned k = 0; k < n; ++k)
+            t->frames()[k] = e[-int(k)].pc & kPcMask;
+    } else if (unwinder == Unwinder::FramePointer) {
         const StackCache& c = t->stackCache;
         const StackCacheEntry* e = c.e[c.cur] + c.base + n - 1;
         for (unsigned k = 0; k < n; ++k)
             t->frames()[k] = e[-int(k)].ip;
     }
-    t->stackCache.id = id;
+    remember(id);
     emitStackRecord(t, id, n);
     return id;
 }

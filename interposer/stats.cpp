@@ -47,7 +47,8 @@ void emitExitStats() noexcept
     stat("stacks_truncated", g.stacksTruncated, "stacks cut at TIDEMARK_STACK_DEPTH");
     stat("stacks_empty", g.stacksEmpty, "captures that found no frame");
     stat("heap_clock_reads", g.clockReads, "heap events that read the clock; the others took the previous timestamp + 1 ns");
-    stat("stack_frames_walked", g.framesWalked, "frames found by walking the frame-pointer chain");
+    stat("stack_frames_walked", g.framesWalked, "frames found by walking (unwind tables or frame-pointer chain)");
+    stat("stack_frames_guessed", g.framesGuessed, "CFI walk: frames in code without unwind tables, taken from the rbp chain");
     stat("stack_frames_reused", g.framesReused, "frames checked against the previous capture instead of walked");
     stat("threads", g.threads, "threads that emitted records");
     stat("chunks", g.chunks, nullptr);
@@ -64,8 +65,9 @@ void emitExitStats() noexcept
     emitHookCoverage();
     emitStat(wire::StatSource::Preload, "unwinder", g_config.stackDepth,
         !g_config.stackDepth                          ? "stacks off (TIDEMARK_STACK_DEPTH=0)"
-            : g_config.unwinder == Unwinder::Dwarf ? "libunwind (dwarf); value = depth limit"
-                                                   : "frame pointers; value = depth limit");
+            : g_config.unwinder == Unwinder::Libunwind ? "libunwind; value = depth limit"
+            : g_config.unwinder == Unwinder::Cfi       ? "DWARF CFI (unwind tables); value = depth limit"
+                                                       : "frame pointers; value = depth limit");
     emitStat(wire::StatSource::Preload, "follow_fork", g_config.followFork ? 1 : 0, nullptr);
 }
 

@@ -130,6 +130,8 @@ ThreadState* attachThread() noexcept
         t->tsCredit = 0;
         t->tsBackoff = 0;
         t->stackCache.end = 0; // a reused node must not trust its last owner's frames or ids
+        if (t->cfi)
+            t->cfi->n = 0;
         std::memset(t->recentStacks, 0, sizeof(t->recentStacks));
         t_tls.state = t;
         if (g_keyCreated)
@@ -316,6 +318,7 @@ void foldThreadCounters(ThreadState* t) noexcept
     fold(g_counters.stacksEmpty, t->stacksEmpty);
     fold(g_counters.framesReused, t->framesReused);
     fold(g_counters.framesWalked, t->framesWalked);
+    fold(g_counters.framesGuessed, t->framesGuessed);
     fold(g_counters.clockReads, t->clockReads);
 }
 
