@@ -1,19 +1,20 @@
-// Symbolization with libdwfl: one Dwfl session per distinct module file, each distinct relative pc
-// resolved once, the inline chain taken from the DWARF scopes at the pc.
+// Symbolization: one Dwfl session per distinct module file, each distinct relative pc resolved once;
+// the function from the module's own symbol index, file, line and the inline chain from the DWARF
+// scopes at the pc (libdwfl) when the module has debug info.
 #include "collector/symbolize.h"
 
 #include "collector/interning.h"
 #include "collector/row_writer.h"
+#include "collector/symbol_index.h"
 
 #include <algorithm>
-#include <iterator>
-#include <map>
 #include <cstdlib>
-#include <tuple>
-#include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <iterator>
+#include <map>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -25,19 +26,6 @@ namespace {
         std::string function, file;
         int line = 0;
     };
-
-    std::string demangle(const char* name)
-    {
-        if (!name)
-            return {};
-        int status = 0;
-        char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-        if (status != 0 || !out)
-            return name;
-        std::string s(out);
-        std::free(out);
-        return s;
-    }
 
     std::string dieName(Dwarf_Die* die)
     {
@@ -74,7 +62,8 @@ namespace {
     // The rows of a pc from its chain of DIEs (innermost first: inlined subroutines, then the
     // subprogram): outermost function first (inline_depth 0), then each function inlined into the
     // previous one; without a chain, the symbol table's name.
-    std::vector<SymbolRow> rowsOf(Dwfl_Module* mod, Dwarf_Addr pc, Dwarf_Die* cu, std::vector<Dwarf_Die>& chain)
+    std::vector<SymbolRow> rowsOf(
+        Dwfl_Module* mod, SymbolIndex& index, Dwarf_Addr pc, Dwarf_Die* cu, std::vector<Dwarf_Die>& chain)
     {
         std::vector<SymbolRow> rows;
         std::string pcFile;
@@ -84,9 +73,9 @@ namespace {
                 pcFile = f;
         }
         if (chain.empty()) {
-            const char* sym = dwfl_module_addrname(mod, pc);
-            if (sym || !pcFile.empty())
-                rows.push_back({ demangle(sym), pcFile, pcLine });
+            const std::string& function = index.functionAt(pc);
+            if (!function.empty() || !pcFile.empty())
+                rows.push_back({ function, pcFile, pcLine });
         } else {
             for (size_t k = chain.size(); k-- > 0;) {
                 SymbolRow row { dieName(&chain[k]), pcFile, pcLine };
@@ -95,7 +84,7 @@ namespace {
                 rows.push_back(std::move(row));
             }
             if (rows[0].function.empty())
-                rows[0].function = demangle(dwfl_module_addrname(mod, pc));
+                rows[0].function = index.functionAt(pc);
         }
         return rows;
     }
@@ -103,7 +92,7 @@ namespace {
     // One pc at a time (the reference, as eu-addr2line): walk outwards from the pc. At an inlined
     // call, libdw continues with the inlined function's abstract scopes, so restart from the
     // concrete DIE (dwarf_getscopes_die). Each call walks the compile unit's DIE tree.
-    std::vector<SymbolRow> resolvePc(Dwfl_Module* mod, Dwarf_Addr pc)
+    std::vector<SymbolRow> resolvePc(Dwfl_Module* mod, SymbolIndex& index, Dwarf_Addr pc)
     {
         Dwarf_Addr bias = 0;
         Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
@@ -129,7 +118,7 @@ namespace {
             i = 1; // outer[0] is the inlined DIE itself
         }
         free(scopes);
-        return rowsOf(mod, pc, cu, chain);
+        return rowsOf(mod, index, pc, cu, chain);
     }
 
     // The chains of many pcs of one compile unit in one walk of its DIE tree: a DIE with code
@@ -217,7 +206,8 @@ namespace {
 
     // The rows of every pc of a module (pcs sorted and distinct), each compile unit's DIE tree
     // walked once for all its pcs.
-    std::vector<std::vector<SymbolRow>> resolvePcs(Dwfl_Module* mod, const std::vector<Dwarf_Addr>& pcs)
+    std::vector<std::vector<SymbolRow>> resolvePcs(
+        Dwfl_Module* mod, SymbolIndex& index, const std::vector<Dwarf_Addr>& pcs)
     {
         struct Unit {
             Dwarf_Die die;
@@ -231,7 +221,7 @@ namespace {
             Dwarf_Die* cu = dwfl_module_addrdie(mod, pcs[i], &bias);
             if (!cu) {
                 std::vector<Dwarf_Die> none;
-                out[i] = rowsOf(mod, pcs[i], nullptr, none);
+                out[i] = rowsOf(mod, index, pcs[i], nullptr, none);
                 continue;
             }
             Unit& u = units.try_emplace(dwarf_dieoffset(cu), Unit { *cu, bias, {} }).first->second;
@@ -245,17 +235,28 @@ namespace {
             scopes.walk(&u.die);
             for (size_t k = 0; k < u.pcs.size(); ++k) {
                 std::vector<Dwarf_Die> chain = scopes.chainOf(k);
-                out[u.pcs[k]] = rowsOf(mod, pcs[u.pcs[k]], &u.die, chain);
+                out[u.pcs[k]] = rowsOf(mod, index, pcs[u.pcs[k]], &u.die, chain);
             }
         }
         return out;
     }
 
-    std::vector<std::vector<SymbolRow>> resolveEach(Dwfl_Module* mod, const std::vector<Dwarf_Addr>& pcs)
+    std::vector<std::vector<SymbolRow>> resolveEach(
+        Dwfl_Module* mod, SymbolIndex& index, const std::vector<Dwarf_Addr>& pcs)
     {
         std::vector<std::vector<SymbolRow>> out;
         for (Dwarf_Addr pc : pcs)
-            out.push_back(resolvePc(mod, pc));
+            out.push_back(resolvePc(mod, index, pc));
+        return out;
+    }
+
+    // A module without debug info: the symbol index's name is all there is.
+    std::vector<std::vector<SymbolRow>> resolveNames(SymbolIndex& index, const std::vector<Dwarf_Addr>& pcs)
+    {
+        std::vector<std::vector<SymbolRow>> out(pcs.size());
+        for (size_t i = 0; i < pcs.size(); ++i)
+            if (const std::string& function = index.functionAt(pcs[i]); !function.empty())
+                out[i].push_back({ function, {}, 0 });
         return out;
     }
 
@@ -316,6 +317,8 @@ struct SymbolResolver::Module {
     Dwfl* dwfl = nullptr;
     Dwfl_Module* mod = nullptr; // null: missing, unreadable or replaced
     bool missing = false, mismatch = false;
+    bool hasDwarf = false; // of its own or in a separate debug file
+    SymbolIndex index; // the file's symbols and its debug file's
     uint64_t lastUse = 0;
 
     Module() = default;
@@ -328,14 +331,45 @@ struct SymbolResolver::Module {
     }
 };
 
-SymbolResolver::SymbolResolver() = default;
+// libdwfl keeps a pointer to the debuginfo_path string: it lives here, beside the callbacks.
+struct SymbolResolver::Callbacks {
+    std::string path;
+    char* pathPtr = nullptr; // null: libdwfl's default
+    Dwfl_Callbacks dwfl { dwfl_build_id_find_elf, dwfl_standard_find_debuginfo, dwfl_offline_section_address,
+        &pathPtr };
+};
+
+SymbolResolver::SymbolResolver()
+    : m_callbacks(std::make_unique<Callbacks>())
+{
+}
 SymbolResolver::~SymbolResolver() = default;
+
+void SymbolResolver::setDebugPath(std::string path)
+{
+    m_callbacks->path = std::move(path);
+    m_callbacks->pathPtr = m_callbacks->path.data();
+}
+
+// The symbols of the module's file and, when libdwfl finds one (by build-id under the debug
+// directories, then by .gnu_debuglink), of its separate debug file, whose .symtab names the local
+// functions a stripped file lost. Looking for the debug file is what loads the DWARF, once.
+void SymbolResolver::indexSymbols(Module& m)
+{
+    GElf_Addr bias = 0;
+    Elf* elf = dwfl_module_getelf(m.mod, &bias);
+    m.index.addElf(elf, bias);
+    Dwarf_Addr debugBias = 0;
+    if (Dwarf* dwarf = dwfl_module_getdwarf(m.mod, &debugBias)) {
+        m.hasDwarf = true;
+        if (Elf* debugElf = dwarf_getelf(dwarf); debugElf && debugElf != elf)
+            m.index.addElf(debugElf, debugBias);
+    }
+    m.index.finish();
+}
 
 SymbolResolver::Module& SymbolResolver::open(const std::string& path, const std::string& buildId)
 {
-    static char* debuginfoPath = nullptr;
-    static const Dwfl_Callbacks kCallbacks
-        = { dwfl_build_id_find_elf, dwfl_standard_find_debuginfo, dwfl_offline_section_address, &debuginfoPath };
     auto key = std::make_pair(path, buildId);
     auto it = m_modules.find(key);
     if (it == m_modules.end()) {
@@ -346,7 +380,7 @@ SymbolResolver::Module& SymbolResolver::open(const std::string& path, const std:
         }
         auto m = std::make_unique<Module>();
         ++m_opened;
-        m->dwfl = dwfl_begin(&kCallbacks);
+        m->dwfl = dwfl_begin(&m_callbacks->dwfl);
         // Pseudo modules ([vdso], linux-vdso.so.1) have no file to read.
         if (m->dwfl && !path.empty() && path[0] == '/' && ::access(path.c_str(), R_OK) == 0) {
             dwfl_report_begin(m->dwfl);
@@ -359,6 +393,8 @@ SymbolResolver::Module& SymbolResolver::open(const std::string& path, const std:
         } else if (!buildId.empty() && buildIdHex(m->mod) != buildId) {
             m->mismatch = true; // the file was replaced after the run: its symbols would lie
             m->mod = nullptr;
+        } else {
+            indexSymbols(*m);
         }
         it = m_modules.emplace(std::move(key), std::move(m)).first;
     }
@@ -381,7 +417,7 @@ Resolution SymbolResolver::resolve(std::vector<FrameToSymbolize> frames, const P
         while (groupEnd < frames.size() && frames[groupEnd].path == frames[i].path
             && frames[groupEnd].build_id == frames[i].build_id)
             ++groupEnd;
-        const Module& module = open(frames[i].path, frames[i].build_id);
+        Module& module = open(frames[i].path, frames[i].build_id);
         ++report.module_files;
         report.missing_modules += module.missing;
         report.build_id_mismatch += module.mismatch;
@@ -393,8 +429,11 @@ Resolution SymbolResolver::resolve(std::vector<FrameToSymbolize> frames, const P
             if (pcs.empty() || pcs.back() != pcOf(j))
                 pcs.push_back(pcOf(j));
         std::vector<std::vector<SymbolRow>> resolvedPcs;
-        if (module.mod)
-            resolvedPcs = m_onePcAtATime ? resolveEach(module.mod, pcs) : resolvePcs(module.mod, pcs);
+        if (module.mod && !module.hasDwarf)
+            resolvedPcs = resolveNames(module.index, pcs);
+        else if (module.mod)
+            resolvedPcs = m_onePcAtATime ? resolveEach(module.mod, module.index, pcs)
+                                         : resolvePcs(module.mod, module.index, pcs);
         size_t at = 0;
         for (size_t j = i; module.mod && j < groupEnd; ++j) {
             const FrameToSymbolize& f = frames[j];

@@ -1,6 +1,7 @@
-// Offline symbolization after ingest (elfutils libdwfl): each distinct frame's function (demangled),
-// file and line, with the chain of inlined functions, written to `symbols`. Modules that are missing,
-// replaced (build-id differs) or without debug info keep module + offset and never fail the run.
+// Offline symbolization after ingest: each distinct frame's function (demangled; from the module's
+// .symtab/.dynsym and its separate debug file's), file and line with the chain of inlined functions
+// (DWARF, elfutils libdwfl), written to `symbols`. Frames in no symbol, and modules that are missing
+// or replaced (build-id differs), keep module + offset and never fail the run.
 #pragma once
 
 #include "collector/ingest.h"
@@ -67,10 +68,17 @@ public:
     // DIE tree per pc) instead of all pcs of a compile unit in one walk: the reference the tests
     // hold the fast way against.
     void resolveOnePcAtATime(bool on) { m_onePcAtATime = on; }
+    // Where separate debug files are looked for, in libdwfl's debuginfo_path form (the default,
+    // ":.debug:/usr/lib/debug": beside the file, in its .debug/, and under /usr/lib/debug by
+    // build-id (.build-id/xx/yyyy.debug) and by the file's directory). For modules opened after it.
+    void setDebugPath(std::string path);
 
 private:
     struct Module;
+    struct Callbacks;
     Module& open(const std::string& path, const std::string& buildId);
+    void indexSymbols(Module& m);
+    std::unique_ptr<Callbacks> m_callbacks;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Module>> m_modules;
     uint64_t m_uses = 0, m_opened = 0;
     bool m_onePcAtATime = false;
