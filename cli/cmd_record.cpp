@@ -38,7 +38,10 @@ options:
                        %p = pid, %h = host name, %r = rank (RANK, OMPI_COMM_WORLD_RANK,
                        PMI_RANK or SLURM_PROCID; 0 when none), %% = %
   --stack-depth N      frames per call stack, 0..256 (default 64; 0 = no stacks)
-  --unwind fp|dwarf    stack walker: frame pointers (fast) or DWARF unwind tables
+  --unwind cfi|fp|libunwind
+                       stack walker: cfi (default) reads the modules' DWARF unwind tables and is
+                       right on code built without frame pointers; fp follows the frame-pointer
+                       chain (wrong frames where it is missing); libunwind is a slower reference
   --no-host            do not record host heap allocations (malloc family)
   --no-cupti           do not use CUPTI (device allocations then come from the runtime hooks)
   --no-nvtx            do not record NVTX ranges, marks and memory-extension pools
@@ -98,8 +101,8 @@ int parse(const std::vector<std::string>& args, Options& o)
             auto v = value("--unwind");
             if (!v)
                 return cli::kExitUsage;
-            if (*v != "fp" && *v != "dwarf")
-                return cli::fail("--unwind must be 'fp' or 'dwarf', not '" + *v + "'");
+            if (*v != "cfi" && *v != "fp" && *v != "libunwind" && *v != "dwarf")
+                return cli::fail("--unwind must be 'cfi', 'fp' or 'libunwind', not '" + *v + "'");
             o.unwind = *v;
         } else if (a == "--no-host") {
             o.host = false;

@@ -3,10 +3,13 @@
 // from different sites, an extra helper frame or an alloca'd frame of random size now and then), so
 // consecutive stacks share long, short or no outer parts, as the capture library's reuse of the
 // previous stack must handle. Every allocation has a size no other has; right before it, the
-// allocating function asks glibc's backtrace() (the DWARF unwinder, independent of tidemark's
-// frame-pointer walk) for its callers and writes them to the truth file.
+// allocating function asks glibc's backtrace() (libgcc's DWARF unwinder, independent of tidemark's
+// walkers) for its callers and writes them to the truth file. Built twice: with and without frame
+// pointers. In the signal modes only a signal handler allocates, interrupting a non-allocating
+// recursion at random points (on the thread's stack, or on an alternate signal stack).
 //
-//   stack_paths TRUTH.txt     lines: "exe LO HI" (this program's text), "site ADDR" (where the
+//   stack_paths TRUTH.txt [threads|signal|altstack]
+//                             lines: "exe LO HI" (this program's text), "site ADDR" (where the
 //                             allocating function starts), then "a SIZE IP0 IP1 ..." where IP0 is
 //                             the return address of the backtrace() call itself
 #include <alloca.h>
@@ -17,6 +20,9 @@
 #include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
+#include <csignal>
+#include <cstring>
+#include <sys/time.h>
 
 namespace {
 
@@ -162,6 +168,85 @@ void* run(void* arg)
     return nullptr;
 }
 
+// Signal modes: the handler makes every allocation, from whatever point it interrupted.
+Ctx* g_signalCtx = nullptr;
+
+void onSignal(int)
+{
+    Ctx& c = *g_signalCtx;
+    if (c.made < kAllocsPerThread)
+        allocate(c, unsigned(nextRandom(c) % 3));
+}
+
+__attribute__((noinline)) void spinA(Ctx& c, unsigned path, unsigned depth);
+__attribute__((noinline)) void spinB(Ctx& c, unsigned path, unsigned depth);
+__attribute__((noinline)) void spinC(Ctx& c, unsigned path, unsigned depth);
+
+// Waits, without allocating, until the handler has made one more allocation.
+__attribute__((noinline)) void spinLeaf(Ctx& c)
+{
+    volatile unsigned* made = &c.made;
+    unsigned target = *made + 1;
+    for (uint64_t guard = 0; *made < target && guard < (uint64_t(1) << 32); ++guard)
+        asm volatile("" ::: "memory");
+}
+
+void spin(Ctx& c, unsigned path, unsigned depth)
+{
+    if (depth == 0) {
+        spinLeaf(c);
+        return;
+    }
+    switch ((path >> (depth % 7)) % 3) {
+    case 0: spinA(c, path, depth - 1); break;
+    case 1: spinB(c, path, depth - 1); break;
+    default: spinC(c, path, depth - 1); break;
+    }
+}
+void spinA(Ctx& c, unsigned path, unsigned depth)
+{
+    spin(c, path, depth);
+    asm volatile("" ::: "memory");
+}
+void spinB(Ctx& c, unsigned path, unsigned depth)
+{
+    spin(c, path * 5 + 3, depth);
+    asm volatile("" ::: "memory");
+}
+void spinC(Ctx& c, unsigned path, unsigned depth)
+{
+    spin(c, path ^ 0x33, depth);
+    asm volatile("" ::: "memory");
+}
+
+void runSignals(Ctx& c, bool altStack)
+{
+    c.capacity = size_t(8) << 20;
+    c.text = static_cast<char*>(std::malloc(c.capacity));
+    static char signalStack[256 * 1024];
+    if (altStack) {
+        stack_t ss {};
+        ss.ss_sp = signalStack;
+        ss.ss_size = sizeof(signalStack);
+        sigaltstack(&ss, nullptr);
+    }
+    g_signalCtx = &c;
+    struct sigaction sa {};
+    sa.sa_handler = onSignal;
+    sa.sa_flags = SA_RESTART | (altStack ? SA_ONSTACK : 0);
+    sigaction(SIGALRM, &sa, nullptr);
+    itimerval every { { 0, 100 }, { 0, 100 } };
+    setitimer(ITIMER_REAL, &every, nullptr);
+    // Each allocation comes at some random point of a new random recursion.
+    while (*static_cast<volatile unsigned*>(&c.made) < kAllocsPerThread) {
+        unsigned path = unsigned(nextRandom(c));
+        spin(c, path, 2 + unsigned(nextRandom(c) % 30));
+    }
+    itimerval off {};
+    setitimer(ITIMER_REAL, &off, nullptr);
+    std::free(c.keep);
+}
+
 int findExe(dl_phdr_info* info, size_t, void* data)
 {
     auto* range = static_cast<uintptr_t*>(data);
@@ -179,19 +264,25 @@ int findExe(dl_phdr_info* info, size_t, void* data)
 
 int main(int argc, char** argv)
 {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: stack_paths TRUTH.txt\n");
+    const char* mode = argc == 3 ? argv[2] : "threads";
+    if ((argc != 2 && argc != 3)
+        || (std::strcmp(mode, "threads") && std::strcmp(mode, "signal") && std::strcmp(mode, "altstack"))) {
+        std::fprintf(stderr, "usage: stack_paths TRUTH.txt [threads|signal|altstack]\n");
         return 2;
     }
     void* warm[4];
     backtrace(warm, 4); // loads libgcc_s now, not in the middle of a recorded allocation
     Ctx main { 0, 0x9E3779B97F4A7C15ull };
     Ctx worker { 1, 0xC2B2AE3D27D4EB4Full };
-    pthread_t thread;
-    if (pthread_create(&thread, nullptr, run, &worker) != 0)
-        return 1;
-    run(&main);
-    pthread_join(thread, nullptr);
+    if (std::strcmp(mode, "threads") == 0) {
+        pthread_t thread;
+        if (pthread_create(&thread, nullptr, run, &worker) != 0)
+            return 1;
+        run(&main);
+        pthread_join(thread, nullptr);
+    } else {
+        runSignals(main, std::strcmp(mode, "altstack") == 0);
+    }
     FILE* out = std::fopen(argv[1], "w");
     if (!out)
         return 1;
