@@ -62,6 +62,7 @@ void loadConfig() noexcept
         log(LogLevel::Warn, "TIDEMARK_UNWIND must be cfi, fp or libunwind; using cfi");
     c.host = envFlag("TIDEMARK_HOST", true);
     c.followFork = envFlag("TIDEMARK_FOLLOW_FORK", true);
+    c.checkUnwind = envFlag("TIDEMARK_UNWIND_CHECK", false);
     c.flushMs = static_cast<unsigned>(envNumber("TIDEMARK_FLUSH_MS", 5, 1000));
     if (c.flushMs == 0)
         c.flushMs = 1;

@@ -159,7 +159,7 @@ void resetCounters() noexcept
     for (auto* c : { &g.chunks, &g.bytesWritten, &g.writeErrors, &g.threads, &g.bootstrapAllocs, &g.moduleRecords,
              &g.moduleUnloads, &g.execCalls, &g.execFailed, &g.forks, &g.strings, &g.drainPasses, &g.events,
              &g.dropped, &g.ringWaits, &g.selfDrains, &g.stackCaptures, &g.stacksNew, &g.stacksTruncated,
-             &g.stacksEmpty, &g.framesReused, &g.framesWalked, &g.framesGuessed, &g.clockReads })
+             &g.stacksEmpty, &g.framesReused, &g.framesWalked, &g.framesGuessed, &g.unwindChecks, &g.unwindMismatches, &g.clockReads })
         zero(*c);
 }
 

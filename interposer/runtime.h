@@ -26,6 +26,7 @@ struct Config {
     char spoolDir[1024] = {};
     unsigned stackDepth = 64;
     Unwinder unwinder = Unwinder::Cfi;
+    bool checkUnwind = false; // TIDEMARK_UNWIND_CHECK: compare every CFI stack with libunwind's
     bool host = true;
     bool followFork = true;
     unsigned flushMs = 5;
@@ -343,6 +344,8 @@ struct GlobalCounters {
     std::atomic<uint64_t> framesReused { 0 };
     std::atomic<uint64_t> framesWalked { 0 };
     std::atomic<uint64_t> framesGuessed { 0 };
+    std::atomic<uint64_t> unwindChecks { 0 };     // TIDEMARK_UNWIND_CHECK: captures compared
+    std::atomic<uint64_t> unwindMismatches { 0 }; // ... and found different from libunwind's
     std::atomic<uint64_t> clockReads { 0 };
 };
 extern GlobalCounters g_counters;

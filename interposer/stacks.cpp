@@ -6,6 +6,7 @@
 #include "interposer/runtime.h"
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
 #include <emmintrin.h>
@@ -540,6 +541,37 @@ unsigned walkLibunwind(ThreadState* t, unsigned skip, unsigned depth, bool* trun
     return n;
 }
 
+// TIDEMARK_UNWIND_CHECK: libunwind walks the same stack and every frame must agree. Near the
+// depth limit only the frames both have are compared; a libunwind walk that stops early (it gives
+// up on some frames the CFI walk follows) counts as a mismatch too, so the log says which.
+void checkAgainstLibunwind(ThreadState* t, const FpWalk& w, unsigned skip, unsigned depth) noexcept
+{
+    uint64_t* saved = t->frames();
+    uint64_t reference[wire::kMaxStackDepth + 16];
+    bool truncated = false;
+    // walkLibunwind writes into t->frames(); keep the emission buffer out of it.
+    uint64_t keep[wire::kMaxStackDepth];
+    std::memcpy(keep, saved, sizeof(keep));
+    unsigned n = walkLibunwind(t, skip, depth, &truncated);
+    std::memcpy(reference, saved, n * sizeof(uint64_t));
+    std::memcpy(saved, keep, sizeof(keep));
+    const CfiFrame* e = t->cfi ? t->cfi->frames + w.n - 1 : nullptr;
+    unsigned same = 0, common = n < w.n ? n : w.n;
+    while (e && same < common && (e[-int(same)].pc & kPcMask) == reference[same])
+        ++same;
+    g_counters.unwindChecks.fetch_add(1, std::memory_order_relaxed);
+    if (same == common && (n == w.n || (w.truncated && truncated)))
+        return;
+    uint64_t count = g_counters.unwindMismatches.fetch_add(1, std::memory_order_relaxed);
+    if (count < 5) {
+        char line[200];
+        std::snprintf(line, sizeof(line), "unwind check: CFI %u frames, libunwind %u; first difference at frame %u: %#lx vs %#lx",
+            w.n, n, same, same < w.n && e ? static_cast<unsigned long>(e[-int(same)].pc & kPcMask) : 0ul,
+            same < n ? static_cast<unsigned long>(reference[same]) : 0ul);
+        log(LogLevel::Warn, line);
+    }
+}
+
 // Hash of a libunwind stack: two independent multiply-xor lanes (even and odd frames), half the
 // dependency chain of one lane. (CFI and frame-pointer stacks use frameMix; a process uses one unwinder.)
 uint64_t hashFrames(const uint64_t* frames, unsigned n) noexcept
@@ -607,8 +639,12 @@ bool stacksInit() noexcept
 // From the library constructor: dlopen must not run inside a malloc the loader itself made.
 void stacksLoadUnwinder() noexcept
 {
-    if (g_config.stackDepth && g_config.unwinder == Unwinder::Libunwind && !g_unwBacktrace && !loadLibunwind())
-        g_config.unwinder = Unwinder::Cfi;
+    bool wanted = g_config.unwinder == Unwinder::Libunwind || (g_config.checkUnwind && g_config.unwinder == Unwinder::Cfi);
+    if (g_config.stackDepth && wanted && !g_unwBacktrace && !loadLibunwind()) {
+        if (g_config.unwinder == Unwinder::Libunwind)
+            g_config.unwinder = Unwinder::Cfi;
+        g_config.checkUnwind = false;
+    }
 }
 
 void resetStackIds() noexcept { g_nextStackId.store(1); }
@@ -625,6 +661,8 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
     FpWalk w;
     if (unwinder == Unwinder::Cfi) {
         w = walkCfi(t, reinterpret_cast<uintptr_t>(frame), skip, depth);
+        if (TIDEMARK_UNLIKELY(g_config.checkUnwind && g_unwBacktrace))
+            checkAgainstLibunwind(t, w, skip, depth);
         if (w.cachedId)
             return t->cfi->id;
     } else if (unwinder == Unwinder::FramePointer) {

@@ -48,6 +48,10 @@ void emitExitStats() noexcept
     stat("stacks_empty", g.stacksEmpty, "captures that found no frame");
     stat("heap_clock_reads", g.clockReads, "heap events that read the clock; the others took the previous timestamp + 1 ns");
     stat("stack_frames_walked", g.framesWalked, "frames found by walking (unwind tables or frame-pointer chain)");
+    if (g_config.checkUnwind) {
+        stat("unwind_checks", g.unwindChecks, "CFI stacks compared with libunwind's (TIDEMARK_UNWIND_CHECK)");
+        stat("unwind_mismatches", g.unwindMismatches, "compared stacks that differed in any frame");
+    }
     stat("stack_frames_guessed", g.framesGuessed, "CFI walk: frames in code without unwind tables, taken from the rbp chain");
     stat("stack_frames_reused", g.framesReused, "frames checked against the previous capture instead of walked");
     stat("threads", g.threads, "threads that emitted records");
