@@ -113,10 +113,15 @@ private:
         uint8_t kind;
         uint64_t start_ts;
     };
+    // A stack's own frames are m_stackIps[offset, offset + depth - shared), innermost first; its
+    // outermost `shared` frames are those of stack `parent` (wire.h).
     struct StackRef {
         size_t offset;
         uint16_t depth;
-        int64_t callsite; // -1 until first used
+        uint16_t shared;
+        uint32_t parent;
+        int64_t callsite = -1; // -1 until first used
+        bool clean = false;    // every frame is a level of the trie: callsite's depth is depth - 1
     };
 
     // pass 1 (file order)
@@ -152,6 +157,9 @@ private:
     Heap* heapFor(uint32_t heapFileId, uint64_t address);
     int64_t regionSpace(Heap* heap, uint64_t address, bool create);
     int64_t callsiteOf(uint32_t stackId, uint64_t ts);
+    void resolveStack(StackRef& s, uint64_t ts);
+    int64_t frameOf(uint64_t ip, uint64_t ts); // frame row of ip, -1 for capture-library frames
+    void outerFrames(uint32_t stackId, size_t count, std::vector<uint64_t>& out) const;
     int64_t stringOf(uint32_t fileStringId) const;
     int64_t rangeOf(uint32_t fileRangeId) const;
     int64_t threadOf(uint32_t tid);

@@ -157,11 +157,12 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
     }
     case Kind::Stack: {
         const auto& s = recordAs<wire::StackRecord>(r);
-        if (!fits(r, sizeof(s), uint64_t(s.depth) * 8))
+        // A parent is an earlier stack, so its id is smaller (ids come from one counter): no cycles.
+        if (s.shared > s.depth || (s.shared && (s.parent == 0 || s.parent >= s.id)) || !fits(r, sizeof(s), uint64_t(s.depth - s.shared) * 8))
             break;
-        m_stacks[s.id] = { m_stackIps.size(), s.depth, -1 };
+        m_stacks[s.id] = { m_stackIps.size(), s.depth, s.shared, s.parent };
         const auto* ips = reinterpret_cast<const uint64_t*>(&s + 1);
-        m_stackIps.insert(m_stackIps.end(), ips, ips + s.depth);
+        m_stackIps.insert(m_stackIps.end(), ips, ips + (s.depth - s.shared));
         break;
     }
     case Kind::Stat:

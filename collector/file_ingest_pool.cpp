@@ -147,6 +147,66 @@ void FileIngest::onRegionEvent(uint32_t tid, const wire::RegionEventRecord& r, w
     }
 }
 
+int64_t FileIngest::frameOf(uint64_t ip, uint64_t ts)
+{
+    auto& cached = m_ipFrames[ip];
+    const ModuleInfo* module = cached.first;
+    if (!cached.second || (module && (ts < module->load_ts || ts >= module->unload_ts))) {
+        module = m_modules.find(ip, ts);
+        // Frames inside the capture library are not the program's: no frame row, no callsite.
+        if (module != cached.first || !cached.second)
+            cached = { module, module && module->drop_frames ? -1 : m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
+    }
+    return cached.second;
+}
+
+// Appends the outermost `count` frames of a stack, innermost first, following its parents.
+void FileIngest::outerFrames(uint32_t stackId, size_t count, std::vector<uint64_t>& out) const
+{
+    while (count) {
+        auto it = m_stacks.find(stackId);
+        if (it == m_stacks.end())
+            return;
+        const StackRef& s = it->second;
+        size_t own = s.depth - s.shared;
+        if (count > s.depth)
+            count = s.depth;
+        size_t first = s.depth - count; // index, innermost first, of the first frame wanted
+        if (first < own) {
+            out.insert(out.end(), m_stackIps.begin() + ptrdiff_t(s.offset + first), m_stackIps.begin() + ptrdiff_t(s.offset + own));
+            count = s.shared;
+        }
+        stackId = s.parent;
+    }
+}
+
+// The trie grows from the outermost frame. A stack sharing its outer frames with a resolved,
+// clean parent starts from the parent's callsite that many levels up and adds only its own frames;
+// otherwise (a parent with capture-library frames in it) the shared frames are looked up again.
+void FileIngest::resolveStack(StackRef& s, uint64_t ts)
+{
+    int64_t node = 0;
+    if (s.shared) {
+        auto p = m_stacks.find(s.parent);
+        if (p == m_stacks.end() || p->second.callsite < 0 || p->second.depth < s.shared) {
+            ++m_count.unknown_stacks; // its parent's record was lost: keep the frames it has
+        } else if (p->second.clean) {
+            node = m_ctx.trie.ancestor(p->second.callsite, uint32_t(p->second.depth - s.shared));
+        } else {
+            std::vector<uint64_t> outer;
+            outerFrames(s.parent, s.shared, outer);
+            for (size_t i = outer.size(); i-- > 0;)
+                if (int64_t frame = frameOf(outer[i], ts); frame >= 0)
+                    node = m_ctx.trie.child(node, frame, m_ctx.out);
+        }
+    }
+    for (size_t i = s.depth - s.shared; i-- > 0;)
+        if (int64_t frame = frameOf(m_stackIps[s.offset + i], ts); frame >= 0)
+            node = m_ctx.trie.child(node, frame, m_ctx.out);
+    s.callsite = node;
+    s.clean = node > 0 && m_ctx.trie.depthOf(node) + 1 == s.depth;
+}
+
 int64_t FileIngest::callsiteOf(uint32_t stackId, uint64_t ts)
 {
     if (stackId == 0)
@@ -156,28 +216,20 @@ int64_t FileIngest::callsiteOf(uint32_t stackId, uint64_t ts)
         ++m_count.unknown_stacks;
         return 0;
     }
-    StackRef& s = it->second;
-    if (s.callsite >= 0)
-        return s.callsite;
-    // Instruction pointers are innermost first; the trie grows from the outermost frame.
-    int64_t parent = 0;
-    for (size_t i = s.depth; i-- > 0;) {
-        uint64_t ip = m_stackIps[s.offset + i];
-        auto& cached = m_ipFrames[ip];
-        const ModuleInfo* module = cached.first;
-        if (!cached.second || (module && (ts < module->load_ts || ts >= module->unload_ts))) {
-            module = m_modules.find(ip, ts);
-            // Frames inside the capture library are not the program's: no frame row, no callsite.
-            if (module != cached.first || !cached.second)
-                cached = { module,
-                    module && module->drop_frames ? -1 : m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
-        }
-        if (cached.second < 0)
-            continue;
-        parent = m_ctx.trie.child(parent, cached.second, m_ctx.out);
+    if (it->second.callsite >= 0)
+        return it->second.callsite;
+    // Resolve the unresolved parents first, oldest first (a thread's stacks chain back a long way,
+    // so no recursion). unordered_map nodes stay put: the pointers are stable.
+    std::vector<StackRef*> chain { &it->second };
+    while (chain.back()->shared) {
+        auto p = m_stacks.find(chain.back()->parent);
+        if (p == m_stacks.end() || p->second.callsite >= 0 || p->second.shared > p->second.depth)
+            break;
+        chain.push_back(&p->second);
     }
-    s.callsite = parent;
-    return parent;
+    for (size_t i = chain.size(); i-- > 0;)
+        resolveStack(*chain[i], ts);
+    return it->second.callsite;
 }
 
 } // namespace tidemark::collector

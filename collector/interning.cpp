@@ -143,6 +143,7 @@ int64_t CallsiteTrie::child(int64_t parent, int64_t frameId, RowWriter& out)
     if (inserted) {
         uint32_t depth = parent ? m_depth[parent - 1] + 1 : 0;
         m_depth.push_back(depth);
+        m_parent.push_back(parent);
         out.row(out.callsites, it->second, idOrNull(parent), frameId, depth);
     }
     return it->second;

@@ -95,11 +95,20 @@ public:
                 fn(id, key.first, key.second);
     }
     size_t callsiteCount() const { return m_callsites.size(); }
+    // Depth of a callsite (0 = a child of the root), and its ancestor `steps` levels up.
+    uint32_t depthOf(int64_t callsite) const { return m_depth[size_t(callsite) - 1]; }
+    int64_t ancestor(int64_t callsite, uint32_t steps) const
+    {
+        while (steps-- && callsite > 0)
+            callsite = m_parent[size_t(callsite) - 1];
+        return callsite;
+    }
 
 private:
     std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> m_frames;
     std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> m_callsites;
-    std::vector<uint32_t> m_depth; // callsite id - 1 -> depth
+    std::vector<uint32_t> m_depth;  // callsite id - 1 -> depth
+    std::vector<int64_t> m_parent; // callsite id - 1 -> parent callsite (0 = root)
 };
 
 } // namespace tidemark::collector

@@ -124,6 +124,8 @@ struct FpWalk {
     uint64_t hash = 0;
     bool truncated = false;
     bool cachedId = false; // the stack is the cached one, whose id is known
+    unsigned shared = 0;   // outermost frames equal to those of stack `parent` (already emitted)
+    uint32_t parent = 0;
 };
 
 // The new stack is the k frames just walked (spare buffer, slots kInnermost - k + 1 ..
@@ -508,6 +510,10 @@ FpWalk walkCfi(ThreadState* t, uintptr_t f, unsigned skip, unsigned depth) noexc
         r.cachedId = s->id != 0;
         return r;
     }
+    if (m >= 0 && s->id) {
+        r.parent = s->id; // the previous stack, whose Stack record this thread has written
+        r.shared = unsigned(m) + 1;
+    }
     uint64_t sum = m >= 0 ? s->frames[m].sum : 0;
     for (unsigned j = 0; j < k; ++j) {
         CfiFrame& dst = s->frames[m + 1 + int(j)];
@@ -611,13 +617,16 @@ bool growTable(StackTable& table) noexcept
     return true;
 }
 
-void emitStackRecord(ThreadState* t, uint32_t id, unsigned n) noexcept
+// The frames are t->frames(), innermost first; only the n - shared not taken from parent go out.
+void emitStackRecord(ThreadState* t, uint32_t id, unsigned n, uint32_t parent, unsigned shared) noexcept
 {
     wire::StackRecord r {};
     r.h.kind = uint16_t(wire::Kind::Stack);
-    r.h.size_bytes = uint16_t(sizeof(r) + n * sizeof(uint64_t));
+    r.h.size_bytes = uint16_t(sizeof(r) + (n - shared) * sizeof(uint64_t));
     r.depth = uint16_t(n);
+    r.shared = uint16_t(shared);
     r.id = id;
+    r.parent = parent;
     static_assert(sizeof(wire::StackRecord) == 2 * sizeof(uint64_t));
     std::memcpy(t->stackBuf, &r, sizeof(r));
     ringPut(t, t->stackBuf, r.h.size_bytes);
@@ -719,7 +728,7 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
     // The frames are in the walk's cache, outermost first; the record wants innermost first.
     if (unwinder == Unwinder::Cfi) {
         const CfiFrame* e = t->cfi->frames + n - 1;
-        for (unsigned k = 0; k < n; ++k)
+        for (unsigned k = 0; k < n - w.shared; ++k)
             t->frames()[k] = e[-int(k)].pc & kPcMask;
     } else if (unwinder == Unwinder::FramePointer) {
         const StackCache& c = t->stackCache;
@@ -728,7 +737,7 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
             t->frames()[k] = e[-int(k)].ip;
     }
     remember(id);
-    emitStackRecord(t, id, n);
+    emitStackRecord(t, id, n, w.parent, w.shared);
     return id;
 }
 

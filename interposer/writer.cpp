@@ -355,6 +355,7 @@ void resetThreadsAfterFork() noexcept
         rawFree(t->ring, t->ringMask + 1);
         if (t->stacks.slots)
             rawFree(t->stacks.slots, (size_t(t->stacks.mask) + 1) * sizeof(StackSlot));
+        rawFree(t->cfi, sizeof(CfiState));
         rawFree(t, sizeof(ThreadState));
         t = next;
     }

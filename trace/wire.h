@@ -16,7 +16,7 @@
 namespace tidemark::wire {
 
 constexpr char kSpoolMagic[8] = { 'T', 'M', 'S', 'P', 'O', 'O', 'L', '1' };
-constexpr uint32_t kSpoolVersion = 1;
+constexpr uint32_t kSpoolVersion = 2; // 2: Stack records may share their outer frames with an earlier one
 constexpr uint32_t kChunkMagic = 0x4B4E4843; // "CHNK"
 constexpr uint32_t kMaxStackDepth = 256;
 constexpr uint32_t kMaxStringBytes = 4096; // longer strings are truncated by the writer
@@ -146,12 +146,16 @@ struct StringRecord { // + len bytes (not NUL-terminated)
 };
 static_assert(sizeof(StringRecord) == 16);
 
-struct StackRecord { // + depth uint64_t instruction pointers, innermost (the allocating caller) first
+// + (depth - shared) uint64_t instruction pointers, innermost (the allocating caller) first. When
+// shared > 0 the stack's outermost `shared` frames are the outermost `shared` frames of stack
+// `parent`, whose record came earlier from the same thread (consecutive stacks of a thread mostly
+// differ in their innermost frames only). trace/stack_frames.h rebuilds the full list.
+struct StackRecord {
     RecordHeader h;
-    uint16_t depth;
-    uint16_t reserved;
-    uint32_t id; // > 0; unique within the spool file
-    uint32_t reserved2;
+    uint16_t depth;  // frames in the whole stack
+    uint16_t shared; // outermost frames taken from parent; 0 = all frames are here
+    uint32_t id;     // > 0; unique within the spool file
+    uint32_t parent; // when shared > 0: id of a stack with at least `shared` frames
 };
 static_assert(sizeof(StackRecord) == 16);
 

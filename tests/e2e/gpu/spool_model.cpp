@@ -2,6 +2,7 @@
 #include "spool_model.h"
 
 #include "trace/spool_reader.h"
+#include "trace/stack_frames.h"
 
 #include <cstring>
 #include <filesystem>
@@ -31,10 +32,9 @@ namespace {
             break;
         }
         case wire::Kind::Stack: {
-            auto r = read<wire::StackRecord>(h);
-            std::vector<uint64_t> ips(r.depth);
-            std::memcpy(ips.data(), tail + sizeof(r), r.depth * 8);
-            m.stacks[r.id] = ips;
+            std::vector<uint64_t> ips;
+            trace::stackFrames(reinterpret_cast<const wire::StackRecord&>(h), m.stacks, ips);
+            m.stacks[reinterpret_cast<const wire::StackRecord&>(h).id] = ips;
             break;
         }
         case wire::Kind::Stat: {

@@ -2,6 +2,7 @@
 #include "spool_summary.h"
 
 #include "trace/enums.h"
+#include "trace/stack_frames.h"
 
 #include <algorithm>
 #include <cstring>
@@ -61,10 +62,9 @@ void handleMeta(const wire::RecordHeader& h, SpoolSummary& out)
     }
     case wire::Kind::ModuleUnload: out.moduleUnloads++; break;
     case wire::Kind::Stack: {
-        auto r = recordAs<wire::StackRecord>(h);
-        std::vector<uint64_t> ips(r.depth);
-        std::memcpy(ips.data(), tail(h, sizeof(r)), r.depth * sizeof(uint64_t));
-        out.stacks[r.id] = std::move(ips);
+        std::vector<uint64_t> ips;
+        trace::stackFrames(reinterpret_cast<const wire::StackRecord&>(h), out.stacks, ips);
+        out.stacks[reinterpret_cast<const wire::StackRecord&>(h).id] = std::move(ips);
         break;
     }
     case wire::Kind::Stat: {

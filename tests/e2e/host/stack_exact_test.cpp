@@ -9,13 +9,14 @@
 #include "spool_summary.h"
 
 #include "trace/spool_reader.h"
+#include "trace/stack_frames.h"
 #include "trace/wire.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -80,8 +81,9 @@ Recorded readSpool(const std::string& dir)
                 r.stackOfSize[a.size] = a.stack_id;
             } else if (h.kind == uint16_t(wire::Kind::Stack)) {
                 const auto& s = reinterpret_cast<const wire::StackRecord&>(h);
-                const auto* ips = reinterpret_cast<const uint64_t*>(&s + 1);
-                r.stacks[s.id].assign(ips, ips + s.depth);
+                std::vector<uint64_t> ips;
+                EXPECT_TRUE(tidemark::trace::stackFrames(s, r.stacks, ips)) << "stack " << s.id;
+                r.stacks[s.id] = std::move(ips);
             }
         });
         tidemark::test::SpoolSummary summary;
