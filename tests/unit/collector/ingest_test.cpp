@@ -480,4 +480,61 @@ TEST_F(IngestTest, TurnsStacksIntoATrieAndDropsCaptureLibraryFrames)
     EXPECT_EQ(num("SELECT count(*) FROM callsites WHERE parent_id IS NULL"), 1);
 }
 
+// Stacks that share outer frames with an earlier one (wire v2) resolve to the same callsites as the
+// full frame lists would: through chains, through a parent holding a capture-library frame in the
+// middle (whose trie path is shorter than its frame count), and with lost or impossible parents.
+TEST_F(IngestTest, StacksSharingOuterFramesResolveToTheirFullPaths)
+{
+    SpoolBuilder b(100);
+    b.module(1, 1, "/opt/tidemark/lib/tidemark/libtidemark.so", 0x7000000, 0x7000000, 0x7100000);
+    b.module(1, 1, "/usr/bin/app", 0x400000, 0x400000, 0x500000);
+    // Full frames, innermost first; 0x7000200 sits in the middle (our dlclose hook calling back).
+    std::map<uint32_t, std::vector<uint64_t>> full {
+        { 1, { 0x401000, 0x402000, 0x403000, 0x404000 } },
+        { 2, { 0x401100, 0x402100, 0x403000, 0x404000 } },          // shares 2 with 1
+        { 3, { 0x401200, 0x402100, 0x403000, 0x404000 } },          // shares 3 with 2
+        { 4, { 0x401300, 0x7000200, 0x405000, 0x404000 } },         // shares 1 with 3
+        { 5, { 0x401400, 0x402400, 0x7000200, 0x405000, 0x404000 } }, // shares 3 with 4 (one is ours)
+        { 6, { 0x401500, 0x405000, 0x404000 } },                    // shares 2 with 5
+        { 7, { 0x401600, 0x402000, 0x403000, 0x404000, 0x406000 } }, // not shared: a plain record
+    };
+    b.stack(1, 1, full[1]);
+    b.stackSharing(1, 2, 1, 2, { 0x401100, 0x402100 });
+    b.stackSharing(1, 3, 2, 3, { 0x401200 });
+    b.stackSharing(1, 4, 3, 1, { 0x401300, 0x7000200, 0x405000 });
+    b.stackSharing(1, 5, 4, 3, { 0x401400, 0x402400 });
+    b.stackSharing(1, 6, 5, 2, { 0x401500 });
+    b.stack(1, 7, full[7]);
+    b.stackSharing(1, 80, 79, 2, { 0x401700 }); // parent never recorded: keeps its own frame
+    b.stackSharing(1, 9, 9, 1, { 0x401800 });  // names itself: dropped as corrupt
+    // Resolved in an order other than the records' (stack 6 first: its whole chain at once).
+    uint64_t ts = 10;
+    for (uint32_t id : { 6, 3, 1, 5, 2, 4, 7, 80, 9 })
+        b.hostAlloc(1, ts++, 0x1000 * id, 16, id);
+    b.exit(1, 30);
+    b.write(spool());
+    ingestAll();
+    auto pathOf = [&](uint32_t id) {
+        Rows r = rows("WITH RECURSIVE up(id, parent_id, frame_id) AS (SELECT c.id, c.parent_id, c.frame_id FROM "
+                      "allocations a JOIN callsites c ON c.id = a.callsite_id WHERE a.address = "
+            + std::to_string(0x1000 * id)
+            + " UNION ALL SELECT c.id, c.parent_id, c.frame_id FROM callsites c JOIN up ON c.id = up.parent_id) "
+              "SELECT f.rel_pc FROM up JOIN frames f ON f.id = up.frame_id");
+        std::vector<uint64_t> ips; // innermost first, as the CTE walks up
+        for (const auto& row : r)
+            ips.push_back(0x400000 + std::stoull(row[0]));
+        return ips;
+    };
+    for (const auto& [id, frames] : full) {
+        std::vector<uint64_t> want;
+        for (uint64_t ip : frames)
+            if (ip < 0x7000000)
+                want.push_back(ip);
+        EXPECT_EQ(pathOf(id), want) << "stack " << id;
+    }
+    EXPECT_EQ(pathOf(80), (std::vector<uint64_t> { 0x401700 }));
+    EXPECT_TRUE(pathOf(9).empty());
+    EXPECT_EQ(stat("unknown_stacks"), 2); // 80's parent, and 9 itself
+}
+
 } // namespace

@@ -125,6 +125,18 @@ public:
         return add(tid, r,
             std::string_view(reinterpret_cast<const char*>(ipsInnermostFirst.data()), ipsInnermostFirst.size() * 8));
     }
+    // A stack of `depth` frames whose outermost `shared` come from stack `parent`; own = the rest.
+    SpoolBuilder& stackSharing(uint32_t tid, uint32_t id, uint32_t parent, uint16_t shared,
+        const std::vector<uint64_t>& ownInnermostFirst)
+    {
+        auto r = make<wire::StackRecord>(wire::Kind::Stack);
+        r.id = id;
+        r.parent = parent;
+        r.shared = shared;
+        r.depth = static_cast<uint16_t>(ownInnermostFirst.size() + shared);
+        return add(tid, r,
+            std::string_view(reinterpret_cast<const char*>(ownInnermostFirst.data()), ownInnermostFirst.size() * 8));
+    }
     SpoolBuilder& module(uint32_t tid, uint64_t ts, std::string_view path, uint64_t bias, uint64_t start, uint64_t end)
     {
         auto r = make<wire::ModuleRecord>(wire::Kind::Module);
