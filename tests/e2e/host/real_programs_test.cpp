@@ -5,6 +5,9 @@
 // The programs come from scripts/setup-real-programs.sh; without them these tests skip.
 #include "spool_summary.h"
 
+#include "trace/recording.h"
+#include "trace/sqlite.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -153,6 +156,16 @@ TEST(RealPrograms, XgboostPeakAndLargestSiteAgreeWithHeaptrack)
     ASSERT_EQ(shell("cd '" + dir + "' && heaptrack_print -f ht.zst --print-peaks 1 --print-allocators 0 "
                     "--print-temporary 0 --print-leaks 0 --print-histogram 0 --peak-limit 1 -s 0 > ht.txt 2>&1"),
         0);
+    // No invented frames: every frame of every stack is an address inside a loaded module.
+    {
+        auto db = tidemark::trace::openRecording(dir + "/run.tmdb");
+        ASSERT_TRUE(db.ok());
+        auto outside = db.value().queryInt("SELECT count(*) FROM frames WHERE module_id IS NULL");
+        auto all = db.value().queryInt("SELECT count(*) FROM frames");
+        ASSERT_TRUE(outside.ok() && all.ok());
+        EXPECT_EQ(outside.value(), 0);
+        EXPECT_GT(all.value(), 1000);
+    }
     HeaptrackPeak ht = readHeaptrack(slurp(dir + "/ht.txt"));
     ASSERT_GT(ht.peakBytes, 1e6) << slurp(dir + "/ht.txt");
     auto report = nlohmann::json::parse(slurp(dir + "/report.json"), nullptr, false);
