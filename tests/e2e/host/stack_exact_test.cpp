@@ -232,6 +232,14 @@ TEST(HostStacks, ExactOnCodeBuiltWithoutFramePointers)
     EXPECT_EQ(rec.stats["stack_frames_guessed"], 0u);
 }
 
+// One stack, two modules, frames with and without frame pointers (the normal case: a program
+// calling distribution libraries); and all of them without.
+TEST(HostStacks, ExactThroughALibraryWithoutFramePointers)
+{
+    expectExact(TIDEMARK_STACK_PATHS, "library", {}, 64, Compare::WholeStack, 6000);
+    expectExact(TIDEMARK_STACK_PATHS_NOFP, "library", {}, 64, Compare::WholeStack, 6000);
+}
+
 TEST(HostStacks, ExactAcrossSignalFrames)
 {
     expectExact(TIDEMARK_STACK_PATHS_NOFP, "signal", {}, 64, Compare::WholeStack, 3000);

@@ -8,7 +8,9 @@
 // pointers. In the signal modes only a signal handler allocates, interrupting a non-allocating
 // recursion at random points (on the thread's stack, or on an alternate signal stack).
 //
-//   stack_paths TRUTH.txt [threads|signal|altstack]
+// In library mode the threads' recursion also passes through libtm_stack_lib.so (no frame pointers).
+//
+//   stack_paths TRUTH.txt [threads|library|signal|altstack]
 //                             lines: "exe LO HI" (this program's text), "site ADDR" (where the
 //                             allocating function starts), then "a SIZE IP0 IP1 ..." where IP0 is
 //                             the return address of the backtrace() call itself
@@ -23,6 +25,8 @@
 #include <csignal>
 #include <cstring>
 #include <sys/time.h>
+
+extern "C" void tm_stack_lib_through(void (*next)(void*, unsigned, unsigned), void* ctx, unsigned path, unsigned depth);
 
 namespace {
 
@@ -124,10 +128,18 @@ __attribute__((noinline)) void downA(Ctx& c, unsigned path, unsigned depth);
 __attribute__((noinline)) void downB(Ctx& c, unsigned path, unsigned depth);
 __attribute__((noinline)) void downC(Ctx& c, unsigned path, unsigned depth);
 
+bool g_throughLibrary = false; // "library" mode
+
+void downThunk(void* c, unsigned path, unsigned depth);
+
 void down(Ctx& c, unsigned path, unsigned depth)
 {
     if (depth == 0) {
         leaf(c);
+        return;
+    }
+    if (g_throughLibrary && (path >> (depth % 5)) % 4 == 3) {
+        tm_stack_lib_through(downThunk, &c, path, depth - 1);
         return;
     }
     switch ((path >> (depth % 7)) % 3) {
@@ -135,6 +147,12 @@ void down(Ctx& c, unsigned path, unsigned depth)
     case 1: downB(c, path, depth - 1); break;
     default: downC(c, path, depth - 1); break;
     }
+}
+
+void downThunk(void* c, unsigned path, unsigned depth)
+{
+    down(*static_cast<Ctx*>(c), path, depth);
+    asm volatile("" ::: "memory");
 }
 
 void downA(Ctx& c, unsigned path, unsigned depth)
@@ -266,15 +284,17 @@ int main(int argc, char** argv)
 {
     const char* mode = argc == 3 ? argv[2] : "threads";
     if ((argc != 2 && argc != 3)
-        || (std::strcmp(mode, "threads") && std::strcmp(mode, "signal") && std::strcmp(mode, "altstack"))) {
-        std::fprintf(stderr, "usage: stack_paths TRUTH.txt [threads|signal|altstack]\n");
+        || (std::strcmp(mode, "threads") && std::strcmp(mode, "library") && std::strcmp(mode, "signal")
+            && std::strcmp(mode, "altstack"))) {
+        std::fprintf(stderr, "usage: stack_paths TRUTH.txt [threads|library|signal|altstack]\n");
         return 2;
     }
     void* warm[4];
     backtrace(warm, 4); // loads libgcc_s now, not in the middle of a recorded allocation
     Ctx main { 0, 0x9E3779B97F4A7C15ull };
     Ctx worker { 1, 0xC2B2AE3D27D4EB4Full };
-    if (std::strcmp(mode, "threads") == 0) {
+    g_throughLibrary = std::strcmp(mode, "library") == 0;
+    if (std::strcmp(mode, "threads") == 0 || g_throughLibrary) {
         pthread_t thread;
         if (pthread_create(&thread, nullptr, run, &worker) != 0)
             return 1;
