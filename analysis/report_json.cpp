@@ -65,7 +65,12 @@ json spaceJson(const SpaceReport& s, TimeNs start)
         leakSites.push_back({ { "site", site(l.site) }, { "phase", l.phase }, { "bytes", l.bytes }, { "count", l.count },
             { "is_leak", l.isLeak }, { "steps_with_leak", l.stepsWithLeak }, { "bytes_per_step", l.bytesPerStep },
             { "first_ts_ns", l.firstNs - start }, { "last_ts_ns", l.lastNs - start } });
-    j["leaks"] = { { "live_at_end_bytes", s.leaks.liveAtEndBytes }, { "live_at_end_count", s.leaks.liveAtEndCount },
+    json startupSites = json::array();
+    for (const auto& l : s.startup.sites)
+        startupSites.push_back({ { "site", site(l.site) }, { "phase", l.phase }, { "bytes", l.bytes }, { "count", l.count },
+            { "first_ts_ns", l.firstNs - start }, { "last_ts_ns", l.lastNs - start } });
+    j["leaks"] = { { "live_at_end_bytes", s.leaks.liveAtEndBytes }, { "startup_retained_bytes", s.startup.bytes },
+        { "startup_retained_count", s.startup.count }, { "startup_sites", startupSites }, { "live_at_end_count", s.leaks.liveAtEndCount },
         { "pool_reserved_bytes", s.leaks.poolReservedBytes }, { "leaked_bytes", s.leaks.leakedBytes },
         { "leaked_count", s.leaks.leakedCount }, { "retained_bytes", s.leaks.retainedBytes }, { "steps", s.leaks.steps },
         { "cut_short", s.leaks.cutShort }, { "sites", leakSites } };
@@ -111,7 +116,8 @@ std::string renderJson(const Report& r, int indent)
     json j;
     j["tidemark_report_version"] = kReportJsonVersion;
     j["file"] = s.path;
-    j["options"] = { { "space", r.options.space }, { "phase", r.options.phase }, { "top", r.options.top } };
+    j["options"] = { { "space", r.options.space }, { "phase", r.options.phase }, { "top", r.options.top },
+        { "max_headlines", r.options.maxHeadlines }, { "skip_frames", skipFramePatterns() } };
     json procs = json::array();
     for (const auto& p : s.processList)
         procs.push_back({ { "pid", p.pid }, { "exe", p.exe }, { "rank", optional(p.rank) }, { "host", p.host },
@@ -124,6 +130,17 @@ std::string renderJson(const Report& r, int indent)
         { "memcpys", s.memcpys }, { "memsets", s.memsets }, { "invalid_lifetimes", s.invalidLifetimes },
         { "finalized", s.finalized }, { "process_list", procs } };
     j["headlines"] = r.headlines;
+    j["more_findings"] = r.moreFindings;
+    json stacks = json::array();
+    for (const auto& hs : r.headlineStacks) {
+        json frames = json::array();
+        for (const auto& f : hs.frames)
+            frames.push_back({ { "function", f.location.function }, { "module", f.location.module }, { "file", f.location.file },
+                { "line", f.location.line }, { "inlined", f.location.inlined }, { "role", frameRoleName(f.role) },
+                { "skipped", f.skipped }, { "is_site", f.isSite } });
+        stacks.push_back({ { "headline", hs.headline }, { "space", hs.space }, { "site", site(hs.site) }, { "frames", frames } });
+    }
+    j["headline_stacks"] = stacks;
     json spaces = json::array();
     for (const auto& sp : r.spaces)
         spaces.push_back(spaceJson(sp, start));
@@ -141,7 +158,11 @@ std::string renderJson(const Report& r, int indent)
     for (const auto& it : r.coverage.items)
         items.push_back({ { "process", it.processId }, { "source", it.source }, { "name", it.name }, { "value", optional(it.value) },
             { "detail", it.detail } });
-    j["coverage"] = { { "items", items }, { "warnings", r.coverage.warnings } };
+    json losses = json::array();
+    for (const auto& it : r.losses)
+        losses.push_back({ { "process", it.processId }, { "source", it.source }, { "name", it.name }, { "value", optional(it.value) },
+            { "detail", it.detail } });
+    j["coverage"] = { { "items", items }, { "warnings", r.coverage.warnings }, { "losses", losses } };
     return j.dump(indent) + "\n";
 }
 

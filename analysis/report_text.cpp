@@ -1,5 +1,6 @@
 // Text and Markdown renderings of the report: the same sections, as aligned columns with human sizes
-// for a terminal, or as headings and pipe tables for a pull request.
+// for a terminal, or as headings and pipe tables for a pull request. Coverage only when data was lost
+// or asked for; the stacks of the headline sites with --stacks.
 #include "analysis/report.h"
 
 #include <algorithm>
@@ -133,7 +134,9 @@ void spaceSection(Writer& w, const SpaceReport& s, TimeNs start)
 
     const auto& l = s.leaks;
     w.heading(2, "Leaks (live at the end)");
-    w.line("leaked " + humanBytes(static_cast<double>(l.leakedBytes)) + " in " + num(l.leakedCount) + " allocations; retained once "
+    const auto& su = s.startup;
+    w.line("leaked " + humanBytes(static_cast<double>(l.leakedBytes)) + " in " + num(l.leakedCount) + " allocations; retained by start-up "
+        + humanBytes(static_cast<double>(su.bytes)) + " in " + num(su.count) + " allocations; retained once "
         + humanBytes(static_cast<double>(l.retainedBytes)) + "; live at end " + humanBytes(static_cast<double>(l.liveAtEndBytes))
         + (l.poolReservedBytes ? ", of which " + humanBytes(static_cast<double>(l.poolReservedBytes)) + " is pool-cached (not a leak)" : "")
         + (l.cutShort ? " (the capture did not end at a process exit: no leak verdict, see growth)" : ""));
@@ -141,6 +144,9 @@ void spaceSection(Writer& w, const SpaceReport& s, TimeNs start)
     for (const auto& x : l.sites)
         t.push_back({ x.isLeak ? "leak" : "once", humanBytes(static_cast<double>(x.bytes)), num(x.count),
             x.bytesPerStep > 0 ? humanBytes(x.bytesPerStep) : "-", x.phase.empty() ? "-" : x.phase, x.site.label });
+    for (const auto& x : su.sites)
+        t.push_back({ "start-up", humanBytes(static_cast<double>(x.bytes)), num(x.count), "-", x.phase.empty() ? "-" : x.phase,
+            x.site.label });
     w.table({ "kind", "bytes", "count", "per step", "phase", "site" }, t, { false, true, true, true, false, false });
 
     const auto& g = s.growth;
@@ -179,6 +185,42 @@ void spaceSection(Writer& w, const SpaceReport& s, TimeNs start)
     (void)start;
 }
 
+// "file.cc:12" when known, the module, "(inlined)".
+std::string frameWhere(const Location& loc)
+{
+    std::string out = loc.module.empty() ? "(no module)" : loc.module;
+    if (!loc.file.empty()) {
+        auto slash = loc.file.find_last_of('/');
+        out += "  " + (slash == std::string::npos ? loc.file : loc.file.substr(slash + 1));
+        if (loc.line > 0)
+            out += ":" + std::to_string(loc.line);
+    }
+    if (loc.inlined)
+        out += "  (inlined)";
+    return out;
+}
+
+// --stacks: every headline site's stack, innermost first; frames walked past are marked with why.
+void stacksSection(Writer& w, const Report& r)
+{
+    if (r.headlineStacks.empty())
+        return;
+    w.heading(1, "Stacks of the headline sites");
+    w.line("innermost first; 'skip' frames were walked past as plumbing or library code, '>' is the site;");
+    w.line("one stack that reaches each site (a site merges every stack ending at the same code).");
+    for (const auto& hs : r.headlineStacks) {
+        w.heading(2, "headline " + std::to_string(hs.headline + 1) + (hs.space.empty() ? "" : " (" + hs.space + ")") + ": "
+            + hs.site.label);
+        std::vector<std::vector<std::string>> t;
+        for (size_t i = 0; i < hs.frames.size(); ++i) {
+            const auto& f = hs.frames[i];
+            std::string mark = f.isSite ? "> site" : (f.skipped ? std::string("skip ") + frameRoleName(f.role) : frameRoleName(f.role));
+            t.push_back({ "#" + std::to_string(i), mark, frameWhere(f.location), f.location.function });
+        }
+        w.table({ "frame", "role", "where", "function" }, t, { false, false, false, false });
+    }
+}
+
 std::string render(const Report& r, bool md)
 {
     Writer w(md);
@@ -197,7 +239,11 @@ std::string render(const Report& r, bool md)
         w.heading(1, "Headlines");
         for (const auto& h : r.headlines)
             w.bullet(h);
+        if (r.moreFindings > 0)
+            w.line("(" + num(r.moreFindings) + " more " + (r.moreFindings == 1 ? "finding" : "findings")
+                + " in the sections below; --full lists every one here)");
     }
+    stacksSection(w, r);
     w.heading(1, "Memory spaces");
     std::vector<std::vector<std::string>> t;
     for (const auto& sp : r.spaces) {
@@ -218,7 +264,21 @@ std::string render(const Report& r, bool md)
     w.table({ "at", "space", "request", "verdict", "site" }, t, { true, false, true, false, false });
     for (const auto& o : r.ooms)
         w.bullet(o.spaceName + " at " + humanDuration(o.ts - s.startNs) + ": " + o.explanation);
+    if (!r.showCoverage()) {
+        w.blank();
+        w.line("Capture: nothing was lost (no records dropped, no stacks cut); --coverage shows what was captured.");
+        return w.str();
+    }
     w.heading(1, "Capture coverage");
+    if (!r.losses.empty()) {
+        int64_t lost = 0;
+        for (const auto& l : r.losses)
+            lost += *l.value;
+        w.line(num(static_cast<int64_t>(r.losses.size())) + (r.losses.size() == 1 ? " counter reports" : " counters report")
+            + " lost data (" + num(lost) + " in total):");
+        for (const auto& l : r.losses)
+            w.bullet(l.source + " " + l.name + " = " + num(*l.value) + (l.detail.empty() ? "" : " (" + l.detail + ")"));
+    }
     t.clear();
     for (const auto& it : r.coverage.items)
         t.push_back({ it.source, it.name, it.value ? num(*it.value) : "-", it.detail });

@@ -552,18 +552,21 @@ Result<std::vector<SiteFrame>> siteStack(Recording& rec, int64_t callsiteId)
     return out;
 }
 
-bool isStartupStack(Recording& rec, int64_t callsiteId, std::unordered_map<int64_t, bool>& memo)
+bool isStartupStack(Recording& rec, int64_t callsiteId, std::unordered_map<int64_t, uint8_t>& memo)
 {
     auto& c = rec.caches();
     if (!c.callsitesLoaded)
         (void)loadCallsites(rec.db(), c);
-    // Up to the first callsite with a known answer; then answers from the outermost down.
+    // A callsite's state is its parent's plus its own frame: kStartup once a start-up frame is on the
+    // path; else how many times module code was run (PyEval_EvalCode: once for the main script, once
+    // more for every import executing a module's code), capped, where two mean an import.
+    constexpr uint8_t kStartup = 2;
     std::vector<int64_t> path;
-    bool answer = false;
+    uint8_t state = 0;
     int64_t id = callsiteId;
     for (int guard = 0; id != 0 && guard < 1024; ++guard) {
         if (auto m = memo.find(id); m != memo.end()) {
-            answer = m->second;
+            state = m->second;
             break;
         }
         auto it = c.callsites.find(id);
@@ -573,15 +576,17 @@ bool isStartupStack(Recording& rec, int64_t callsiteId, std::unordered_map<int64
         id = it->second.first;
     }
     for (auto it = path.rbegin(); it != path.rend(); ++it) {
-        if (!answer)
-            for (const auto& loc : frameChain(rec, c.callsites[*it].second))
-                if (isStartupFunction(loc)) {
-                    answer = true;
-                    break;
-                }
-        memo[*it] = answer;
+        for (const auto& loc : frameChain(rec, c.callsites[*it].second)) {
+            if (state >= kStartup)
+                break;
+            if (isStartupFunction(loc))
+                state = kStartup;
+            else if (qualifiedName(loc.function) == "PyEval_EvalCode")
+                ++state;
+        }
+        memo[*it] = state;
     }
-    return answer;
+    return state >= kStartup;
 }
 
 Result<std::vector<Location>> Recording::stack(int64_t callsiteId)

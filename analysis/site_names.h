@@ -7,6 +7,7 @@
 #include "analysis/types.h"
 #include "trace/result.h"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -57,11 +58,12 @@ struct SiteFrame {
 // comes before the function it was inlined into), with every frame's role and the site marked.
 Result<std::vector<SiteFrame>> siteStack(Recording& rec, int64_t callsiteId);
 
-// True when some frame of the callsite's stack is start-up code: static initializers
-// (_GLOBAL__sub_I_*, __static_initialization_and_destruction_*), the dynamic loader running
-// initializers or loading a library (_dl_init, dlopen), the interpreter's initialization and module
-// imports (Py_Initialize*, PyImport_*, PyInit_*, _imp_*). memo caches answers per callsite of one
-// recording (a callsite's answer is its frame's or its parent's).
-bool isStartupStack(Recording& rec, int64_t callsiteId, std::unordered_map<int64_t, bool>& memo);
+// True when the callsite's stack is start-up code: a frame of static initializers
+// (_GLOBAL__sub_I_*, __static_initialization_and_destruction_*), of the dynamic loader running
+// initializers or loading a library (_dl_init, dlopen), of the interpreter's initialization or of a
+// module import (Py_Initialize*, PyImport_*, PyInit_*, _imp_*); or CPython running module code inside
+// module code (PyEval_EvalCode twice: the main script's, then an import's), which still tells an import
+// when the stack was cut before the import machinery. memo keeps per-callsite state for one recording.
+bool isStartupStack(Recording& rec, int64_t callsiteId, std::unordered_map<int64_t, uint8_t>& memo);
 
 } // namespace tidemark::analysis
