@@ -42,7 +42,7 @@ const char* kUsage = "usage: tidemark report FILE... [--format text|json|markdow
                      "               also walk past frames whose function name matches REGEX (ECMAScript,\n"
                      "               searched anywhere in the demangled name; 'module:REGEX' matches the\n"
                      "               module's file name instead), e.g. --skip-frames '^mylib::pool::'.\n"
-                     "               May be given several times\n"
+                     "               May be given several times.\n"
                      "  --stacks     print the full stack of each headline's site, innermost first: function,\n"
                      "               module, file:line when known, and which frames were walked past\n"
                      "  --coverage   print the capture-coverage table even when nothing was lost\n"
