@@ -136,17 +136,64 @@ int64_t CallsiteTrie::frame(const ModuleInfo* module, uint64_t ip, int64_t proce
     return it->second;
 }
 
+namespace {
+
+inline size_t slotOf(uint32_t parent, uint32_t frame, size_t mask)
+{
+    uint64_t h = (uint64_t(parent) << 32 | frame) * 0x9E3779B97F4A7C15ull;
+    return static_cast<size_t>(h >> 29) & mask;
+}
+
+} // namespace
+
+void CallsiteTrie::growSlots()
+{
+    std::vector<Slot> old = std::move(m_slots);
+    m_slots.assign(old.empty() ? size_t(1) << 16 : old.size() * 2, Slot { 0, 0, 0 });
+    size_t mask = m_slots.size() - 1;
+    for (const Slot& s : old) {
+        if (!s.id)
+            continue;
+        size_t i = slotOf(s.parent, s.frame, mask);
+        while (m_slots[i].id)
+            i = (i + 1) & mask;
+        m_slots[i] = s;
+    }
+}
+
+int64_t CallsiteTrie::addCallsite(int64_t parent, int64_t frameId, RowWriter& out)
+{
+    auto id = static_cast<int64_t>(m_depth.size() + 1);
+    uint32_t depth = parent ? m_depth[parent - 1] + 1 : 0;
+    m_depth.push_back(depth);
+    m_parent.push_back(parent);
+    out.row(out.callsites, id, idOrNull(parent), frameId, depth);
+    return id;
+}
+
 int64_t CallsiteTrie::child(int64_t parent, int64_t frameId, RowWriter& out)
 {
-    auto [it, inserted] = m_callsites.try_emplace(
-        { parent, static_cast<uint64_t>(frameId) }, static_cast<int64_t>(m_callsites.size() + 1));
-    if (inserted) {
-        uint32_t depth = parent ? m_depth[parent - 1] + 1 : 0;
-        m_depth.push_back(depth);
-        m_parent.push_back(parent);
-        out.row(out.callsites, it->second, idOrNull(parent), frameId, depth);
+    constexpr int64_t kNarrow = int64_t(UINT32_MAX) - 1;
+    if (parent > kNarrow || frameId > kNarrow || int64_t(m_depth.size()) >= kNarrow) [[unlikely]] {
+        auto [it, inserted] = m_wide.try_emplace({ parent, static_cast<uint64_t>(frameId) }, 0);
+        if (inserted)
+            it->second = addCallsite(parent, frameId, out);
+        return it->second;
     }
-    return it->second;
+    // At most 3/4 full: linear probes stay short.
+    if ((m_depth.size() + 1) * 4 > m_slots.size() * 3)
+        growSlots();
+    size_t mask = m_slots.size() - 1;
+    auto p = uint32_t(parent), f = uint32_t(frameId);
+    size_t i = slotOf(p, f, mask);
+    while (m_slots[i].id) {
+        if (m_slots[i].parent == p && m_slots[i].frame == f)
+            return m_slots[i].id;
+        i = (i + 1) & mask;
+    }
+    int64_t id = addCallsite(parent, frameId, out);
+    m_slots[i] = Slot { p, f, uint32_t(id) };
+    return id;
 }
 
 } // namespace tidemark::collector

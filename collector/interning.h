@@ -94,7 +94,7 @@ public:
             if (key.first > 0)
                 fn(id, key.first, key.second);
     }
-    size_t callsiteCount() const { return m_callsites.size(); }
+    size_t callsiteCount() const { return m_depth.size(); }
     // Depth of a callsite (0 = a child of the root), and its ancestor `steps` levels up.
     uint32_t depthOf(int64_t callsite) const { return m_depth[size_t(callsite) - 1]; }
     int64_t ancestor(int64_t callsite, uint32_t steps) const
@@ -106,7 +106,19 @@ public:
 
 private:
     std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> m_frames;
-    std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> m_callsites;
+    // (parent, frame) -> callsite, open addressing: a deep, mostly unique stack adds a node per frame,
+    // millions in an interpreter's recording, and a node-based map costs a cache miss per hop.
+    // 12 bytes a slot: ids past 2^32 (never seen; a recording that size would not fit in memory
+    // anyway) go to the node-based map instead.
+    struct Slot {
+        uint32_t parent;
+        uint32_t frame;
+        uint32_t id; // 0 = empty
+    };
+    std::vector<Slot> m_slots;
+    std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> m_wide;
+    void growSlots();
+    int64_t addCallsite(int64_t parent, int64_t frameId, RowWriter& out);
     std::vector<uint32_t> m_depth;  // callsite id - 1 -> depth
     std::vector<int64_t> m_parent; // callsite id - 1 -> parent callsite (0 = root)
 };
