@@ -14,37 +14,37 @@ namespace tidemark::analysis {
 
 namespace {
 
-// The first NVTX range of each process: before it, a process that marks its phases is starting up.
-Result<std::unordered_map<int64_t, TimeNs>> firstRangeByProcess(Recording& rec)
-{
-    std::unordered_map<int64_t, TimeNs> out;
-    auto st = rec.db().prepare("SELECT process_id, min(start_ts_ns) FROM ranges GROUP BY process_id");
-    if (!st)
-        return st.error();
-    while (st->step())
-        out[st->int64(0)] = st->int64(1);
-    if (!st->status())
-        return st->status().error();
-    return out;
-}
+    // The first NVTX range of each process: before it, a process that marks its phases is starting up.
+    Result<std::unordered_map<int64_t, TimeNs>> firstRangeByProcess(Recording& rec)
+    {
+        std::unordered_map<int64_t, TimeNs> out;
+        auto st = rec.db().prepare("SELECT process_id, min(start_ts_ns) FROM ranges GROUP BY process_id");
+        if (!st)
+            return st.error();
+        while (st->step())
+            out[st->int64(0)] = st->int64(1);
+        if (!st->status())
+            return st->status().error();
+        return out;
+    }
 
-struct StartupAcc {
-    LeakSite row;
-    std::map<std::string, int64_t> phases;
-    TimeNs restFirstNs = INT64_MAX; // the rest of the site (not start-up)
-    TimeNs restLastNs = INT64_MIN;
-};
+    struct StartupAcc {
+        LeakSite row;
+        std::map<std::string, int64_t> phases;
+        TimeNs restFirstNs = INT64_MAX; // the rest of the site (not start-up)
+        TimeNs restLastNs = INT64_MIN;
+    };
 
-void sortAndCut(std::vector<LeakSite>& sites, int top)
-{
-    std::sort(sites.begin(), sites.end(), [](const LeakSite& a, const LeakSite& b) {
-        if (a.isLeak != b.isLeak)
-            return a.isLeak;
-        return a.bytes != b.bytes ? a.bytes > b.bytes : a.site.key < b.site.key;
-    });
-    if (top > 0 && sites.size() > static_cast<size_t>(top))
-        sites.resize(static_cast<size_t>(top));
-}
+    void sortAndCut(std::vector<LeakSite>& sites, int top)
+    {
+        std::sort(sites.begin(), sites.end(), [](const LeakSite& a, const LeakSite& b) {
+            if (a.isLeak != b.isLeak)
+                return a.isLeak;
+            return a.bytes != b.bytes ? a.bytes > b.bytes : a.site.key < b.site.key;
+        });
+        if (top > 0 && sites.size() > static_cast<size_t>(top))
+            sites.resize(static_cast<size_t>(top));
+    }
 
 } // namespace
 
@@ -54,8 +54,9 @@ Status separateStartupRetention(Recording& rec, const Filter& filter, Leaks& lea
     if (!firstRange)
         return firstRange.error();
     // The same rows leaks() counts: live at the end, not backing a pool heap, in the phase filter.
-    auto st = rec.db().prepare("SELECT size_bytes, coalesce(callsite_id, 0), coalesce(range_id, 0), alloc_ts_ns, address, "
-                               "process_id FROM allocations WHERE space_id = ? AND free_ts_ns IS NULL");
+    auto st
+        = rec.db().prepare("SELECT size_bytes, coalesce(callsite_id, 0), coalesce(range_id, 0), alloc_ts_ns, address, "
+                           "process_id FROM allocations WHERE space_id = ? AND free_ts_ns IS NULL");
     if (!st)
         return st.error();
     st->bind(1, leaks.spaceId);
@@ -128,7 +129,9 @@ Status separateStartupRetention(Recording& rec, const Filter& filter, Leaks& lea
             continue;
         auto& row = acc.row;
         row.isLeak = false;
-        row.phase = std::max_element(acc.phases.begin(), acc.phases.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+        row.phase = std::max_element(acc.phases.begin(), acc.phases.end(), [](auto& a, auto& b) {
+            return a.second < b.second;
+        })->first;
         out.bytes += row.bytes;
         out.count += row.count;
         out.sites.push_back(std::move(row));
@@ -144,7 +147,8 @@ std::vector<CoverageItem> captureLosses(const Coverage& coverage)
         if (!it.value || *it.value <= 0)
             continue;
         bool lost = false;
-        for (const char* word : { "dropped", "lost", "truncated", "bad_records", "bad_files", "write_errors", "overflow", "unknown_stacks" })
+        for (const char* word : { "dropped", "lost", "truncated", "bad_records", "bad_files", "write_errors",
+                 "overflow", "unknown_stacks" })
             if (it.name.find(word) != std::string::npos)
                 lost = true;
         if (lost)

@@ -49,8 +49,8 @@ std::string oneAllocation(const std::vector<std::pair<std::string, std::string>>
     std::string text = "space host kind=host\n";
     std::string stack = "stack 1";
     for (size_t i = 0; i < outermostFirst.size(); ++i) {
-        text += "frame " + std::to_string(i + 1) + " \"" + outermostFirst[i].first + "\" module=" + outermostFirst[i].second
-            + " file=src.cpp line=" + std::to_string(i + 10) + "\n";
+        text += "frame " + std::to_string(i + 1) + " \"" + outermostFirst[i].first
+            + "\" module=" + outermostFirst[i].second + " file=src.cpp line=" + std::to_string(i + 10) + "\n";
         stack += " " + std::to_string(i + 1);
     }
     return text + stack + "\nalloc space=host size=1K at=10 stack=1\n";
@@ -72,14 +72,16 @@ TEST_F(SiteNames, UserFrameIsFoundPastEveryKindOfPlumbing)
     const std::vector<Case> cases = {
         { "operator new and a vector's growth",
             { { "main", "train" }, { "Loader::readAll()", "train" },
-                { "void std::vector<float, std::allocator<float> >::_M_realloc_insert<float const&>(__gnu_cxx::__normal_iterator<float*, "
+                { "void std::vector<float, std::allocator<float> >::_M_realloc_insert<float "
+                  "const&>(__gnu_cxx::__normal_iterator<float*, "
                   "std::vector<float, std::allocator<float> > >, float const&)",
                     "train" },
                 { "operator new(unsigned long)", "libstdc++.so.6" }, { "malloc", "libtidemark_preload.so" } },
             "Loader::readAll()" },
         { "a user function whose parameters mention std::allocator",
             { { "main", "xgboost" },
-                { "xgboost::data::SparsePage::Push(std::vector<unsigned int, std::allocator<unsigned int> > const&)", "libxgboost.so" },
+                { "xgboost::data::SparsePage::Push(std::vector<unsigned int, std::allocator<unsigned int> > const&)",
+                    "libxgboost.so" },
                 { "std::__new_allocator<unsigned int>::allocate(unsigned long, void const*)", "libxgboost.so" },
                 { "operator new(unsigned long)", "libstdc++.so.6" } },
             "xgboost::data::SparsePage::Push(std::vector<unsigned int, std::allocator<unsigned int> > const&)" },
@@ -96,15 +98,17 @@ TEST_F(SiteNames, UserFrameIsFoundPastEveryKindOfPlumbing)
             "parse_records" },
         { "strdup and a string's internals",
             { { "main", "train" }, { "Config::load(char const*)", "train" },
-                { "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_mutate(unsigned long, unsigned long, "
+                { "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_mutate(unsigned "
+                  "long, unsigned long, "
                   "char const*, unsigned long)",
                     "train" },
                 { "strdup", "libc.so.6" } },
             "Config::load(char const*)" },
         { "only library layers: the innermost of them",
-            { { "start_thread", "libc.so.6" }, { "at::native::add_out(at::Tensor&, at::Tensor const&)", "libtorch_cpu.so" },
-                { "at::detail::empty_generic(c10::ArrayRef<long>)", "libtorch_cpu.so" }, { "c10::alloc_cpu(unsigned long)", "libc10.so" },
-                { "malloc", "libtidemark.so" } },
+            { { "start_thread", "libc.so.6" },
+                { "at::native::add_out(at::Tensor&, at::Tensor const&)", "libtorch_cpu.so" },
+                { "at::detail::empty_generic(c10::ArrayRef<long>)", "libtorch_cpu.so" },
+                { "c10::alloc_cpu(unsigned long)", "libc10.so" }, { "malloc", "libtidemark.so" } },
             "at::detail::empty_generic(c10::ArrayRef<long>)" },
         { "only libc: not the allocator itself",
             { { "_dl_start_user", "ld-linux-x86-64.so.2" }, { "_dl_init", "ld-linux-x86-64.so.2" },
@@ -120,11 +124,13 @@ TEST_F(SiteNames, UserFrameIsFoundPastEveryKindOfPlumbing)
 
 TEST_F(SiteNames, QualifiedNameDropsReturnTypeTemplatesAndParameters)
 {
-    EXPECT_EQ("std::vector::_M_realloc_insert", qualifiedName("void std::vector<int, std::allocator<int> >::_M_realloc_insert<int>(int&&)"));
+    EXPECT_EQ("std::vector::_M_realloc_insert",
+        qualifiedName("void std::vector<int, std::allocator<int> >::_M_realloc_insert<int>(int&&)"));
     EXPECT_EQ("operator new", qualifiedName("operator new(unsigned long)"));
     EXPECT_EQ("operator new[]", qualifiedName("operator new[](unsigned long, std::nothrow_t const&)"));
     EXPECT_EQ("dmlc::ThreadedIter::Init::{lambda#1}::operator()",
-        qualifiedName("dmlc::ThreadedIter<dmlc::io::InputSplitBase::Chunk>::Init(std::function<bool (dmlc::io::InputSplitBase::Chunk**)>, "
+        qualifiedName("dmlc::ThreadedIter<dmlc::io::InputSplitBase::Chunk>::Init(std::function<bool "
+                      "(dmlc::io::InputSplitBase::Chunk**)>, "
                       "std::function<void ()>)::{lambda()#1}::operator()() const"));
     EXPECT_EQ("Stream::operator<<", qualifiedName("Stream& Stream::operator<< <int>(int)"));
     EXPECT_EQ("malloc", qualifiedName("malloc"));
@@ -132,8 +138,8 @@ TEST_F(SiteNames, QualifiedNameDropsReturnTypeTemplatesAndParameters)
 
 TEST_F(SiteNames, UserSkipPatternMovesTheNameOutward)
 {
-    const auto stack = oneAllocation({ { "main", "train" }, { "Trainer::step()", "train" }, { "mypool::Arena::grab(unsigned long)", "train" },
-        { "malloc", "libtidemark.so" } });
+    const auto stack = oneAllocation({ { "main", "train" }, { "Trainer::step()", "train" },
+        { "mypool::Arena::grab(unsigned long)", "train" }, { "malloc", "libtidemark.so" } });
     {
         Recording rec = open("skip0", stack);
         EXPECT_EQ("mypool::Arena::grab(unsigned long)", siteFunction(rec));
@@ -148,8 +154,8 @@ TEST_F(SiteNames, UserSkipPatternMovesTheNameOutward)
     ASSERT_TRUE(setSkipFramePatterns({ "module:^libarena" }).ok());
     {
         Recording rec = open("skip2",
-            oneAllocation({ { "main", "train" }, { "Trainer::step()", "train" }, { "Arena::grab(unsigned long)", "libarena.so.1" },
-                { "malloc", "libtidemark.so" } }));
+            oneAllocation({ { "main", "train" }, { "Trainer::step()", "train" },
+                { "Arena::grab(unsigned long)", "libarena.so.1" }, { "malloc", "libtidemark.so" } }));
         EXPECT_EQ("Trainer::step()", siteFunction(rec));
     }
     auto bad = setSkipFramePatterns({ "(unclosed" });
@@ -171,8 +177,9 @@ TEST_F(SiteNames, StacksPrintEveryFrameInnermostFirstWithTheSkippedOnesMarked)
     auto frames = siteStack(rec, *id);
     ASSERT_TRUE(frames.ok());
     ASSERT_EQ(5u, frames->size());
-    const char* innermostFirst[] = { "operator new(unsigned long)", "void std::vector<char, std::allocator<char> >::_M_default_append(unsigned long)",
-        "Batch::load()", "Trainer::epoch()", "main" };
+    const char* innermostFirst[] = { "operator new(unsigned long)",
+        "void std::vector<char, std::allocator<char> >::_M_default_append(unsigned long)", "Batch::load()",
+        "Trainer::epoch()", "main" };
     for (size_t i = 0; i < 5; ++i)
         EXPECT_EQ(innermostFirst[i], (*frames)[i].location.function) << i;
     EXPECT_TRUE((*frames)[0].skipped && (*frames)[1].skipped);
@@ -313,8 +320,8 @@ TEST_F(SiteNames, AtMostFiveHeadlinesAndCoverageOnlyWhenDataWasLost)
     // Six spaces, each with a leak (four blocks spread over the run) that also makes it grow, and the
     // peak: thirteen findings.
     std::string f = "frame 1 main file=m.cpp line=1\nframe 2 keep file=k.cpp line=2\nstack 1 1 2\n";
-    const char* spaces[] = { "host kind=host", "cuda:0 kind=device device=0", "cuda:1 kind=device device=1", "pinned kind=pinned",
-        "managed kind=managed", "cuda:2 kind=device device=2" };
+    const char* spaces[] = { "host kind=host", "cuda:0 kind=device device=0", "cuda:1 kind=device device=1",
+        "pinned kind=pinned", "managed kind=managed", "cuda:2 kind=device device=2" };
     for (const char* sp : spaces) {
         std::string name(sp, std::string(sp).find(' '));
         f += std::string("space ") + sp + "\n";
@@ -341,7 +348,8 @@ TEST_F(SiteNames, AtMostFiveHeadlinesAndCoverageOnlyWhenDataWasLost)
         EXPECT_NE(std::string::npos, renderText(*all).find("== Capture coverage =="));
     }
     // A counter saying stacks were cut: the coverage section appears, and says how many.
-    Recording lossy = open("lossy", f + "stat preload stacks_truncated 1234 detail=\"stacks cut at TIDEMARK_STACK_DEPTH\"\n");
+    Recording lossy
+        = open("lossy", f + "stat preload stacks_truncated 1234 detail=\"stacks cut at TIDEMARK_STACK_DEPTH\"\n");
     auto report = buildReport(lossy, ReportOptions {});
     ASSERT_TRUE(report.ok());
     ASSERT_EQ(1u, report->losses.size());
