@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what tidemark needs to build and test on Debian 12 (the CUDA toolkit is expected at
 # $CUDA_HOME or /usr/local/cuda and is not installed here). Safe to run again.
+# With arguments, installs those packages instead (scripts/setup-real-programs.sh).
 set -euo pipefail
-packages=(
+packages=("$@")
+((${#packages[@]})) || packages=(
     build-essential cmake ninja-build pkg-config
     libsqlite3-dev sqlite3 libdw-dev libelf-dev libzstd-dev zlib1g-dev
     libgtest-dev libgmock-dev nlohmann-json3-dev
