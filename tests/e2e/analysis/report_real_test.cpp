@@ -3,6 +3,8 @@
 // the same run names dmlc::ThreadedIter's Init lambda, dmlc::InputSplit::Create and the LibSVM parser),
 // so the peak headline must name a dmlc:: or xgboost:: function, never operator new; --stacks shows the
 // allocator frames walked past. Skips when xgboost is not installed (scripts/setup-real-programs.sh).
+#include "shell_capture.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -17,25 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Capture {
-    int status = -1;
-    std::string out;
-};
-
-Capture shell(const std::string& cmd)
-{
-    Capture c;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p)
-        return c;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-        c.out.append(buf, n);
-    int raw = ::pclose(p);
-    c.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return c;
-}
+using tidemark::test::Capture;
+using tidemark::test::shell;
 
 bool userNamespace(const std::string& function)
 {

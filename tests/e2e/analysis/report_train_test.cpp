@@ -2,6 +2,8 @@
 // the trainer writes itself: the pool's peak, the planted leak (right function, right bytes per step,
 // nothing else called a leak), fragmentation higher with --fragment, activations attributed to
 // forward; and unreadable input fails with one line and exit 2.
+#include "shell_capture.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -21,25 +23,8 @@ namespace {
 
 const std::string kCommon = " --device cpu --steps 12 --layers 4 --hidden 128 --batch-size 32 --print-every 0";
 
-struct Capture {
-    int status = -1;
-    std::string out;
-};
-
-Capture shell(const std::string& cmd)
-{
-    Capture c;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p)
-        return c;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-        c.out.append(buf, n);
-    int raw = ::pclose(p);
-    c.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return c;
-}
+using tidemark::test::Capture;
+using tidemark::test::shell;
 
 struct Recorded {
     json truth;
