@@ -149,13 +149,28 @@ TEST(RealPrograms, XgboostPeakAndLargestSiteAgreeWithHeaptrack)
     if (!exists("/usr/bin/xgboost") || !exists("/usr/bin/heaptrack"))
         GTEST_SKIP() << "xgboost or heaptrack is not installed (scripts/setup*.sh install them)";
     std::string dir = xgboostScenario();
-    ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' record -o run.tmdb -- /usr/bin/xgboost train.conf > rec.log 2>&1"), 0)
-        << slurp(dir + "/rec.log");
-    ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' report --format json run.tmdb > report.json"), 0);
-    ASSERT_EQ(shell("cd '" + dir + "' && heaptrack -o ht /usr/bin/xgboost train.conf > ht.log 2>&1"), 0);
-    ASSERT_EQ(shell("cd '" + dir + "' && heaptrack_print -f ht.zst --print-peaks 1 --print-allocators 0 "
-                    "--print-temporary 0 --print-leaks 0 --print-histogram 0 --peak-limit 1 -s 0 > ht.txt 2>&1"),
-        0);
+    // xgboost's reader thread prefetches a varying number of 4 MiB chunks (4 or 6 seen here), so the
+    // peak differs from run to run: compare the two tools only on runs where the loader did the same.
+    HeaptrackPeak ht;
+    nlohmann::json report;
+    auto topCount = [&] {
+        for (const auto& s : report["spaces"])
+            if (s.value("kind", "") == "host" && s["peak"].contains("by_site") && !s["peak"]["by_site"].empty())
+                return s["peak"]["by_site"][0].value("count", 0u);
+        return 0u;
+    };
+    for (int attempt = 0; attempt < 5 && (attempt == 0 || topCount() != ht.topCalls); ++attempt) {
+        ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' record -o run.tmdb -- /usr/bin/xgboost train.conf > rec.log 2>&1"), 0)
+            << slurp(dir + "/rec.log");
+        ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' report --format json run.tmdb > report.json"), 0);
+        ASSERT_EQ(shell("cd '" + dir + "' && heaptrack -o ht /usr/bin/xgboost train.conf > ht.log 2>&1"), 0);
+        ASSERT_EQ(shell("cd '" + dir + "' && heaptrack_print -f ht.zst --print-peaks 1 --print-allocators 0 "
+                        "--print-temporary 0 --print-leaks 0 --print-histogram 0 --peak-limit 1 -s 0 > ht.txt 2>&1"),
+            0);
+        ht = readHeaptrack(slurp(dir + "/ht.txt"));
+        report = nlohmann::json::parse(slurp(dir + "/report.json"), nullptr, false);
+        ASSERT_FALSE(report.is_discarded());
+    }
     // No invented frames: every frame of every stack is an address inside a loaded module.
     {
         auto db = tidemark::trace::openRecording(dir + "/run.tmdb");
@@ -166,10 +181,7 @@ TEST(RealPrograms, XgboostPeakAndLargestSiteAgreeWithHeaptrack)
         EXPECT_EQ(outside.value(), 0);
         EXPECT_GT(all.value(), 1000);
     }
-    HeaptrackPeak ht = readHeaptrack(slurp(dir + "/ht.txt"));
     ASSERT_GT(ht.peakBytes, 1e6) << slurp(dir + "/ht.txt");
-    auto report = nlohmann::json::parse(slurp(dir + "/report.json"), nullptr, false);
-    ASSERT_FALSE(report.is_discarded());
     const nlohmann::json* host = nullptr;
     for (const auto& s : report["spaces"])
         if (s.value("kind", "") == "host")
