@@ -28,6 +28,7 @@ struct IngestContext {
     std::unordered_map<int64_t, std::pair<std::string, std::string>> moduleFiles; // id -> path, build id
     int64_t next_module = 1, next_thread = 1, next_range = 1, next_mark = 1, next_heap = 1;
     int64_t next_failed = 1;
+    std::set<int64_t> pythonSymbolRows {}; // frame rows of Python frames whose symbols row is written
 };
 
 // The records pass 2 visits in time order: those that change what is live.
@@ -159,6 +160,9 @@ private:
     int64_t callsiteOf(uint32_t stackId, uint64_t ts);
     void resolveStack(StackRef& s, uint64_t ts);
     int64_t frameOf(uint64_t ip, uint64_t ts); // frame row of ip, -1 for capture-library frames
+    int64_t pythonFrameOf(uint64_t ip);
+    bool writePythonSymbol(int64_t frame, uint32_t pyFrameId);
+    void finishPythonSymbols();
     void outerFrames(uint32_t stackId, size_t count, std::vector<uint64_t>& out) const;
     int64_t stringOf(uint32_t fileStringId) const;
     int64_t rangeOf(uint32_t fileRangeId) const;
@@ -183,6 +187,12 @@ private:
     ModuleMap m_modules;
     std::vector<std::pair<ModuleInfo, std::pair<std::string, std::string>>> m_moduleRows; // + path, build id
     std::unordered_map<uint32_t, int64_t> m_stringIds;
+    struct PyFrame {
+        uint32_t function_id, file_id; // this file's String ids
+        int32_t line;
+    };
+    std::unordered_map<uint32_t, PyFrame> m_pyFrames; // PyFrame id -> its record
+    std::vector<std::pair<int64_t, uint32_t>> m_pySymbolsPending; // (frame row, PyFrame id) not yet named
     std::vector<uint64_t> m_stackIps;
     std::unordered_map<uint32_t, StackRef> m_stacks;
     std::unordered_map<uint64_t, std::pair<const ModuleInfo*, int64_t>> m_ipFrames;

@@ -75,6 +75,7 @@ uint64_t FileIngest::step(bool final, const std::function<void(double)>& progres
     uint64_t visited = m_file.forEachByTime(isMemoryKind, visit);
     finishMetadata();
     finishMemory();
+    finishPythonSymbols();
     finishProcess();
     if (progress)
         progress(1.0);
@@ -163,6 +164,12 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         m_stacks[s.id] = { m_stackIps.size(), s.depth, s.shared, s.parent };
         const auto* ips = reinterpret_cast<const uint64_t*>(&s + 1);
         m_stackIps.insert(m_stackIps.end(), ips, ips + (s.depth - s.shared));
+        break;
+    }
+    case Kind::PyFrame: {
+        const auto& f = recordAs<wire::PyFrameRecord>(r);
+        if (f.id != 0)
+            m_pyFrames[f.id] = { f.function_id, f.file_id, f.line };
         break;
     }
     case Kind::Stat:

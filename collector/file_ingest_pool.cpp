@@ -149,6 +149,8 @@ void FileIngest::onRegionEvent(uint32_t tid, const wire::RegionEventRecord& r, w
 
 int64_t FileIngest::frameOf(uint64_t ip, uint64_t ts)
 {
+    if (wire::isPythonFrame(ip)) [[unlikely]]
+        return pythonFrameOf(ip);
     auto& cached = m_ipFrames[ip];
     const ModuleInfo* module = cached.first;
     if (!cached.second || (module && (ts < module->load_ts || ts >= module->unload_ts))) {
@@ -158,6 +160,45 @@ int64_t FileIngest::frameOf(uint64_t ip, uint64_t ts)
             cached = { module, module && module->drop_frames ? -1 : m_ctx.trie.frame(module, ip, m_plan.id, m_ctx.out) };
     }
     return cached.second;
+}
+
+// A Python frame (wire::kPythonFrameTag | PyFrame id): a frame row in no module, named by a
+// symbols row (function, file, line) as soon as its PyFrame record and strings are known; they may
+// come later, from another thread's chunk, so the rest is named at the end of the file.
+int64_t FileIngest::pythonFrameOf(uint64_t ip)
+{
+    auto& cached = m_ipFrames[ip];
+    if (cached.second)
+        return cached.second;
+    int64_t frame = m_ctx.trie.frame(nullptr, ip, m_plan.id, m_ctx.out);
+    cached = { nullptr, frame };
+    if (!writePythonSymbol(frame, uint32_t(ip)))
+        m_pySymbolsPending.emplace_back(frame, uint32_t(ip));
+    return frame;
+}
+
+bool FileIngest::writePythonSymbol(int64_t frame, uint32_t pyFrameId)
+{
+    if (m_ctx.pythonSymbolRows.count(frame))
+        return true;
+    auto it = m_pyFrames.find(pyFrameId);
+    if (it == m_pyFrames.end())
+        return false;
+    int64_t function = stringOf(it->second.function_id), file = stringOf(it->second.file_id);
+    if (!function || !file)
+        return false;
+    m_ctx.out.row(m_ctx.out.symbols, frame, int64_t(0), function, file, int64_t(it->second.line));
+    m_ctx.pythonSymbolRows.insert(frame);
+    return true;
+}
+
+// Frames whose PyFrame record or strings never came (a file cut short) stay unnamed: the report
+// shows their frame value.
+void FileIngest::finishPythonSymbols()
+{
+    for (const auto& [frame, id] : m_pySymbolsPending)
+        writePythonSymbol(frame, id);
+    m_pySymbolsPending.clear();
 }
 
 // Appends the outermost `count` frames of a stack, innermost first, following its parents.

@@ -142,6 +142,7 @@ void forkChild() noexcept
     closeSpoolFileInChild();
     resetThreadsAfterFork();
     stringsReset();
+    pythonReset();
     resetStackIds();
     modulesResetAfterFork();
     g_nextObjectId.store(1);
@@ -255,6 +256,7 @@ __attribute__((constructor(101))) static void tidemarkStart()
         return;
     ReentryGuard guard;
     stacksLoadUnwinder();
+    pythonDetect();
     drainThreadStart();
 }
 

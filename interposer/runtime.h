@@ -115,6 +115,8 @@ enum class SlotStatus : uint32_t { Free = 0, Live = 1, Exited = 2 };
 
 // One per thread that emitted anything; nodes are never unmapped while the process runs (a dead
 // thread's node is reused by a new thread), so a stale pointer can never touch unmapped memory.
+struct PyThreadCache; // python.cpp
+
 struct ThreadState {
     ThreadState* next = nullptr; // registry list, immutable once published
     std::atomic<uint32_t> status { 0 };
@@ -138,6 +140,7 @@ struct ThreadState {
     uintptr_t stackLo = 0;             // its lowest address (0 = unknown)
     StackTable stacks;
     CfiState* cfi = nullptr;           // the CFI walker's caches, created on first use
+    PyThreadCache* py = nullptr;       // Python frame caches, created on the first Python stack
     StackSlot recentStacks[4] = {};    // the last stacks looked up, checked before the table
     uint32_t recentNext = 0;
     char name[16] = {};
@@ -305,6 +308,18 @@ void stacksLoadUnwinder() noexcept;
 uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexcept;
 void resetStackIds() noexcept;
 bool addressIsOurs(uintptr_t ip) noexcept;
+
+// Python frames (python.cpp): where the CPython eval loop is on the stack, the Python functions it
+// runs replace its frames.
+void pythonDetect() noexcept;
+bool pythonEnabled() noexcept;
+unsigned pythonExpand(ThreadState* t, const uint64_t* native, unsigned n, bool nativeSame, uint64_t* out, bool* same) noexcept;
+uint32_t pythonLastId(ThreadState* t) noexcept;
+void pythonRemember(ThreadState* t, uint32_t id) noexcept;
+uint32_t pythonParentFor(ThreadState* t, const uint64_t* frames, unsigned n, unsigned* shared) noexcept;
+void pythonEmitted(ThreadState* t, uint32_t id, const uint64_t* frames, unsigned n) noexcept;
+void pythonThreadFree(ThreadState* t) noexcept;
+void pythonReset() noexcept;
 
 // Modules (modules.cpp).
 void modulesScan(bool force) noexcept; // emits Module / ModuleUnload records for changes

@@ -124,6 +124,7 @@ struct FpWalk {
     uint64_t hash = 0;
     bool truncated = false;
     bool cachedId = false; // the stack is the cached one, whose id is known
+    bool same = false;     // the stack is the cached one (the previous capture's)
     unsigned shared = 0;   // outermost frames equal to those of stack `parent` (already emitted)
     uint32_t parent = 0;
 };
@@ -143,6 +144,7 @@ FpWalk adoptCached(ThreadState* t, unsigned m, unsigned k, uint64_t freshSum) no
     if (k == 0 && m + 1 == c.end) {
         r.hash = c.hash;
         r.cachedId = c.id != 0;
+        r.same = true;
         return r;
     }
     uint64_t sum = c.g - cur[m + 1].w + freshSum;
@@ -508,6 +510,7 @@ FpWalk walkCfi(ThreadState* t, uintptr_t f, unsigned skip, unsigned depth) noexc
         r.n = n;
         r.hash = s->hash;
         r.cachedId = s->id != 0;
+        r.same = true;
         return r;
     }
     if (m >= 0 && s->id) {
@@ -632,6 +635,82 @@ void emitStackRecord(ThreadState* t, uint32_t id, unsigned n, uint32_t parent, u
     ringPut(t, t->stackBuf, r.h.size_bytes);
 }
 
+// The id of the stack with hash h and n frames in this thread's table; *fresh when it was not
+// there (then the caller writes its record).
+uint32_t internStack(ThreadState* t, uint64_t h, unsigned n, bool* fresh) noexcept
+{
+    *fresh = false;
+    // A few call sites alternating (malloc here, calloc there) hit these without touching the
+    // table, whose slots are spread over many cache lines.
+    for (const StackSlot& s : t->recentStacks)
+        if (s.hash == h && s.depth == n)
+            return s.id;
+    StackTable& table = t->stacks;
+    if (TIDEMARK_UNLIKELY(!table.slots || table.used * 2 >= table.mask + 1) && !growTable(table))
+        return 0;
+    uint32_t i = uint32_t(h) & table.mask;
+    while (true) {
+        StackSlot& s = table.slots[i];
+        if (s.hash == h && s.depth == n) {
+            t->recentStacks[t->recentNext++ & 3] = s;
+            return s.id;
+        }
+        if (!s.hash)
+            break;
+        i = (i + 1) & table.mask;
+    }
+    uint32_t id = g_nextStackId.fetch_add(1, std::memory_order_relaxed);
+    table.slots[i] = StackSlot { h, id, n };
+    t->recentStacks[t->recentNext++ & 3] = table.slots[i];
+    ++table.used;
+    ++t->stacksNew;
+    *fresh = true;
+    return id;
+}
+
+// A stack running Python: the walk's native frames with the Python functions in place of the
+// eval loop's frames (python.cpp). False when it holds no Python. Such stacks are looked up by
+// their merged frames; the walk's cache never learns their id (its frames are only the native ones).
+bool pythonStackFor(ThreadState* t, Unwinder unwinder, const FpWalk& w, uint32_t* id) noexcept
+{
+    unsigned n = w.n;
+    uint64_t native[wire::kMaxStackDepth];
+    if (unwinder == Unwinder::Cfi) {
+        const CfiFrame* e = t->cfi->frames + n - 1;
+        for (unsigned k = 0; k < n; ++k)
+            native[k] = e[-int(k)].pc & kPcMask;
+    } else if (unwinder == Unwinder::FramePointer) {
+        const StackCache& c = t->stackCache;
+        const StackCacheEntry* e = c.e[c.cur] + c.base + n - 1;
+        for (unsigned k = 0; k < n; ++k)
+            native[k] = e[-int(k)].ip;
+    } else {
+        std::memcpy(native, t->frames(), n * sizeof(uint64_t));
+    }
+    bool same = false;
+    unsigned k = pythonExpand(t, native, n, w.same && unwinder != Unwinder::Libunwind, t->frames(), &same);
+    if (!k)
+        return false;
+    if (unwinder == Unwinder::Cfi)
+        t->cfi->id = 0;
+    else
+        t->stackCache.id = 0;
+    if (same) {
+        *id = pythonLastId(t);
+        return true;
+    }
+    bool fresh = false;
+    *id = internStack(t, hashFrames(t->frames(), k) ^ 0x5079746F6E000000ull, k, &fresh);
+    if (fresh) {
+        unsigned shared = 0;
+        uint32_t parent = pythonParentFor(t, t->frames(), k, &shared);
+        emitStackRecord(t, *id, k, parent, shared);
+        pythonEmitted(t, *id, t->frames(), k);
+    }
+    pythonRemember(t, *id);
+    return true;
+}
+
 } // namespace
 
 bool addressIsOurs(uintptr_t ip) noexcept { return ip >= g_selfLo && ip < g_selfHi; }
@@ -690,6 +769,9 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
         ++t->stacksEmpty;
         return 0;
     }
+    if (TIDEMARK_UNLIKELY(pythonEnabled()))
+        if (uint32_t id = 0; pythonStackFor(t, unwinder, w, &id))
+            return id;
     // The walk's cached stack learns its id, so the next identical capture skips the lookup.
     auto remember = [&](uint32_t id) {
         if (unwinder == Unwinder::Cfi)
@@ -697,34 +779,12 @@ uint32_t captureStackFor(ThreadState* t, const void* frame, unsigned skip) noexc
         else
             t->stackCache.id = id;
     };
-    // A few call sites alternating (malloc here, calloc there) hit these without touching the
-    // table, whose slots are spread over many cache lines.
-    for (const StackSlot& s : t->recentStacks) {
-        if (s.hash == h && s.depth == n) {
-            remember(s.id);
-            return s.id;
-        }
+    bool fresh = false;
+    uint32_t id = internStack(t, h, n, &fresh);
+    if (!fresh) {
+        remember(id);
+        return id;
     }
-    StackTable& table = t->stacks;
-    if (TIDEMARK_UNLIKELY(!table.slots || table.used * 2 >= table.mask + 1) && !growTable(table))
-        return 0;
-    uint32_t i = uint32_t(h) & table.mask;
-    while (true) {
-        StackSlot& s = table.slots[i];
-        if (s.hash == h && s.depth == n) {
-            remember(s.id);
-            t->recentStacks[t->recentNext++ & 3] = s;
-            return s.id;
-        }
-        if (!s.hash)
-            break;
-        i = (i + 1) & table.mask;
-    }
-    uint32_t id = g_nextStackId.fetch_add(1, std::memory_order_relaxed);
-    table.slots[i] = StackSlot { h, id, n };
-    t->recentStacks[t->recentNext++ & 3] = table.slots[i];
-    ++table.used;
-    ++t->stacksNew;
     // The frames are in the walk's cache, outermost first; the record wants innermost first.
     if (unwinder == Unwinder::Cfi) {
         const CfiFrame* e = t->cfi->frames + n - 1;

@@ -356,6 +356,7 @@ void resetThreadsAfterFork() noexcept
         if (t->stacks.slots)
             rawFree(t->stacks.slots, (size_t(t->stacks.mask) + 1) * sizeof(StackSlot));
         rawFree(t->cfi, sizeof(CfiState));
+        pythonThreadFree(t);
         rawFree(t, sizeof(ThreadState));
         t = next;
     }

@@ -23,6 +23,7 @@ uint32_t recordMinBytes(Kind kind)
     case Kind::String: return sizeof(wire::StringRecord);
     case Kind::Stack: return sizeof(wire::StackRecord);
     case Kind::Stat: return sizeof(wire::StatRecord);
+    case Kind::PyFrame: return sizeof(wire::PyFrameRecord);
     case Kind::HostAlloc: return sizeof(wire::HostAllocRecord);
     case Kind::HostFree: return sizeof(wire::HostFreeRecord);
     case Kind::Alloc: return sizeof(wire::AllocRecord);

@@ -54,6 +54,7 @@ enum class Kind : uint16_t {
     String = 6, // interned string: id -> text (ids are per spool file)
     Stack = 7,  // interned stack: id -> instruction pointers, innermost first
     Stat = 8,   // a capture counter or coverage item
+    PyFrame = 9, // a Python function at a line: id -> (file, function, line) strings
     // memory
     HostAlloc = 16, // HostAllocRecord: host heap hot path (source = preload, space = host)
     HostFree = 17,  // HostFreeRecord
@@ -158,6 +159,21 @@ struct StackRecord {
     uint32_t parent; // when shared > 0: id of a stack with at least `shared` frames
 };
 static_assert(sizeof(StackRecord) == 16);
+
+// A Stack record's frame value for a Python function at a line: kPythonFrameTag | PyFrame id.
+// Never a code address (user space ends at 2^47), so no module ever holds it.
+constexpr uint64_t kPythonFrameTag = uint64_t(0x7079) << 48;
+constexpr bool isPythonFrame(uint64_t ip) { return (ip >> 48) == 0x7079; }
+
+struct PyFrameRecord {
+    RecordHeader h;
+    uint32_t id;          // > 0; the frame value kPythonFrameTag | id (ids are per spool file)
+    int32_t line;         // line of the instruction running; the code's first line if unknown
+    uint32_t function_id; // String ids: qualified name (3.11+) or name, and file name
+    uint32_t file_id;
+    uint32_t first_line; // the code object's first line
+};
+static_assert(sizeof(PyFrameRecord) == 24);
 
 enum class StatSource : uint16_t { Preload = 0, Cupti = 1, Nvtx = 2, Cuda = 3, Collector = 4 };
 
