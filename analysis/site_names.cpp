@@ -4,6 +4,7 @@
 #include "analysis/site_names.h"
 #include "analysis/internal.h"
 #include "analysis/recording.h"
+#include "trace/wire.h"
 
 #include <algorithm>
 #include <array>
@@ -263,11 +264,13 @@ namespace {
         std::string module;
         int64_t ip = 0;
         int64_t relPc = -1;
+        bool python = false;
         if (auto st = rec.db().prepare("SELECT f.ip, f.rel_pc, m.path FROM frames f LEFT JOIN modules m ON m.id = "
                                        "f.module_id WHERE f.id = ?")) {
             st->bind(1, frameId);
             if (st->step()) {
                 ip = st->int64(0);
+                python = wire::isPythonFrame(static_cast<uint64_t>(ip));
                 relPc = st->isNull(1) ? -1 : st->int64(1);
                 module = st->isNull(2) ? std::string() : baseName(st->text(2));
             }
@@ -279,6 +282,7 @@ namespace {
                 Location loc;
                 loc.frameId = frameId;
                 loc.module = module;
+                loc.python = python;
                 loc.inlined = st->int64(0) > 0;
                 loc.function = st->isNull(1) ? std::string() : rec.stringAt(st->int64(1));
                 loc.file = st->isNull(2) ? std::string() : rec.stringAt(st->int64(2));
@@ -428,6 +432,40 @@ namespace {
         return locs.empty() ? -1 : 0;
     }
 
+    // A Python source file of the interpreter's standard library, of an installed package
+    // (site-packages, dist-packages: torch, numpy, ...) or frozen into the interpreter
+    // ("<frozen importlib._bootstrap>"): not the user's code.
+    bool isPythonLibraryFile(std::string_view file)
+    {
+        if (startsWith(file, "<frozen "))
+            return true;
+        if (file.find("/site-packages/") != std::string_view::npos || file.find("/dist-packages/") != std::string_view::npos)
+            return true;
+        // The standard library: <prefix>/lib/python3.X/... (Debian's /usr/lib/python3.11, pyenv's, conda's).
+        for (std::string_view lib : { "/lib/python3", "/lib64/python3", "/lib/python2" }) {
+            size_t at = file.find(lib);
+            if (at == std::string_view::npos)
+                continue;
+            size_t slash = file.find('/', at + lib.size());
+            if (slash != std::string_view::npos)
+                return true;
+        }
+        return false;
+    }
+
+    // Python frames: the user's code unless a library file; --skip-frames patterns see the function
+    // name, and "module:" patterns the source file (a Python file is its module).
+    FrameRole pythonRole(const Location& loc)
+    {
+        for (const auto& p : g_skipPatterns)
+            if (std::regex_search(p.module ? loc.file : loc.function, p.regex))
+                return FrameRole::Plumbing;
+        for (const auto& skip : envSkips())
+            if (loc.function.find(skip) != std::string::npos || loc.file.find(skip) != std::string::npos)
+                return FrameRole::Library;
+        return isPythonLibraryFile(loc.file) ? FrameRole::Library : FrameRole::User;
+    }
+
     // Start-up code: static initializers, the loader running them or loading a library, the interpreter's
     // initialization and module imports.
     bool isStartupFunction(const Location& loc)
@@ -467,6 +505,8 @@ const char* frameRoleName(FrameRole role)
 
 FrameRole frameRole(const Location& loc)
 {
+    if (loc.python)
+        return pythonRole(loc);
     if (modulePlumbing(loc.module))
         return FrameRole::Plumbing;
     if (isUnsymbolized(loc)) // values read off the stack outside every module are no code at all
@@ -579,7 +619,7 @@ bool isStartupStack(Recording& rec, int64_t callsiteId, std::unordered_map<int64
         for (const auto& loc : frameChain(rec, c.callsites[*it].second)) {
             if (state >= kStartup)
                 break;
-            if (isStartupFunction(loc))
+            if (isStartupFunction(loc) || (loc.python && startsWith(loc.file, "<frozen importlib")))
                 state = kStartup;
             else if (qualifiedName(loc.function) == "PyEval_EvalCode")
                 ++state;

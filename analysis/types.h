@@ -87,6 +87,7 @@ struct Location {
     std::string module; // basename of the module path
     int64_t frameId = 0;
     bool inlined = false;
+    bool python = false; // a Python function (file is its source file; no module)
     std::string label() const; // "function (file:line)"
 };
 

@@ -351,7 +351,8 @@ bool pythonEnabled() noexcept { return g_enabled; }
 // The stack with Python frames in place of the eval loop's, innermost first, into out (at most
 // wire::kMaxStackDepth frames); 0 when native holds no eval frame or the thread runs no Python.
 // *same: the stack is the last one this thread looked up (pythonLastId()).
-unsigned pythonExpand(ThreadState* t, const uint64_t* native, unsigned n, bool nativeSame, uint64_t* out, bool* same) noexcept
+unsigned pythonExpand(ThreadState* t, const uint64_t* native, unsigned n, bool nativeTruncated, bool nativeSame,
+    uint64_t* out, bool* same) noexcept
 {
     *same = false;
     unsigned evals = 0;
@@ -387,6 +388,12 @@ unsigned pythonExpand(ThreadState* t, const uint64_t* native, unsigned n, bool n
         }
         out[k++] = ip;
     }
+    // A native walk cut at the depth limit lost the outer eval frames, not the Python functions they
+    // ran: those follow, outermost last, so the script's own frames survive a deep C++ library stack.
+    if (nativeTruncated)
+        for (; g < c->seqN && k < wire::kMaxStackDepth; ++g)
+            if (c->seq[g] != 0)
+                out[k++] = wire::kPythonFrameTag | c->seq[g];
     return k;
 }
 

@@ -313,7 +313,10 @@ bool addressIsOurs(uintptr_t ip) noexcept;
 // runs replace its frames.
 void pythonDetect() noexcept;
 bool pythonEnabled() noexcept;
-unsigned pythonExpand(ThreadState* t, const uint64_t* native, unsigned n, bool nativeSame, uint64_t* out, bool* same) noexcept;
+// native: the walk innermost first; nativeTruncated: cut at the depth limit (the Python functions of
+// the lost outer eval frames are appended).
+unsigned pythonExpand(ThreadState* t, const uint64_t* native, unsigned n, bool nativeTruncated, bool nativeSame,
+    uint64_t* out, bool* same) noexcept;
 uint32_t pythonLastId(ThreadState* t) noexcept;
 void pythonRemember(ThreadState* t, uint32_t id) noexcept;
 uint32_t pythonParentFor(ThreadState* t, const uint64_t* frames, unsigned n, unsigned* shared) noexcept;

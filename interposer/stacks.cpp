@@ -688,7 +688,7 @@ bool pythonStackFor(ThreadState* t, Unwinder unwinder, const FpWalk& w, uint32_t
         std::memcpy(native, t->frames(), n * sizeof(uint64_t));
     }
     bool same = false;
-    unsigned k = pythonExpand(t, native, n, w.same && unwinder != Unwinder::Libunwind, t->frames(), &same);
+    unsigned k = pythonExpand(t, native, n, w.truncated, w.same && unwinder != Unwinder::Libunwind, t->frames(), &same);
     if (!k)
         return false;
     if (unwinder == Unwinder::Cfi)
