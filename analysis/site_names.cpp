@@ -415,16 +415,21 @@ namespace {
     }
 
     // Index of the location the site is named after: the first user frame; else the first library
-    // frame; else the first plumbing frame that is not the allocator itself (libc's or ld.so's own
+    // frame (a Python one first); else the first plumbing frame that is not the allocator itself (libc's or ld.so's own
     // start-up allocations); else the innermost. -1 for an empty stack.
     int pickSite(const std::vector<const Location*>& locs, std::vector<FrameRole>& roles)
     {
         roles.clear();
         for (const auto* l : locs)
             roles.push_back(frameRole(*l));
-        for (FrameRole want : { FrameRole::User, FrameRole::Library })
+        for (size_t i = 0; i < locs.size(); ++i)
+            if (roles[i] == FrameRole::User)
+                return static_cast<int>(i);
+        // No user frame: a library's Python line (the call into torch, the standard library) tells
+        // more than the C function under it.
+        for (bool python : { true, false })
             for (size_t i = 0; i < locs.size(); ++i)
-                if (roles[i] == want)
+                if (roles[i] == FrameRole::Library && (!python || locs[i]->python))
                     return static_cast<int>(i);
         for (size_t i = 0; i < locs.size(); ++i)
             if (!isAllocatorEntry(locs[i]->function) && !(locs[i]->module.empty() && isUnsymbolized(*locs[i])))

@@ -210,7 +210,10 @@ void Builder::apply(const Line& l)
     } else if (l.kind == "frame") {
         int64_t id = toInt(l.words.at(0));
         auto st = prep("INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?, ?, ?, ?)");
-        st.bind(1, id).bind(2, module(l.opt("module", "train"))).bind(3, 0x1000 + id * 16).bind(4, 0x1000 + id * 16);
+        if (l.has("python")) // python=1: a Python function's frame (tagged value, no module)
+            st.bind(1, id).bindNull(2).bind(3, int64_t((uint64_t(0x7079) << 48) | uint64_t(id))).bindNull(4);
+        else
+            st.bind(1, id).bind(2, module(l.opt("module", "train"))).bind(3, 0x1000 + id * 16).bind(4, 0x1000 + id * 16);
         runStmt(st);
         if (l.words.size() > 1) {
             auto sym = prep("INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?, ?, ?, ?, ?)");

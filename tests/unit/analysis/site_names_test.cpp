@@ -122,6 +122,82 @@ TEST_F(SiteNames, UserFrameIsFoundPastEveryKindOfPlumbing)
     }
 }
 
+// Python frames (python=1, file = the source file): the first one in the user's files names the site,
+// past native interpreter and PyTorch frames and Python frames of torch, the standard library and
+// frozen modules; "module:" skip patterns see a Python frame's file; an import is start-up.
+TEST_F(SiteNames, PythonSiteIsTheFirstFrameInTheUsersFiles)
+{
+    auto stack = [](const std::vector<std::pair<std::string, std::string>>& outermostFirst) {
+        // (function, file): a file ending in .py or starting with '<' is a Python frame.
+        std::string text = "space host kind=host\n", st = "stack 1";
+        for (size_t i = 0; i < outermostFirst.size(); ++i) {
+            const auto& [fn, file] = outermostFirst[i];
+            bool py = file.size() > 3 && (file.compare(file.size() - 3, 3, ".py") == 0 || file[0] == '<');
+            text += "frame " + std::to_string(i + 1) + " \"" + fn + "\" "
+                + (py ? "python=1" : "module=" + std::string(file == "torch" ? "libtorch_cpu.so" : "python3.11"))
+                + " file=\"" + file + "\" line=" + std::to_string(i + 10) + "\n";
+            st += " " + std::to_string(i + 1);
+        }
+        return text + st + "\nalloc space=host size=1K at=10 stack=1\n";
+    };
+    const std::vector<std::pair<std::string, std::string>> base = {
+        { "Py_RunMain", "main.c" }, { "<module>", "/home/u/proj/train.py" }, { "train_step", "/home/u/proj/train.py" },
+        { "_PyEval_EvalFrameDefault", "ceval.c" },
+    };
+    auto with = [&](std::vector<std::pair<std::string, std::string>> inner) {
+        auto s = base;
+        s.insert(s.end(), inner.begin(), inner.end());
+        return s;
+    };
+    {
+        Recording rec = open("py-torch", stack(with({ { "Module._call_impl", "/usr/lib/python3/dist-packages/torch/nn/modules/module.py" },
+            { "Linear.forward", "/usr/lib/python3/dist-packages/torch/nn/modules/linear.py" },
+            { "at::native::linear(at::Tensor const&)", "torch" }, { "c10::alloc_cpu(unsigned long)", "torch" },
+            { "posix_memalign", "libc.so.6" } })));
+        auto id = rec.db().queryInt("SELECT callsite_id FROM allocations LIMIT 1");
+        ASSERT_TRUE(id.ok());
+        const Site& s = rec.siteOf(*id);
+        EXPECT_EQ(s.location.function, "train_step");
+        EXPECT_EQ(s.location.line, 12);
+        EXPECT_EQ(s.label, "train_step (train.py:12)");
+    }
+    {
+        Recording rec = open("py-stdlib", stack(with({ { "dumps", "/root/.pyenv/versions/3.12.1/lib/python3.12/json/__init__.py" },
+            { "<listcomp>", "<frozen importlib._bootstrap>" }, { "PyUnicode_New", "unicodeobject.c" } })));
+        EXPECT_EQ(siteFunction(rec), "train_step");
+    }
+    {
+        // Only library Python frames: the innermost of them.
+        Recording rec = open("py-lib-only", stack({ { "Thread._bootstrap", "/usr/lib/python3.11/threading.py" },
+            { "Thread.run", "/usr/lib/python3.11/threading.py" }, { "PyBytes_FromStringAndSize", "bytesobject.c" } }));
+        EXPECT_EQ(siteFunction(rec), "Thread.run");
+    }
+    {
+        ASSERT_TRUE(setSkipFramePatterns({ "module:/proj/train\\.py$" }).ok());
+        Recording rec = open("py-skip", stack(with({ { "helper", "/home/u/proj/util.py" },
+            { "PyByteArray_Resize", "bytearrayobject.c" } })));
+        EXPECT_EQ(siteFunction(rec), "helper");
+        Recording rec2 = open("py-skip2", stack(with({ { "PyByteArray_Resize", "bytearrayobject.c" } })));
+        EXPECT_NE(siteFunction(rec2), "train_step");
+        EXPECT_NE(siteFunction(rec2), "<module>");
+    }
+    {
+        ASSERT_TRUE(setSkipFramePatterns({}).ok());
+        std::unordered_map<int64_t, uint8_t> memo;
+        Recording imp = open("py-import", stack(with({ { "_find_and_load", "<frozen importlib._bootstrap>" },
+            { "<module>", "/home/u/proj/model.py" }, { "PyList_New", "listobject.c" } })));
+        auto id = imp.db().queryInt("SELECT callsite_id FROM allocations LIMIT 1");
+        ASSERT_TRUE(id.ok());
+        EXPECT_TRUE(isStartupStack(imp, *id, memo));
+        EXPECT_EQ(imp.siteOf(*id).location.file, "/home/u/proj/model.py");
+        std::unordered_map<int64_t, uint8_t> memo2;
+        Recording run = open("py-run", stack(with({ { "PyList_New", "listobject.c" } })));
+        auto id2 = run.db().queryInt("SELECT callsite_id FROM allocations LIMIT 1");
+        ASSERT_TRUE(id2.ok());
+        EXPECT_FALSE(isStartupStack(run, *id2, memo2));
+    }
+}
+
 TEST_F(SiteNames, QualifiedNameDropsReturnTypeTemplatesAndParameters)
 {
     EXPECT_EQ("std::vector::_M_realloc_insert",
