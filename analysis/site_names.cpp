@@ -415,8 +415,8 @@ namespace {
     }
 
     // Index of the location the site is named after: the first user frame; else the first library
-    // frame (a Python one first); else the first plumbing frame that is not the allocator itself (libc's or ld.so's own
-    // start-up allocations); else the innermost. -1 for an empty stack.
+    // frame (a Python one first); else the first plumbing frame that is not the allocator itself
+    // (libc's or ld.so's own start-up allocations); else the innermost. -1 for an empty stack.
     int pickSite(const std::vector<const Location*>& locs, std::vector<FrameRole>& roles)
     {
         roles.clear();
