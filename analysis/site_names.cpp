@@ -315,6 +315,31 @@ namespace {
         return s;
     }
 
+    // A user's Python function that a library called back (an nn.Module's forward run by torch's
+    // Module.__call__, a Dataset's __getitem__ by the DataLoader) is named with the user's line that
+    // called into the library: the same forward run for training and for a leaking evaluation are
+    // two sites, "Net.forward (train.py:10) <- <module> (train.py:19)".
+    void addPythonCaller(Site& site, const std::vector<const Location*>& locs, const std::vector<FrameRole>& roles,
+        size_t pick)
+    {
+        if (!locs[pick]->python || roles[pick] != FrameRole::User)
+            return;
+        bool throughLibrary = false; // native frames between are the interpreter's: only Python ones count
+        for (size_t j = pick + 1; j < locs.size(); ++j) {
+            if (!locs[j]->python)
+                continue;
+            if (roles[j] == FrameRole::Library)
+                throughLibrary = true;
+            if (roles[j] != FrameRole::User)
+                continue;
+            if (throughLibrary) {
+                site.label += " <- " + locs[j]->label();
+                site.key += "<-" + locs[j]->file + ":" + std::to_string(locs[j]->line);
+            }
+            return;
+        }
+    }
+
     // Roles are asked for every frame of every stack walked, and a few thousand distinct names make up
     // millions of frames: the rules' answers are kept per name (per thread; dropped when the user
     // patterns change).
@@ -414,7 +439,7 @@ namespace {
         return locs;
     }
 
-    // Index of the location the site is named after: the first user frame; else the first library
+    // Index of the location the site is named after: the first user frame (a Python one first); else the first library
     // frame (a Python one first); else the first plumbing frame that is not the allocator itself
     // (libc's or ld.so's own start-up allocations); else the innermost. -1 for an empty stack.
     int pickSite(const std::vector<const Location*>& locs, std::vector<FrameRole>& roles)
@@ -422,6 +447,11 @@ namespace {
         roles.clear();
         for (const auto* l : locs)
             roles.push_back(frameRole(*l));
+        // Where the user's code is Python, native code under it is the interpreter's and the
+        // extensions' (torch, numpy), not the user's.
+        for (size_t i = 0; i < locs.size(); ++i)
+            if (roles[i] == FrameRole::User && locs[i]->python)
+                return static_cast<int>(i);
         for (size_t i = 0; i < locs.size(); ++i)
             if (roles[i] == FrameRole::User)
                 return static_cast<int>(i);
@@ -462,6 +492,10 @@ namespace {
     // name, and "module:" patterns the source file (a Python file is its module).
     FrameRole pythonRole(const Location& loc)
     {
+        // tidemark's own hook (lib/tidemark/python) is capture machinery, like the allocator.
+        for (std::string_view own : { "/tidemark/python/tidemark_torch.py", "/tidemark/python/sitecustomize.py" })
+            if (loc.file.size() >= own.size() && loc.file.compare(loc.file.size() - own.size(), own.size(), own) == 0)
+                return FrameRole::Plumbing;
         for (const auto& p : g_skipPatterns)
             if (std::regex_search(p.module ? loc.file : loc.function, p.regex))
                 return FrameRole::Plumbing;
@@ -569,6 +603,7 @@ const Site& Recording::siteOf(int64_t callsiteId)
         site.location.function = "(no stack)";
     } else {
         site = makeSite(*locs[static_cast<size_t>(pick)], callsiteId);
+        addPythonCaller(site, locs, roles, static_cast<size_t>(pick));
     }
     site.callsiteId = callsiteId;
     return c.sites.emplace(callsiteId, std::move(site)).first->second;

@@ -45,6 +45,9 @@ options:
   --no-host            do not record host heap allocations (malloc family)
   --no-cupti           do not use CUPTI (device allocations then come from the runtime hooks)
   --no-nvtx            do not record NVTX ranges, marks and memory-extension pools
+  --no-torch           do not hook PyTorch in Python programs (by default a sitecustomize
+                       on PYTHONPATH turns nn.Module forwards, the backward pass and the
+                       optimizer into phases and each optimizer step into a step)
   --no-follow-fork     do not record forked child processes
   --keep-spool         keep the raw spool directory and print where it is
   -h, --help           show this help
@@ -58,7 +61,7 @@ struct Options {
     std::string output;
     int stack_depth = -1;
     std::string unwind;
-    bool host = true, cupti = true, nvtx = true, follow_fork = true, keep_spool = false;
+    bool host = true, cupti = true, nvtx = true, torch = true, follow_fork = true, keep_spool = false;
     std::vector<std::string> argv;
 };
 
@@ -110,6 +113,8 @@ int parse(const std::vector<std::string>& args, Options& o)
             o.cupti = false;
         } else if (a == "--no-nvtx") {
             o.nvtx = false;
+        } else if (a == "--no-torch") {
+            o.torch = false;
         } else if (a == "--no-follow-fork") {
             o.follow_fork = false;
         } else if (a == "--keep-spool") {
@@ -224,6 +229,12 @@ cli::EnvOverrides targetEnvironment(const Options& o, const std::string& lib, co
         env.emplace_back("TIDEMARK_NVTX", "0");
     if (!o.follow_fork)
         env.emplace_back("TIDEMARK_FOLLOW_FORK", "0");
+    if (o.torch) {
+        // lib/tidemark/python, next to the library: sitecustomize.py and the PyTorch hook.
+        std::string dir = (fs::path(lib).parent_path() / "python").string();
+        const char* path = std::getenv("PYTHONPATH");
+        env.emplace_back("PYTHONPATH", path && *path ? dir + ":" + path : dir);
+    }
     return env;
 }
 
@@ -260,6 +271,7 @@ Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const col
         { "capture_host", o.host ? "1" : "0" },
         { "capture_cupti", o.cupti ? "1" : "0" },
         { "capture_nvtx", o.nvtx ? "1" : "0" },
+        { "capture_torch", o.torch ? "1" : "0" },
         { "follow_fork", o.follow_fork ? "1" : "0" },
         { "spool_files", std::to_string(report.files) },
     };

@@ -36,7 +36,9 @@ uint32_t captureStack(unsigned skip) noexcept;
 uint32_t internString(const char* text, size_t len) noexcept;
 uint32_t internString(const char* text) noexcept;
 
-// The innermost NVTX range open on this thread (0 = none); maintained by the NVTX handlers.
+// The range this thread's events belong to (0 = none): the open model phase, else the thread's
+// innermost NVTX range, else the open step (runtime.h eventRangeId). The NVTX handlers set the
+// thread's own range.
 uint32_t currentRangeId() noexcept;
 void setCurrentRangeId(uint32_t id) noexcept;
 

@@ -110,7 +110,7 @@ inline void recordAlloc(Api api, void* p, size_t size, const void* frame) noexce
         w[1] = ts;
         w[2] = reinterpret_cast<uint64_t>(p);
         w[3] = size;
-        w[4] = uint64_t(stack) | uint64_t(t_tls.rangeId) << 32;
+        w[4] = uint64_t(stack) | uint64_t(eventRangeId()) << 32;
         ringCommit(t, sizeof(wire::HostAllocRecord));
         return;
     }
@@ -122,7 +122,7 @@ inline void recordAlloc(Api api, void* p, size_t size, const void* frame) noexce
     r.address = reinterpret_cast<uint64_t>(p);
     r.size = size;
     r.stack_id = stack;
-    r.range_id = t_tls.rangeId;
+    r.range_id = eventRangeId();
     ringPut(t, &r, sizeof(r));
 }
 

@@ -143,6 +143,7 @@ void forkChild() noexcept
     resetThreadsAfterFork();
     stringsReset();
     pythonReset();
+    modelPhasesReset();
     resetStackIds();
     modulesResetAfterFork();
     g_nextObjectId.store(1);
@@ -207,7 +208,7 @@ void finishImage(wire::ExitReason reason) noexcept
 
 uint32_t nextObjectId() noexcept { return g_nextObjectId.fetch_add(1, std::memory_order_relaxed); }
 bool trackingEnabled() noexcept { return active(); }
-uint32_t currentRangeId() noexcept { return t_tls.rangeId; }
+uint32_t currentRangeId() noexcept { return eventRangeId(); }
 void setCurrentRangeId(uint32_t id) noexcept { t_tls.rangeId = id; }
 
 ReentryGuard::ReentryGuard() noexcept

@@ -175,6 +175,22 @@ struct Tls {
 };
 extern thread_local constinit Tls t_tls; // constinit: no TLS wrapper call on every access
 
+// Model phases (model_phases.cpp): process-wide ranges reported by the framework hook.
+extern std::atomic<uint32_t> g_modelPhase; // the open model phase range, 0 = none
+extern std::atomic<uint32_t> g_modelStep;  // the open "step N" range, 0 = none
+void modelPhasesReset() noexcept;
+
+// The range an event of this thread belongs to: the open model phase, else the thread's innermost
+// NVTX range, else the open step.
+inline uint32_t eventRangeId() noexcept
+{
+    if (uint32_t phase = g_modelPhase.load(std::memory_order_relaxed))
+        return phase;
+    if (uint32_t own = t_tls.rangeId)
+        return own;
+    return g_modelStep.load(std::memory_order_relaxed);
+}
+
 // Threads and buffers (writer.cpp).
 extern std::atomic<ThreadState*> g_registry; // every thread's state, newest first; nodes never go
 ThreadState* attachThread() noexcept; // creates this thread's state; nullptr when inactive
