@@ -18,16 +18,16 @@ def _tidemark_arm():
 def _tidemark_chain():
     import os
     here = os.path.dirname(os.path.abspath(__file__))
-    mine = sys.modules.pop("sitecustomize", None)
+    sys.modules.pop("sitecustomize", None)
     saved = list(sys.path)
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     try:
         __import__("sitecustomize")
     except ImportError as e:
         # Python itself ignores a missing sitecustomize, and only that.
+        # Without one, the program sees no sitecustomize module, as it would bare.
         if getattr(e, "name", "sitecustomize") != "sitecustomize":
             raise
-        sys.modules["sitecustomize"] = mine
     finally:
         sys.path[:] = saved
 

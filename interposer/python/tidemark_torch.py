@@ -31,7 +31,9 @@ _step = None   # tidemark_model_step(unsigned long long)
 class _Thread(threading.local):
     def __init__(self):
         self.stack = []     # (forward label, backward label) of the modules running forward
-        self.seen = set()   # ids of output tensors given a gradient hook in this root forward
+        # Output tensors given a gradient hook in this root forward: id -> weak reference (a freed
+        # tensor's id is reused by the next; a strong reference would keep activations alive).
+        self.seen = {}
 
 
 _thread = _Thread()
@@ -111,9 +113,11 @@ def _install(torch):
 
     def hook_outputs(value, hook, seen):
         if isinstance(value, Tensor):
-            if value.requires_grad and value.grad_fn is not None and id(value) not in seen:
-                seen.add(id(value))
-                value.register_hook(hook)
+            if value.requires_grad and value.grad_fn is not None:
+                ref = seen.get(id(value))
+                if ref is None or ref() is not value:
+                    seen[id(value)] = weakref.ref(value)
+                    value.register_hook(hook)
         elif isinstance(value, (tuple, list)):
             for v in value:
                 if isinstance(v, Tensor):

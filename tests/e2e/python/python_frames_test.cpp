@@ -10,6 +10,7 @@
 // frames inside and outside them, and the program's output and exit code must be its bare ones.
 // A native program's recording holds no Python frame.
 #include "interposer/python_layouts.h"
+#include "shell.h"
 #include "trace/recording.h"
 #include "trace/sqlite.h"
 
@@ -37,25 +38,8 @@ namespace {
 
 constexpr uint64_t kPythonTag = 0x7079ull << 48; // trace/wire.h kPythonFrameTag
 
-struct Ran {
-    int status = -1;
-    std::string out;
-};
-
-Ran run(const std::string& cmd)
-{
-    Ran r;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p)
-        return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
-        r.out.append(buf.data(), n);
-    int raw = pclose(p);
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return r;
-}
+using pytest::Ran;
+using pytest::run;
 
 std::string pyenvRoot()
 {
