@@ -209,12 +209,14 @@ Result<Growth> growth(Recording& rec, int64_t spaceId, const Filter& filter, int
     if (steps.size() >= 3) {
         g.method = "steps";
         size_t stride = std::max<size_t>(1, steps.size() / 512);
-        for (size_t i = 0; i < steps.size(); i += stride) {
-            auto live = liveBytesAt(rec, spaceId, steps[i].startNs - 1);
-            if (!live)
-                return live.error();
-            g.points.push_back(StepPoint { steps[i].index, steps[i].startNs, *live });
-        }
+        std::vector<TimeNs> boundaries;
+        for (size_t i = 0; i < steps.size(); i += stride)
+            boundaries.push_back(steps[i].startNs - 1);
+        auto live = liveBytesAtEach(rec, spaceId, boundaries);
+        if (!live)
+            return live.error();
+        for (size_t i = 0, j = 0; i < steps.size(); i += stride, ++j)
+            g.points.push_back(StepPoint { steps[i].index, steps[i].startNs, (*live)[j] });
         // The first step warms caches and allocators up: fit from the second boundary on.
         size_t from = g.points.size() >= 4 ? 1 : 0;
         for (size_t i = from; i < g.points.size(); ++i) {

@@ -33,6 +33,8 @@ Result<Timeline> timeline(Recording& rec, int64_t spaceId, TimeNs t0, TimeNs t1,
 
 // Exact live bytes of a space at t (after every event at or before t).
 Result<int64_t> liveBytesAt(Recording& rec, int64_t spaceId, TimeNs t);
+// liveBytesAt for many times in one pass over the events (times in any order; results in theirs).
+Result<std::vector<int64_t>> liveBytesAtEach(Recording& rec, int64_t spaceId, const std::vector<TimeNs>& times);
 
 // ---- live sets and the peak (O(n) scan of the space) ------------------------------------
 

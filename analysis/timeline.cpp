@@ -234,6 +234,51 @@ Result<int64_t> liveBytesAt(Recording& rec, int64_t spaceId, TimeNs t)
     return value;
 }
 
+Result<std::vector<int64_t>> liveBytesAtEach(Recording& rec, int64_t spaceId, const std::vector<TimeNs>& times)
+{
+    std::vector<int64_t> out(times.size(), 0);
+    if (times.empty())
+        return out;
+    std::vector<size_t> order(times.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return times[a] < times[b]; });
+    const auto& p = rec.caches().series;
+    int64_t b = p.levels == 0 ? -1 : p.bucketOf(times[order.front()], 0);
+    if (b < 0) { // no series, or before it: one query per time
+        for (size_t i : order) {
+            auto v = liveBytesAt(rec, spaceId, times[i]);
+            if (!v)
+                return v.error();
+            out[i] = *v;
+        }
+        return out;
+    }
+    // One pass over the events from the bucket of the earliest time to the latest, every time
+    // sampled on the way: each time gets the events at or before it, as liveBytesAt does.
+    auto carry = seriesCarry(rec, spaceId, 0, b);
+    if (!carry)
+        return carry.error();
+    TimeNs last = times[order.back()];
+    auto stream = EventStream::open(rec.db(), spaceId, p.bucketStart(b, 0),
+        last == std::numeric_limits<TimeNs>::max() ? last : last + 1);
+    if (!stream)
+        return stream.error();
+    int64_t value = *carry;
+    size_t k = 0;
+    LiveEvent ev;
+    while (k < order.size() && stream->next(ev)) {
+        for (; k < order.size() && times[order[k]] < ev.ts; ++k)
+            out[order[k]] = value;
+        value += ev.delta;
+    }
+    if (auto s = stream->status(); !s)
+        return s.error();
+    for (; k < order.size(); ++k)
+        out[order[k]] = value;
+    return out;
+}
+
 static Result<PeakPoint> findPeak(Recording& rec, int64_t spaceId)
 {
     const auto& p = rec.caches().series;

@@ -30,6 +30,13 @@ def timed(cmd, cwd, env=None):
     return time.monotonic() - t0
 
 
+def program_seconds(recording):
+    """The program's own run under record (start to exit, the recording's duration_ns)."""
+    import sqlite3
+    with sqlite3.connect(recording) as db:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'duration_ns'").fetchone()[0]) / 1e9
+
+
 def size_of(path):
     return os.path.getsize(path) if os.path.exists(path) else 0
 
@@ -53,11 +60,21 @@ def one_round(build, work, program, walkers):
     t["capture only (cfi)"] = timed(program, work, env)
     sizes["spool (cfi)"] = sum(size_of(os.path.join(spool, f)) for f in os.listdir(spool))
     shutil.rmtree(spool)
+    if program[0].endswith("python3"):
+        # What Python frames and the PyTorch hook (lib/tidemark/python on PYTHONPATH, as record
+        # sets it) each add to the capture alone.
+        for key, extra in (("capture only, no Python frames", {"TIDEMARK_PYTHON": "0"}),
+                           ("capture only + PyTorch hook", {"PYTHONPATH": os.path.join(build, "lib", "tidemark", "python")})):
+            os.mkdir(spool)
+            t[key] = timed(program, work, dict(env, **extra))
+            shutil.rmtree(spool)
     for walker in walkers:
         rec = os.path.join(work, f"run-{walker}.tmdb")
         if os.path.exists(rec):
             os.remove(rec)
         t[f"tidemark record ({walker})"] = timed([tidemark, "record", "--unwind", walker, "-o", rec, "--"] + program, work)
+        if walker == walkers[0] and program[0].endswith("python3"):
+            t[f"tidemark record ({walker}), program only"] = program_seconds(rec)
         sizes[f"recording ({walker})"] = size_of(rec)
     ht = os.path.join(work, "ht")
     for f in os.listdir(work):
