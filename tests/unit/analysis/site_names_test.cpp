@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <filesystem>
 #include <string>
 
@@ -134,7 +136,11 @@ TEST_F(SiteNames, PythonSiteIsTheFirstFrameInTheUsersFiles)
             const auto& [fn, file] = outermostFirst[i];
             bool py = file.size() > 3 && (file.compare(file.size() - 3, 3, ".py") == 0 || file[0] == '<');
             text += "frame " + std::to_string(i + 1) + " \"" + fn + "\" "
-                + (py ? "python=1" : "module=" + std::string(file == "torch" ? "libtorch_cpu.so" : "python3.11"))
+                + (py ? "python=1"
+                      : "module="
+                          + std::string(file == "torch" ? "libtorch_cpu.so"
+                                  : file == "ext"     ? "_ext.cpython-311-x86_64-linux-gnu.so"
+                                                      : "python3.11"))
                 + " file=\"" + file + "\" line=" + std::to_string(i + 10) + "\n";
             st += " " + std::to_string(i + 1);
         }
@@ -196,6 +202,47 @@ TEST_F(SiteNames, PythonSiteIsTheFirstFrameInTheUsersFiles)
         ASSERT_TRUE(id2.ok());
         EXPECT_FALSE(isStartupStack(run, *id2, memo2));
     }
+}
+
+TEST_F(SiteNames, PythonCallbackSiteNamesTheUsersLineThatCalledTheLibrary)
+{
+    // frame N (outermost first) is at line N + 10: "frame" lines as the test above writes them.
+    auto label = [this](const char* name, const std::vector<std::tuple<std::string, std::string, std::string>>& frames) {
+        std::string text = "space host kind=host\n", st = "stack 1";
+        for (size_t i = 0; i < frames.size(); ++i) {
+            const auto& [fn, file, module] = frames[i];
+            text += "frame " + std::to_string(i + 1) + " \"" + fn + "\" "
+                + (module.empty() ? "python=1" : "module=" + module) + " file=\"" + file + "\" line="
+                + std::to_string(i + 10) + "\n";
+            st += " " + std::to_string(i + 1);
+        }
+        Recording rec = open(name, text + st + "\nalloc space=host size=1K at=10 stack=1\n");
+        auto id = rec.db().queryInt("SELECT callsite_id FROM allocations LIMIT 1");
+        EXPECT_TRUE(id.ok());
+        return id.ok() ? rec.siteOf(*id).label : std::string();
+    };
+    const std::string torch = "/usr/lib/python3/dist-packages/torch/nn/modules/module.py";
+    // A forward torch called back: named with the user's line that called the model.
+    EXPECT_EQ(label("cb", { { "<module>", "/w/train.py", "" }, { "evaluate", "/w/train.py", "" },
+                              { "Module._call_impl", torch, "" }, { "Net.forward", "/w/model.py", "" },
+                              { "Module._call_impl", torch, "" }, { "at::native::linear(at::Tensor const&)", "", "libtorch_cpu.so" },
+                              { "posix_memalign", "", "libc.so.6" } }),
+        "Net.forward (model.py:13) <- evaluate (train.py:11)");
+    // A user function called by another directly: no caller, whatever native glue lies between.
+    EXPECT_EQ(label("direct", { { "<module>", "/w/train.py", "" }, { "_PyFunction_Vectorcall", "", "python3.11" },
+                                  { "helper", "/w/train.py", "" }, { "PyList_New", "", "python3.11" } }),
+        "helper (train.py:12)");
+    // A native extension function under the user's Python is the extension's, not the user's.
+    EXPECT_EQ(label("ext", { { "<module>", "/w/train.py", "" }, { "step", "/w/train.py", "" },
+                               { "ext_kernel(float*)", "", "_ext.cpython-311-x86_64-linux-gnu.so" },
+                               { "malloc", "", "libc.so.6" } }),
+        "step (train.py:11)");
+    // tidemark's own hook is walked past like the allocator.
+    EXPECT_EQ(label("own", { { "<module>", "/w/train.py", "" }, { "Module._call_impl", torch, "" },
+                               { "post", "/opt/tm/lib/tidemark/python/tidemark_torch.py", "" },
+                               { "THPVariable_set_backwards_hooks", "", "libtorch_python.so" },
+                               { "malloc", "", "libc.so.6" } }),
+        "<module> (train.py:10)");
 }
 
 TEST_F(SiteNames, QualifiedNameDropsReturnTypeTemplatesAndParameters)
