@@ -87,6 +87,13 @@ std::string peakSentence(Recording& rec, const SpaceReport& s, std::optional<Sit
 
 std::string lossSentence(const std::vector<CoverageItem>& losses)
 {
+    // Stacks cut at the depth limit lose frames, not bytes.
+    if (losses.size() == 1 && losses.front().name == "stacks_truncated") {
+        const auto& l = losses.front();
+        return "Capture cut " + std::to_string(*l.value) + " stacks at the depth limit (" + l.source + " " + l.name + " = "
+            + std::to_string(*l.value) + "): every byte is counted, but those stacks miss their outer frames, so their "
+            "site may be a library's frame (record --stack-depth N, up to 256).";
+    }
     std::string text = "Capture lost data: ";
     for (size_t i = 0; i < losses.size() && i < 3; ++i) {
         const auto& l = losses[i];
