@@ -134,17 +134,18 @@ def _install(torch):
             hook_outputs(output, _backward_hook(labels[1]), t.seen)
         _resume()
 
-    def around_backward(real):
+    def around_backward(real, outside_forward):
         @functools.wraps(real)
         def backward(*args, **kwargs):
-            _thread.stack = []  # a forward that raised never popped its modules
+            if outside_forward:
+                _thread.stack = []  # a forward that raised never popped its modules
             _state["base"] = b"backward"
             _phase(b"backward")
             try:
                 return real(*args, **kwargs)
             finally:
                 _state["base"] = None
-                _phase(None)
+                _resume()  # autograd.grad inside a forward (a gradient penalty) returns to it
         return backward
 
     def end_step():
@@ -156,8 +157,8 @@ def _install(torch):
     modules = torch.nn.modules.module
     modules.register_module_forward_pre_hook(pre)
     modules.register_module_forward_hook(post)
-    torch.autograd.backward = around_backward(torch.autograd.backward)
-    torch.autograd.grad = around_backward(torch.autograd.grad)
+    torch.autograd.backward = around_backward(torch.autograd.backward, True)
+    torch.autograd.grad = around_backward(torch.autograd.grad, False)
 
     import importlib
     optimizer = importlib.import_module("torch.optim.optimizer")  # 1.13's torch.optim dels the name
