@@ -319,8 +319,8 @@ namespace {
     // Module.__call__, a Dataset's __getitem__ by the DataLoader) is named with the user's line that
     // called into the library: the same forward run for training and for a leaking evaluation are
     // two sites, "Net.forward (train.py:10) <- <module> (train.py:19)".
-    void addPythonCaller(Site& site, const std::vector<const Location*>& locs, const std::vector<FrameRole>& roles,
-        size_t pick)
+    void addPythonCaller(
+        Site& site, const std::vector<const Location*>& locs, const std::vector<FrameRole>& roles, size_t pick)
     {
         if (!locs[pick]->python || roles[pick] != FrameRole::User)
             return;
@@ -474,7 +474,8 @@ namespace {
     {
         if (startsWith(file, "<frozen "))
             return true;
-        if (file.find("/site-packages/") != std::string_view::npos || file.find("/dist-packages/") != std::string_view::npos)
+        if (file.find("/site-packages/") != std::string_view::npos
+            || file.find("/dist-packages/") != std::string_view::npos)
             return true;
         // The standard library: <prefix>/lib/python3.X/... (Debian's /usr/lib/python3.11, pyenv's, conda's).
         for (std::string_view lib : { "/lib/python3", "/lib64/python3", "/lib/python2" }) {

@@ -21,7 +21,7 @@ std::atomic<uint32_t> g_modelStep { 0 };
 
 namespace {
 
-    std::atomic<bool> g_lock { false };  // serialises the switch of both (callers hold the GIL anyway)
+    std::atomic<bool> g_lock { false }; // serialises the switch of both (callers hold the GIL anyway)
 
     struct Lock {
         Lock() noexcept
@@ -83,7 +83,8 @@ extern "C" __attribute__((visibility("default"))) void tidemark_model_phase(cons
     Lock lock;
     end(g_modelPhase.exchange(0, std::memory_order_relaxed));
     if (name && *name)
-        g_modelPhase.store(begin(name, strnlen(name, tidemark::wire::kMaxStringBytes), g_modelStep.load(std::memory_order_relaxed)),
+        g_modelPhase.store(
+            begin(name, strnlen(name, tidemark::wire::kMaxStringBytes), g_modelStep.load(std::memory_order_relaxed)),
             std::memory_order_relaxed);
 }
 

@@ -30,14 +30,20 @@ namespace {
 
 constexpr const char* kPython = "/usr/bin/python3"; // Debian's, where python3-torch installs
 
-bool haveTorch() { return run(std::string(kPython) + " -c 'import torch' 2>/dev/null").status == 0; }
+bool haveTorch()
+{
+    return run(std::string(kPython) + " -c 'import torch' 2>/dev/null").status == 0;
+}
 
 std::string stem(const char* name)
 {
     return std::string(::testing::TempDir()) + "/tm_torch_" + name + "_" + std::to_string(getpid());
 }
 
-std::string script() { return std::string(TIDEMARK_PY_DIR) + "/torch_train.py"; }
+std::string script()
+{
+    return std::string(TIDEMARK_PY_DIR) + "/torch_train.py";
+}
 
 json readJson(const std::string& path)
 {
@@ -178,7 +184,8 @@ TEST(TorchPhases, PlantedLeakIsGrowthPerStepAtItsLineAndPhasesNameTheModules)
     EXPECT_TRUE(growth["growing"].get<bool>());
     double truth = r.truth["leak_bytes"].get<double>();
     double measured = growth["bytes_per_step"].get<double>();
-    EXPECT_LT(std::fabs(measured - truth), 0.10 * truth) << "measured " << measured << " B/step, the graph holds " << truth;
+    EXPECT_LT(std::fabs(measured - truth), 0.10 * truth)
+        << "measured " << measured << " B/step, the graph holds " << truth;
     ASSERT_FALSE(growth["sites"].empty());
     const json& top = growth["sites"][0];
     std::string leakLine = "torch_train.py:" + std::to_string(r.truth["leak_line"].get<int64_t>());
@@ -265,15 +272,16 @@ TEST(TorchPhases, TheSitecustomizeTidemarkHidesStillRuns)
     const std::string probe = " -c 'import sys; print(sys.modules[\"sitecustomize\"].__file__)'";
     Ran bare = run("PYTHONPATH=" + dir + " " + kPython + probe);
     ASSERT_EQ(bare.status, 0);
-    ASSERT_EQ(bare.out, "users sitecustomize ran\n" + fs::path(dir).lexically_normal().string() + "/sitecustomize.py\n");
+    ASSERT_EQ(
+        bare.out, "users sitecustomize ran\n" + fs::path(dir).lexically_normal().string() + "/sitecustomize.py\n");
     Ran rec = run("PYTHONPATH=" + dir + " " + TIDEMARK_CLI_PATH + " record -o " + dir + "/a.tmdb -- " + kPython + probe
         + " 2>/dev/null");
     EXPECT_EQ(rec.status, 0);
     EXPECT_EQ(rec.out, bare.out);
 
     Ran bareDebian = run(std::string(kPython) + probe + " 2>&1");
-    Ran recDebian = run(std::string(TIDEMARK_CLI_PATH) + " record -o " + dir + "/b.tmdb -- " + kPython + probe
-        + " 2>/dev/null");
+    Ran recDebian
+        = run(std::string(TIDEMARK_CLI_PATH) + " record -o " + dir + "/b.tmdb -- " + kPython + probe + " 2>/dev/null");
     EXPECT_EQ(recDebian.status, bareDebian.status);
     EXPECT_EQ(recDebian.out, bareDebian.out);
     fs::remove_all(dir);

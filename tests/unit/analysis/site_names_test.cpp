@@ -207,7 +207,8 @@ TEST_F(SiteNames, PythonSiteIsTheFirstFrameInTheUsersFiles)
 TEST_F(SiteNames, PythonCallbackSiteNamesTheUsersLineThatCalledTheLibrary)
 {
     // frame N (outermost first) is at line N + 10: "frame" lines as the test above writes them.
-    auto label = [this](const char* name, const std::vector<std::tuple<std::string, std::string, std::string>>& frames) {
+    using Frames = std::vector<std::tuple<std::string, std::string, std::string>>; // function, file, module
+    auto label = [this](const char* name, const Frames& frames) {
         std::string text = "space host kind=host\n", st = "stack 1";
         for (size_t i = 0; i < frames.size(); ++i) {
             const auto& [fn, file, module] = frames[i];
