@@ -45,6 +45,19 @@ void setCurrentRangeId(uint32_t id) noexcept;
 // A fresh id for ranges, heaps and other per-process objects (never 0).
 uint32_t nextObjectId() noexcept;
 
+// Range records (range_records.cpp): a RangeBegin with a fresh id, which it returns, and its
+// RangeEnd (nothing for id 0). Ids are strings from internString.
+struct RangeStart {
+    wire::RangeKind kind = wire::RangeKind::StartEnd;
+    uint32_t parentId = 0;
+    uint32_t domainId = 0;
+    uint32_t nameId = 0;
+    uint32_t category = 0;
+    uint32_t color = 0;
+};
+uint32_t emitRangeBegin(const RangeStart& start) noexcept;
+void emitRangeEnd(uint32_t rangeId) noexcept;
+
 // Records a capture counter or a coverage item (detail may be nullptr).
 void emitStat(wire::StatSource source, const char* name, uint64_t value, const char* detail) noexcept;
 

@@ -23,40 +23,9 @@ namespace {
 
     std::atomic<bool> g_lock { false }; // serialises the switch of both (callers hold the GIL anyway)
 
-    struct Lock {
-        Lock() noexcept
-        {
-            while (g_lock.exchange(true, std::memory_order_acquire))
-                ;
-        }
-        ~Lock() { g_lock.store(false, std::memory_order_release); }
-    };
-
     uint32_t begin(const char* name, size_t len, uint32_t parent) noexcept
     {
-        wire::RangeBeginRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::RangeBegin);
-        r.h.size_bytes = sizeof(r);
-        r.range_kind = static_cast<uint8_t>(wire::RangeKind::StartEnd);
-        r.range_id = nextObjectId();
-        r.parent_id = parent;
-        r.domain_id = internString("torch", 5);
-        r.name_id = internString(name, len);
-        r.ts_ns = nowNs();
-        emit(&r, sizeof(r));
-        return r.range_id;
-    }
-
-    void end(uint32_t id) noexcept
-    {
-        if (id == 0)
-            return;
-        wire::RangeEndRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::RangeEnd);
-        r.h.size_bytes = sizeof(r);
-        r.range_id = id;
-        r.ts_ns = nowNs();
-        emit(&r, sizeof(r));
+        return emitRangeBegin({ wire::RangeKind::StartEnd, parent, internString("torch", 5), internString(name, len) });
     }
 
 } // namespace
@@ -80,8 +49,8 @@ extern "C" __attribute__((visibility("default"))) void tidemark_model_phase(cons
     if (!trackingEnabled())
         return;
     ReentryGuard guard;
-    Lock lock;
-    end(g_modelPhase.exchange(0, std::memory_order_relaxed));
+    SpinGuard lock(g_lock);
+    emitRangeEnd(g_modelPhase.exchange(0, std::memory_order_relaxed));
     if (name && *name)
         g_modelPhase.store(
             begin(name, strnlen(name, tidemark::wire::kMaxStringBytes), g_modelStep.load(std::memory_order_relaxed)),
@@ -94,9 +63,9 @@ extern "C" __attribute__((visibility("default"))) void tidemark_model_step(unsig
     if (!trackingEnabled())
         return;
     ReentryGuard guard;
-    Lock lock;
-    end(g_modelPhase.exchange(0, std::memory_order_relaxed));
-    end(g_modelStep.exchange(0, std::memory_order_relaxed));
+    SpinGuard lock(g_lock);
+    emitRangeEnd(g_modelPhase.exchange(0, std::memory_order_relaxed));
+    emitRangeEnd(g_modelStep.exchange(0, std::memory_order_relaxed));
     if (n > 0) {
         char name[32];
         int len = std::snprintf(name, sizeof(name), "step %llu", n);

@@ -60,30 +60,10 @@ namespace {
 
     uint32_t beginRange(wire::RangeKind kind, nvtxDomainHandle_t domain, const Attributes& a) noexcept
     {
-        wire::RangeBeginRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::RangeBegin);
-        r.h.size_bytes = sizeof(r);
-        r.range_kind = static_cast<uint8_t>(kind);
-        r.range_id = nextObjectId();
-        r.parent_id = topRangeId();
-        r.domain_id = domainStringId(domain);
-        r.name_id = a.nameId;
-        r.category = a.category;
-        r.color = a.color;
-        r.ts_ns = nowNs();
-        emit(&r, sizeof(r));
-        return r.range_id;
+        return emitRangeBegin({ kind, topRangeId(), domainStringId(domain), a.nameId, a.category, a.color });
     }
 
-    void endRange(uint32_t rangeId) noexcept
-    {
-        wire::RangeEndRecord r {};
-        r.h.kind = static_cast<uint16_t>(wire::Kind::RangeEnd);
-        r.h.size_bytes = sizeof(r);
-        r.range_id = rangeId;
-        r.ts_ns = nowNs();
-        emit(&r, sizeof(r));
-    }
+    void endRange(uint32_t rangeId) noexcept { emitRangeEnd(rangeId); }
 
     int push(nvtxDomainHandle_t domain, const Attributes& a) noexcept
     {

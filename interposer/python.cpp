@@ -14,7 +14,6 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <new>
-#include <sched.h>
 
 namespace tidemark::interposer {
 
@@ -59,15 +58,6 @@ RegistrySlot* g_frameRegistry = nullptr;
 uint32_t g_frameRegistryUsed = 0;
 uint32_t g_nextFrameId = 1;
 std::atomic<bool> g_lock { false };
-
-struct SpinLock {
-    SpinLock()
-    {
-        while (g_lock.exchange(true, std::memory_order_acquire))
-            sched_yield();
-    }
-    ~SpinLock() { g_lock.store(false, std::memory_order_release); }
-};
 
 // A str object's text as UTF-8 into out (at most cap bytes); 0 when it is not a compact str.
 size_t readString(uintptr_t obj, char* out, size_t cap) noexcept
@@ -142,7 +132,7 @@ uint32_t registryId(uintptr_t code, uintptr_t name, uintptr_t file, int line) no
     uint64_t h = (uint64_t(code) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(uint32_t(line)) * 0xC2B2AE3D27D4EB4Full);
     uint32_t id = 0;
     {
-        SpinLock lock;
+        SpinGuard lock(g_lock);
         if (!g_frameRegistry)
             g_frameRegistry = static_cast<RegistrySlot*>(rawAlloc(kRegistrySlots * sizeof(RegistrySlot)));
         uint32_t i = uint32_t(h >> 40) & (kRegistrySlots - 1);

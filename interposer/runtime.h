@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <sched.h>
 
 #define TIDEMARK_EXPORT __attribute__((visibility("default")))
 #define TIDEMARK_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -174,6 +175,24 @@ struct Tls {
     uint32_t rangeId; // innermost NVTX range (emit.h currentRangeId)
 };
 extern thread_local constinit Tls t_tls; // constinit: no TLS wrapper call on every access
+
+// Holds a spin lock over flag for its scope, yielding while another thread has it: for short
+// sections of capture code that may not take a mutex or allocate.
+class SpinGuard {
+public:
+    explicit SpinGuard(std::atomic<bool>& flag) noexcept
+        : m_flag(flag)
+    {
+        while (flag.exchange(true, std::memory_order_acquire))
+            sched_yield();
+    }
+    ~SpinGuard() { m_flag.store(false, std::memory_order_release); }
+    SpinGuard(const SpinGuard&) = delete;
+    SpinGuard& operator=(const SpinGuard&) = delete;
+
+private:
+    std::atomic<bool>& m_flag;
+};
 
 // Model phases (model_phases.cpp): process-wide ranges reported by the framework hook.
 extern std::atomic<uint32_t> g_modelPhase; // the open model phase range, 0 = none

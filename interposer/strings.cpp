@@ -4,7 +4,6 @@
 #include "interposer/runtime.h"
 
 #include <cstring>
-#include <sched.h>
 
 namespace tidemark::interposer {
 
@@ -27,15 +26,6 @@ uint32_t g_used = 0;
 uint32_t g_nextId = 1;
 std::atomic<bool> g_lock { false };
 std::atomic<uint64_t> g_overflow { 0 };
-
-struct SpinLock {
-    SpinLock()
-    {
-        while (g_lock.exchange(true, std::memory_order_acquire))
-            sched_yield();
-    }
-    ~SpinLock() { g_lock.store(false, std::memory_order_release); }
-};
 
 uint64_t hashText(const char* s, size_t n) noexcept
 {
@@ -72,7 +62,7 @@ uint32_t internString(const char* text, size_t len) noexcept
     uint32_t id = 0;
     bool fresh = false;
     {
-        SpinLock lock;
+        SpinGuard lock(g_lock);
         if (!g_slots) {
             g_slots = static_cast<StringSlot*>(rawAlloc(kSlots * sizeof(StringSlot)));
             g_arena = static_cast<char*>(rawAlloc(kArenaBytes));
