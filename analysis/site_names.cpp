@@ -495,7 +495,7 @@ namespace {
     {
         // tidemark's own hook (lib/tidemark/python) is capture machinery, like the allocator.
         for (std::string_view own : { "/tidemark/python/tidemark_torch.py", "/tidemark/python/sitecustomize.py" })
-            if (loc.file.size() >= own.size() && loc.file.compare(loc.file.size() - own.size(), own.size(), own) == 0)
+            if (endsWith(loc.file, own))
                 return FrameRole::Plumbing;
         for (const auto& p : g_skipPatterns)
             if (std::regex_search(p.module ? loc.file : loc.function, p.regex))
