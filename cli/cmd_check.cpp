@@ -257,6 +257,6 @@ int run(const std::vector<std::string>& args)
 }
 
 tidemark::cli::Registration reg(
-    { "check", "fail (exit 1) when memory breaks a budget or regresses against a baseline", run, 400 });
+    { "check", "fail (exit 1) when memory breaks a budget or regresses against a baseline", run, 400, kHelp });
 
 } // namespace

@@ -20,10 +20,10 @@ With '--' between two groups of per-rank recordings, ranks are paired (by record
 rank, else by position) and each pair is compared, after the per-rank peaks of both groups.
 
 options:
-  --space S                   only this space (cuda:0, host, pool:cuda:0, or a kind like device)
-  --format text|json|markdown output form (default text)
-  --top N                     changed rows shown per table (default 10; 0 = all)
-  -h, --help                  show this help
+  --space S                    only this space (cuda:0, host, pool:cuda:0, or a kind like device)
+  --format text|json|markdown  output form (default text)
+  --top N                      changed rows shown per table (default 10; 0 = all)
+  -h, --help                   show this help
 
 examples:
   tidemark diff main.tmdb branch.tmdb
@@ -110,6 +110,6 @@ int run(const std::vector<std::string>& args)
     return cli::kExitOk;
 }
 
-tidemark::cli::Registration reg({ "diff", "compare two runs (or two groups of ranks) by site and phase", run, 420 });
+tidemark::cli::Registration reg({ "diff", "compare two runs (or two groups of ranks) by site and phase", run, 420, kHelp });
 
 } // namespace

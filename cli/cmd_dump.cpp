@@ -58,6 +58,6 @@ int run(const std::vector<std::string>& args)
     return std::fflush(stdout) == 0 ? cli::kExitOk : cli::fail("cannot write the dump to standard output");
 }
 
-tidemark::cli::Registration reg({ "dump", "print a recording as stable text (debugging, golden tests)", run, 80 });
+tidemark::cli::Registration reg({ "dump", "print a recording as stable text (debugging, golden tests)", run, 80, kHelp });
 
 } // namespace

@@ -114,6 +114,6 @@ int run(const std::vector<std::string>& args)
     return cli::kExitOk;
 }
 
-tidemark::cli::Registration reg({ "export", "write a Chrome trace (Perfetto), folded stacks or CSV", run, 430 });
+tidemark::cli::Registration reg({ "export", "write a Chrome trace (Perfetto), folded stacks or CSV", run, 430, kHelp });
 
 } // namespace

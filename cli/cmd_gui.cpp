@@ -14,13 +14,25 @@
 
 namespace {
 
-const char* kUsage = "usage: tidemark gui FILE [FILE2] [--screenshot OUT.png [--view summary|timeline|segments|flame]\n"
+const char* kUsage = "usage: tidemark gui FILE [FILE2] [--screenshot OUT.png [--view timeline|summary|segments|flame|diff]\n"
                      "                    [--size WxH]]\n\n"
                      "Opens a recording in tidemark-gui, the desktop timeline: memory per space stacked by phase or\n"
                      "call site, NVTX ranges, kernels, copies and failed allocations. Click a time to see what was\n"
                      "live, shift+drag a range to see what was allocated and freed; trees, flame graph and segment\n"
                      "map follow the selection. With FILE2, the Diff tab compares the two recordings.\n"
-                     "--screenshot renders one view headlessly and exits (no display needed).\n";
+                     "\n"
+                     "options:\n"
+                     "  --screenshot OUT.png  render one view to OUT.png headlessly and exit (no display needed)\n"
+                     "  --view V              the view to render: timeline (default), summary, segments, flame\n"
+                     "                        or diff (with FILE2)\n"
+                     "  --size WxH            the window size of the screenshot in pixels, default 1400x900\n"
+                     "  --measure             print the time to the first timeline and the query and repaint\n"
+                     "                        times per zoom level, and exit\n"
+                     "  -h, --help            show this help\n"
+                     "\n"
+                     "example:\n"
+                     "  tidemark gui run.tmdb\n"
+                     "  tidemark gui main.tmdb branch.tmdb\n";
 
 std::string selfDir()
 {
@@ -55,6 +67,6 @@ int run(const std::vector<std::string>& args)
     return tidemark::cli::fail("cannot start " + gui + ": " + std::strerror(errno));
 }
 
-tidemark::cli::Registration reg({ "gui", "open a recording in the desktop timeline (tidemark-gui)", run, 300 });
+tidemark::cli::Registration reg({ "gui", "open a recording in the desktop timeline (tidemark-gui)", run, 300, kUsage });
 
 } // namespace

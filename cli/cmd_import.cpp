@@ -15,9 +15,7 @@ namespace imp = tidemark::import;
 
 constexpr uintmax_t kProgressThresholdBytes = 8u << 20;
 
-void usage(std::FILE* out)
-{
-    std::fprintf(out,
+const char* const kHelp =
         "usage: tidemark import INPUT -o OUT.tmdb [--format auto|torch-snapshot|kineto|nsys] [--quiet]\n"
         "\n"
         "Turns a recording made by another tool into a tidemark recording, so report, check, diff and the\n"
@@ -31,11 +29,11 @@ void usage(std::FILE* out)
         "  -o, --output FILE   the recording to write (replaced if it exists)\n"
         "  --format NAME       skip detection and read INPUT as NAME\n"
         "  -q, --quiet         no progress or summary\n"
+        "  -h, --help          show this help\n"
         "\n"
         "Exit codes: 0 imported; 2 usage error, or input that is truncated, damaged, of another format or\n"
         "refused (e.g. a pickle that references Python code). See docs/import.md for what each importer\n"
-        "reads and what it cannot know.\n");
-}
+        "reads and what it cannot know.\n";
 
 // Prints "tidemark: import: <stage> NN%" at most every 10% per stage, and never more than 4 times a second.
 struct ProgressPrinter {
@@ -62,7 +60,7 @@ struct ProgressPrinter {
 int run(const std::vector<std::string>& args)
 {
     if (tidemark::cli::wantsHelp(args)) {
-        usage(stdout);
+        std::fputs(kHelp, stdout);
         return 0;
     }
     std::string input, output;
@@ -116,6 +114,6 @@ int run(const std::vector<std::string>& args)
     return tidemark::cli::kExitOk;
 }
 
-tidemark::cli::Registration reg({ "import", "convert a PyTorch snapshot, Kineto trace or Nsight Systems export", run, 150 });
+tidemark::cli::Registration reg({ "import", "convert a PyTorch snapshot, Kineto trace or Nsight Systems export", run, 150, kHelp });
 
 } // namespace

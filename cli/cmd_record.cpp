@@ -515,6 +515,6 @@ int run(const std::vector<std::string>& args)
 }
 
 tidemark::cli::Registration reg(
-    { "record", "run a program and record its host and GPU memory into a .tmdb file", run, 10 });
+    { "record", "run a program and record its host and GPU memory into a .tmdb file", run, 10, kHelp });
 
 } // namespace

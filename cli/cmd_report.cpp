@@ -47,6 +47,7 @@ const char* kUsage = "usage: tidemark report FILE... [--format text|json|markdow
                      "               module, file:line when known, and which frames were walked past\n"
                      "  --coverage   print the capture-coverage table even when nothing was lost\n"
                      "  --full       every finding as a headline, and the capture-coverage table\n"
+                     "  -h, --help   show this help\n"
                      "\n"
                      "Exit codes: 0 ok, 2 usage error or unreadable recording.\n";
 
@@ -137,6 +138,6 @@ int run(const std::vector<std::string>& args)
     return tidemark::cli::kExitOk;
 }
 
-tidemark::cli::Registration reg({ "report", "summarize a recording: peak, leaks, growth, churn, fragmentation, OOMs", run, 200 });
+tidemark::cli::Registration reg({ "report", "summarize a recording: peak, leaks, growth, churn, fragmentation, OOMs", run, 200, kUsage });
 
 } // namespace

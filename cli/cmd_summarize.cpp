@@ -84,6 +84,6 @@ int run(const std::vector<std::string>& args)
     return 0;
 }
 
-tidemark::cli::Registration reg({ "summarize", "write a small JSON summary of a recording (a CI baseline)", run, 410 });
+tidemark::cli::Registration reg({ "summarize", "write a small JSON summary of a recording (a CI baseline)", run, 410, kHelp });
 
 } // namespace

@@ -4,6 +4,7 @@
 
 #include "trace/result.h"
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@ struct Command {
     const char* summary; // one line for `tidemark --help`
     int (*run)(const std::vector<std::string>& args); // args exclude "tidemark" and the command name
     int order;                                        // position in `tidemark --help`
+    // The whole `--help` text: "usage: ..." lines, paragraphs, then sections such as "options:" whose
+    // items are indented two spaces. The man pages and the shell completion are made from it
+    // (cli/support_manual.cpp), so what --help says and what they say cannot drift apart.
+    const char* help = nullptr;
 };
 
 struct Registration {
@@ -26,6 +31,12 @@ struct Registration {
 };
 
 const std::vector<Command>& commands();
+const Command* findCommand(const std::string& name);
+
+// `tidemark --help`: usage, kOverview, the command list and kExitCodes.
+extern const char* const kOverview;
+extern const char* const kExitCodes;
+void printUsage(FILE* out);
 
 // Prints "tidemark: error: <message>" and, when present, "hint: <hint>" to stderr; returns kExitUsage.
 int fail(const Error& error);

@@ -26,6 +26,30 @@ const std::vector<Command>& commands()
     return all;
 }
 
+const Command* findCommand(const std::string& name)
+{
+    for (const auto& c : commands())
+        if (name == c.name)
+            return &c;
+    return nullptr;
+}
+
+const char* const kOverview
+    = "tidemark records the host and GPU memory of an unmodified program (usually a training run)\n"
+      "into one SQLite file and answers: what made my peak, what leaks or grows, and why did I run\n"
+      "out of memory while memory looked free.\n";
+
+const char* const kExitCodes = "Exit codes: 0 ok, 1 a check failed, 2 usage error or unreadable input;\n"
+                               "'record' exits with the profiled program's own status.\n";
+
+void printUsage(FILE* out)
+{
+    std::fprintf(out, "usage: tidemark <command> [options]\n\n%s\ncommands:\n", kOverview);
+    for (const auto& c : commands())
+        std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+    std::fprintf(out, "\nRun 'tidemark <command> --help' for a command's options.\n%s", kExitCodes);
+}
+
 int fail(const Error& error)
 {
     std::fprintf(stderr, "tidemark: error: %s\n", error.message.c_str());
@@ -49,32 +73,15 @@ bool wantsHelp(const std::vector<std::string>& args)
 
 } // namespace tidemark::cli
 
-namespace {
-void printUsage(FILE* out)
-{
-    std::fprintf(out,
-        "usage: tidemark <command> [options]\n\n"
-        "tidemark records the host and GPU memory of an unmodified program (usually a training run)\n"
-        "into one SQLite file and answers: what made my peak, what leaks or grows, and why did I run\n"
-        "out of memory while memory looked free.\n\ncommands:\n");
-    for (const auto& c : tidemark::cli::commands())
-        std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
-    std::fprintf(out,
-        "\nRun 'tidemark <command> --help' for a command's options.\n"
-        "Exit codes: 0 ok, 1 a check failed, 2 usage error or unreadable input;\n"
-        "'record' exits with the profiled program's own status.\n");
-}
-} // namespace
-
 int main(int argc, char** argv)
 {
     if (argc < 2) {
-        printUsage(stderr);
+        tidemark::cli::printUsage(stderr);
         return tidemark::cli::kExitUsage;
     }
     std::string name = argv[1];
-    if (name == "-h" || name == "--help" || name == "help") {
-        printUsage(stdout);
+    if (name == "-h" || name == "--help") {
+        tidemark::cli::printUsage(stdout);
         return 0;
     }
     if (name == "--version") {
@@ -88,9 +95,7 @@ int main(int argc, char** argv)
             std::fprintf(stderr, "tidemark: indexing %s (first open of a new recording; kept in the file)\n",
                 path.c_str());
         });
-    for (const auto& c : tidemark::cli::commands()) {
-        if (name == c.name)
-            return c.run(std::vector<std::string>(argv + 2, argv + argc));
-    }
+    if (const auto* c = tidemark::cli::findCommand(name))
+        return c->run(std::vector<std::string>(argv + 2, argv + argc));
     return tidemark::cli::fail("unknown command '" + name + "'", "run 'tidemark --help' for the list of commands");
 }

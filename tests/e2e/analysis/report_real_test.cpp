@@ -3,7 +3,7 @@
 // the same run names dmlc::ThreadedIter's Init lambda, dmlc::InputSplit::Create and the LibSVM parser),
 // so the peak headline must name a dmlc:: or xgboost:: function, never operator new; --stacks shows the
 // allocator frames walked past. Skips when xgboost is not installed (scripts/setup-real-programs.sh).
-#include "shell_capture.h"
+#include "tests/e2e/shell.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

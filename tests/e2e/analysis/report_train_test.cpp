@@ -2,7 +2,7 @@
 // the trainer writes itself: the pool's peak, the planted leak (right function, right bytes per step,
 // nothing else called a leak), fragmentation higher with --fragment, activations attributed to
 // forward; and unreadable input fails with one line and exit 2.
-#include "shell_capture.h"
+#include "tests/e2e/shell.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -10,7 +10,7 @@
 // frames inside and outside them, and the program's output and exit code must be its bare ones.
 // A native program's recording holds no Python frame.
 #include "interposer/python_layouts.h"
-#include "shell.h"
+#include "tests/e2e/shell.h"
 #include "trace/recording.h"
 #include "trace/sqlite.h"
 
@@ -38,8 +38,8 @@ namespace {
 
 constexpr uint64_t kPythonTag = 0x7079ull << 48; // trace/wire.h kPythonFrameTag
 
-using pytest::Ran;
-using pytest::run;
+using Ran = tidemark::test::Capture;
+constexpr auto run = tidemark::test::shell;
 
 std::string pyenvRoot()
 {

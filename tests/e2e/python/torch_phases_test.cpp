@@ -3,7 +3,7 @@
 // must find, taken from torch itself (its model's modules, its optimizer steps, the bytes the graph
 // of its planted leak holds); the recording and the report must find exactly that. Without torch,
 // with --no-torch, or with a sitecustomize of the user's, nothing of the hook must show.
-#include "shell.h"
+#include "tests/e2e/shell.h"
 #include "trace/recording.h"
 #include "trace/sqlite.h"
 
@@ -23,8 +23,8 @@
 using namespace tidemark;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-using pytest::Ran;
-using pytest::run;
+using Ran = tidemark::test::Capture;
+constexpr auto run = tidemark::test::shell;
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Runs a shell command for the report end-to-end tests and keeps its standard output and exit code.
+// Runs a shell command for the end-to-end tests: its exit status and standard output.
 #pragma once
 
 #include <cstdio>
@@ -8,7 +8,7 @@
 namespace tidemark::test {
 
 struct Capture {
-    int status = -1;
+    int status = -1; // exit status; -1 when killed or not run
     std::string out;
 };
 
