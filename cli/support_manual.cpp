@@ -454,7 +454,7 @@ int runHelp(const std::vector<std::string>& args)
     return kExitOk;
 }
 
-const char* const kCompletionHelp = R"(usage: tidemark completion bash
+const char* const kCompletionHelp = R"(usage: tidemark completion bash [-o FILE]
 
 Prints a bash completion script for tidemark: commands, each command's options, and the values of
 options that take one of a few (--format, --unwind, ...); files elsewhere, and after the program
@@ -462,7 +462,8 @@ of 'record' whatever that program takes. The packages install it; the example us
 shell only.
 
 options:
-  -h, --help   show this help
+  -o, --output FILE  write the script to FILE instead of stdout
+  -h, --help         show this help
 
 example:
   source <(tidemark completion bash)
@@ -474,9 +475,23 @@ int runCompletion(const std::vector<std::string>& args)
         std::fputs(kCompletionHelp, stdout);
         return kExitOk;
     }
-    if (args.size() != 1 || args[0] != "bash")
+    std::string shellName, output;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "-o" || args[i] == "--output") {
+            if (i + 1 >= args.size())
+                return fail(args[i] + " needs a file", "tidemark completion bash -o tidemark.bash");
+            output = args[++i];
+        } else if (args[i] == "bash" && shellName.empty()) {
+            shellName = args[i];
+        } else {
+            return fail("completion takes one shell, bash, not '" + args[i] + "'", "source <(tidemark completion bash)");
+        }
+    }
+    if (shellName.empty())
         return fail("completion needs a shell: bash", "source <(tidemark completion bash)");
     std::string script = bashCompletion();
+    if (!output.empty())
+        return writeFile(output, script) ? kExitOk : fail("cannot write " + output);
     std::fwrite(script.data(), 1, script.size(), stdout);
     return kExitOk;
 }

@@ -12,6 +12,7 @@ packages=("$@")
     qt6-base-dev libgl-dev libxkbcommon-dev xvfb xauth
     libopenmpi-dev openmpi-bin
     heaptrack zstd
+    dpkg-dev groff-base man-db
     libunwind-dev
 )
 missing=()
