@@ -25,6 +25,11 @@ struct ReportOptions {
     int maxHeadlines = 5; // the most important findings first; <= 0: every finding
     bool coverage = false; // the capture-coverage table even when nothing was lost
     bool stacks = false;   // the full stack of every headline site (headlineStacks)
+    // Text and Markdown: unless full, at most textRows rows per table, the by-API and by-name tables,
+    // the start-up rows, the sites of stable growth and the pinning blocks left out, each finding on
+    // one line, so the report fits on a screen or two. JSON always has everything.
+    bool full = false;
+    int textRows = 5;
 };
 
 // Memory live at the end that start-up allocated: static initializers, the loader, the interpreter's

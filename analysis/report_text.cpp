@@ -23,7 +23,9 @@ std::string num(int64_t v)
     std::string s = std::to_string(v < 0 ? -v : v);
     for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
         s.insert(static_cast<size_t>(i), ",");
-    return (v < 0 ? "-" : "") + s;
+    if (v < 0)
+        s.insert(s.begin(), '-');
+    return s;
 }
 
 std::string fixed(double v, int digits)
@@ -109,80 +111,108 @@ private:
     std::ostringstream m_out;
 };
 
-void breakdown(Writer& w, const std::string& title, const std::vector<BreakdownRow>& rows)
+// Rows per table: the report's own cut (top) with --full, else a screenful's (textRows).
+size_t rowsShown(const ReportOptions& o) { return static_cast<size_t>(std::max(1, o.full ? o.top : o.textRows)); }
+
+template <typename T>
+std::vector<T> firstRows(const std::vector<T>& rows, size_t n)
+{
+    return std::vector<T>(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(std::min(n, rows.size())));
+}
+
+void breakdown(Writer& w, const std::string& title, const std::vector<BreakdownRow>& rows, size_t n)
 {
     if (rows.empty())
         return;
     w.heading(2, title);
     std::vector<std::vector<std::string>> t;
-    for (const auto& r : rows)
+    for (const auto& r : firstRows(rows, n))
         t.push_back({ humanBytes(static_cast<double>(r.bytes)), pct(r.share), num(r.count), r.label });
     w.table({ "bytes", "share", "count", "what" }, t, { true, true, true, false });
 }
 
-void spaceSection(Writer& w, const SpaceReport& s, TimeNs start)
+// A finding's sentence: under its own heading with --full, else one "Leaks: ..." line.
+void finding(Writer& w, bool full, const std::string& title, const std::string& label, const std::string& text)
 {
+    if (full) {
+        w.heading(2, title);
+        w.line(text);
+    } else {
+        w.line(label + ": " + text);
+    }
+}
+
+void spaceSection(Writer& w, const SpaceReport& s, const ReportOptions& o)
+{
+    const bool full = o.full;
+    const size_t n = rowsShown(o);
     const auto& sp = s.summary.space;
     w.heading(1, sp.name + " (" + sp.kind + ")");
     for (const auto& e : s.peak.explanation)
         w.line(e);
-    breakdown(w, "Top call sites at the peak", s.peak.live.bySite);
-    breakdown(w, "By phase at the peak", s.peak.live.byPhase);
-    if (s.peak.live.byApi.size() > 1)
-        breakdown(w, "By API at the peak", s.peak.live.byApi);
-    breakdown(w, "By name at the peak", s.peak.live.byName);
+    breakdown(w, "Top call sites at the peak", s.peak.live.bySite, n);
+    breakdown(w, "By phase at the peak", s.peak.live.byPhase, n);
+    if (full && s.peak.live.byApi.size() > 1)
+        breakdown(w, "By API at the peak", s.peak.live.byApi, n);
+    if (full)
+        breakdown(w, "By name at the peak", s.peak.live.byName, n);
+    if (!full)
+        w.blank();
 
     const auto& l = s.leaks;
-    w.heading(2, "Leaks (live at the end)");
     const auto& su = s.startup;
-    w.line("leaked " + humanBytes(static_cast<double>(l.leakedBytes)) + " in " + num(l.leakedCount) + " allocations; retained by start-up "
-        + humanBytes(static_cast<double>(su.bytes)) + " in " + num(su.count) + " allocations; retained once "
-        + humanBytes(static_cast<double>(l.retainedBytes)) + "; live at end " + humanBytes(static_cast<double>(l.liveAtEndBytes))
-        + (l.poolReservedBytes ? ", of which " + humanBytes(static_cast<double>(l.poolReservedBytes)) + " is pool-cached (not a leak)" : "")
-        + (l.cutShort ? " (the capture did not end at a process exit: no leak verdict, see growth)" : ""));
+    finding(w, full, "Leaks (live at the end)", "Leaks",
+        "leaked " + humanBytes(static_cast<double>(l.leakedBytes)) + " in " + num(l.leakedCount) + " allocations; retained by start-up "
+            + humanBytes(static_cast<double>(su.bytes)) + " in " + num(su.count) + " allocations; retained once "
+            + humanBytes(static_cast<double>(l.retainedBytes)) + "; live at end " + humanBytes(static_cast<double>(l.liveAtEndBytes))
+            + (l.poolReservedBytes ? ", of which " + humanBytes(static_cast<double>(l.poolReservedBytes)) + " is pool-cached (not a leak)" : "")
+            + (l.cutShort ? " (the capture did not end at a process exit: no leak verdict, see growth)" : ""));
     std::vector<std::vector<std::string>> t;
-    for (const auto& x : l.sites)
+    for (const auto& x : firstRows(l.sites, n))
         t.push_back({ x.isLeak ? "leak" : "once", humanBytes(static_cast<double>(x.bytes)), num(x.count),
             x.bytesPerStep > 0 ? humanBytes(x.bytesPerStep) : "-", x.phase.empty() ? "-" : x.phase, x.site.label });
-    for (const auto& x : su.sites)
-        t.push_back({ "start-up", humanBytes(static_cast<double>(x.bytes)), num(x.count), "-", x.phase.empty() ? "-" : x.phase,
-            x.site.label });
-    w.table({ "kind", "bytes", "count", "per step", "phase", "site" }, t, { false, true, true, true, false, false });
+    if (full)
+        for (const auto& x : firstRows(su.sites, n))
+            t.push_back({ "start-up", humanBytes(static_cast<double>(x.bytes)), num(x.count), "-", x.phase.empty() ? "-" : x.phase,
+                x.site.label });
+    if (full || !t.empty())
+        w.table({ "kind", "bytes", "count", "per step", "phase", "site" }, t, { false, true, true, true, false, false });
 
     const auto& g = s.growth;
-    w.heading(2, "Growth");
     if (g.method == "steps")
-        w.line(std::string(g.growing ? "GROWING: " : "stable: ") + humanBytes(g.bytesPerStep) + " per " + g.stepName + " over "
-            + num(static_cast<int64_t>(g.points.size())) + " " + g.stepName + " boundaries (r2 " + fixed(g.r2, 2) + ")");
+        finding(w, full, "Growth", "Growth",
+            std::string(g.growing ? "GROWING: " : "stable: ") + humanBytes(g.bytesPerStep) + " per " + g.stepName + " over "
+                + num(static_cast<int64_t>(g.points.size())) + " " + g.stepName + " boundaries (r2 " + fixed(g.r2, 2) + ")");
     else
-        w.line(std::string(g.growing ? "GROWING: " : "stable: ") + humanBytes(g.bytesPerSecond) + " per second (regression, r2 "
-            + fixed(g.r2, 2) + "; no step ranges)");
+        finding(w, full, "Growth", "Growth",
+            std::string(g.growing ? "GROWING: " : "stable: ") + humanBytes(g.bytesPerSecond) + " per second (regression, r2 "
+                + fixed(g.r2, 2) + "; no step ranges)");
     t.clear();
-    for (const auto& x : g.sites)
+    for (const auto& x : firstRows(g.sites, n))
         t.push_back({ humanBytes(static_cast<double>(x.bytes)), x.bytesPerStep > 0 ? humanBytes(x.bytesPerStep) : "-", num(x.count),
             x.phase.empty() ? "-" : x.phase, x.site.label });
-    if (!t.empty())
+    if (!t.empty() && (full || g.growing))
         w.table({ "bytes", "per step", "count", "phase", "site" }, t, { true, true, true, false, false });
 
     const auto& c = s.churn;
-    w.heading(2, "Churn and temporaries");
-    w.line(num(c.temporaries) + " of " + num(c.allocations) + " allocations were temporary ("
-        + humanBytes(static_cast<double>(c.temporaryBytes)) + "), " + fixed(c.allocationsPerSecond, 0) + " allocations/s");
+    finding(w, full, "Churn and temporaries", "Churn",
+        num(c.temporaries) + " of " + num(c.allocations) + " allocations were temporary ("
+            + humanBytes(static_cast<double>(c.temporaryBytes)) + "), " + fixed(c.allocationsPerSecond, 0) + " allocations/s");
     t.clear();
-    for (const auto& x : c.sites)
+    for (const auto& x : firstRows(c.sites, full ? n : std::min<size_t>(n, 3)))
         t.push_back({ num(x.temporaries), num(x.allocations), fixed(x.allocationsPerSecond, 0), humanDuration(x.medianLifetimeNs),
             x.site.label });
-    w.table({ "temporary", "allocs", "per s", "median life", "site" }, t, { true, true, true, true, false });
+    if (full || !t.empty())
+        w.table({ "temporary", "allocs", "per s", "median life", "site" }, t, { true, true, true, true, false });
 
     if (s.fragmentation) {
         const auto& f = *s.fragmentation;
-        w.heading(2, "Fragmentation");
-        w.line(f.explanation);
+        finding(w, full, "Fragmentation", "Fragmentation", f.explanation);
         w.line("mean fragmentation " + fixed(f.meanFragmentation, 2) + " over " + num(static_cast<int64_t>(f.points.size()))
             + " samples, " + num(f.heaps) + " heaps, median request " + humanBytes(static_cast<double>(f.medianRequestBytes)));
-        breakdown(w, "Blocks pinning free extents at the worst moment", f.pinningSites);
+        if (full)
+            breakdown(w, "Blocks pinning free extents at the worst moment", f.pinningSites, n);
     }
-    (void)start;
 }
 
 // "file.cc:12" when known, the module, "(inlined)".
@@ -255,18 +285,26 @@ std::string render(const Report& r, bool md)
     w.table({ "space", "kind", "allocations", "peak", "at", "live at end", "reserved peak" }, t,
         { false, false, true, true, true, true, true });
     for (const auto& sp : r.spaces)
-        spaceSection(w, sp, s.startNs);
-    w.heading(1, "Failed allocations");
+        spaceSection(w, sp, r.options);
+    if (r.ooms.empty() && !r.options.full) {
+        w.blank();
+        w.line("Failed allocations: none");
+    } else {
+        w.heading(1, "Failed allocations");
+    }
     t.clear();
     for (const auto& o : r.ooms)
         t.push_back({ humanDuration(o.ts - s.startNs), o.spaceName, humanBytes(static_cast<double>(o.requestBytes)), o.verdict,
             o.site.label });
-    w.table({ "at", "space", "request", "verdict", "site" }, t, { true, false, true, false, false });
+    if (!r.ooms.empty() || r.options.full)
+        w.table({ "at", "space", "request", "verdict", "site" }, t, { true, false, true, false, false });
     for (const auto& o : r.ooms)
         w.bullet(o.spaceName + " at " + humanDuration(o.ts - s.startNs) + ": " + o.explanation);
     if (!r.showCoverage()) {
         w.blank();
         w.line("Capture: nothing was lost (no records dropped, no stacks cut); --coverage shows what was captured.");
+        if (!r.options.full)
+            w.line("--full shows every table and row; --top N sets the rows per table; --stacks the headline sites' stacks.");
         return w.str();
     }
     w.heading(1, "Capture coverage");

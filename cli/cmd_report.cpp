@@ -37,7 +37,7 @@ const char* kUsage = "usage: tidemark report FILE... [--format text|json|markdow
                      "  --space S    only this memory space: a name (host, cuda:0, pool:cuda:0) or a unique kind\n"
                      "  --phase P    only allocations made in NVTX phase P: a path such as step/forward, a prefix\n"
                      "               of one, or a single phase name such as forward\n"
-                     "  --top N      rows per table (default 10)\n"
+                     "  --top N      rows per table (default 5 in text and markdown, 10 in json)\n"
                      "  --skip-frames REGEX\n"
                      "               also walk past frames whose function name matches REGEX (ECMAScript,\n"
                      "               searched anywhere in the demangled name; 'module:REGEX' matches the\n"
@@ -46,7 +46,8 @@ const char* kUsage = "usage: tidemark report FILE... [--format text|json|markdow
                      "  --stacks     print the full stack of each headline's site, innermost first: function,\n"
                      "               module, file:line when known, and which frames were walked past\n"
                      "  --coverage   print the capture-coverage table even when nothing was lost\n"
-                     "  --full       every finding as a headline, and the capture-coverage table\n"
+                     "  --full       everything: every finding as a headline, 10 rows per table, the tables by\n"
+                     "               API and by name, start-up rows, the capture-coverage table\n"
                      "  -h, --help   show this help\n"
                      "\n"
                      "Exit codes: 0 ok, 2 usage error or unreadable recording.\n";
@@ -89,6 +90,7 @@ int run(const std::vector<std::string>& args)
                     options.top = std::stoi(v, &used);
                     if (used != v.size() || options.top <= 0)
                         throw std::invalid_argument("top");
+                    options.textRows = options.top;
                 } catch (...) {
                     return tidemark::cli::fail("--top needs a positive number, not '" + v + "'");
                 }
@@ -100,6 +102,7 @@ int run(const std::vector<std::string>& args)
         } else if (a == "--full") {
             options.coverage = true;
             options.maxHeadlines = 0;
+            options.full = true;
         } else if (!a.empty() && a[0] == '-') {
             return tidemark::cli::fail("unknown option " + a, "see: tidemark report --help");
         } else {

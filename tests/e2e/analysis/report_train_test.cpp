@@ -159,6 +159,40 @@ TEST_F(ReportTrain, ActivationsAtThePeakWereAllocatedInForward)
     ADD_FAILURE() << "no forward phase in the peak breakdown";
 }
 
+// The default text report fits on two screens (100 lines of at most a few hundred columns), the
+// headlines first; --full has every table, and its rows are the JSON's.
+TEST_F(ReportTrain, DefaultTextFitsTwoScreensAndFullHasEveryTable)
+{
+    const auto& r = leaking();
+    auto text = shell(std::string(TIDEMARK_CLI_PATH) + " report " + r.file);
+    ASSERT_EQ(0, text.status) << text.out;
+    auto lines = std::count(text.out.begin(), text.out.end(), '\n');
+    EXPECT_LE(lines, 100) << text.out;
+    auto headlines = text.out.find("== Headlines ==");
+    ASSERT_NE(std::string::npos, headlines) << text.out;
+    EXPECT_LT(headlines, text.out.find("== Memory spaces =="));
+    // The planted leak is a headline and a leak row even in the short form.
+    ASSERT_TRUE(r.truth.contains("leak")) << r.truth.dump();
+    EXPECT_NE(std::string::npos, text.out.find("leak  ")) << text.out;
+    for (const char* fullOnly : { "By API at the peak", "Capture coverage", "By name at the peak" })
+        EXPECT_EQ(std::string::npos, text.out.find(fullOnly)) << fullOnly;
+
+    auto full = shell(std::string(TIDEMARK_CLI_PATH) + " report --full " + r.file);
+    ASSERT_EQ(0, full.status);
+    for (const char* table : { "By API at the peak", "Capture coverage", "By name at the peak", "Churn and temporaries" })
+        EXPECT_NE(std::string::npos, full.out.find(table)) << table;
+    // Every call site the JSON lists at the pool peak (top 10 in --full) is in the full text.
+    const json* pool = space(r.report, "pool");
+    ASSERT_NE(nullptr, pool);
+    size_t n = 0;
+    for (const auto& site : (*pool)["peak"]["by_site"]) {
+        if (n++ == 10)
+            break;
+        EXPECT_NE(std::string::npos, full.out.find(site["label"].get<std::string>())) << site.dump();
+    }
+    EXPECT_GT(std::count(full.out.begin(), full.out.end(), '\n'), lines);
+}
+
 TEST(ReportInput, UnreadableInputIsOneLineAndExitTwo)
 {
     std::string dir = ::testing::TempDir();
