@@ -2,6 +2,7 @@
 // JSON baseline (docs/ci.md), and median/max aggregation of repeated runs.
 #include "analysis/baseline.h"
 
+#include "analysis/json_input.h"
 #include "analysis/queries.h"
 
 #include <nlohmann/json.hpp>
@@ -222,9 +223,13 @@ std::string summaryToJson(const MemorySummary& s, int indent)
 
 Result<MemorySummary> summaryFromJson(const std::string& text, const std::string& origin)
 {
-    json doc = json::parse(text, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object())
-        return makeError(ErrorCode::Corrupt, origin + " is not valid JSON");
+    std::string why;
+    auto parsed = parseJsonInput(text, &why);
+    if (!parsed)
+        return makeError(ErrorCode::Corrupt, origin + " is not valid JSON (" + why + ")");
+    json doc = std::move(*parsed);
+    if (!doc.is_object())
+        return makeError(ErrorCode::Corrupt, origin + " is not a tidemark baseline (not a JSON object)");
     if (doc.value("format", "") != kBaselineFormat)
         return makeError(ErrorCode::Corrupt,
             origin + " is not a tidemark baseline (no \"format\": \"" + kBaselineFormat + "\")",

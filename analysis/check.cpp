@@ -4,6 +4,7 @@
 #include "analysis/check.h"
 
 #include "analysis/diff.h"
+#include "analysis/json_input.h"
 #include "analysis/report.h"
 
 #include <nlohmann/json.hpp>
@@ -122,9 +123,12 @@ namespace {
 
 Result<CheckConfig> parseBudgetJson(const std::string& text, const std::string& origin)
 {
-    json doc = json::parse(text, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object())
-        return makeError(ErrorCode::Usage, origin + " is not a JSON object", "see docs/ci.md for the budget format");
+    std::string why;
+    auto parsed = parseJsonInput(text, &why);
+    if (!parsed || !parsed->is_object())
+        return makeError(ErrorCode::Usage, origin + " is not a JSON object" + (parsed ? std::string() : " (" + why + ")"),
+            "see docs/ci.md for the budget format");
+    json doc = std::move(*parsed);
     if (doc.contains("version") && (!doc["version"].is_number_integer() || doc["version"].get<int>() != 1))
         return makeError(ErrorCode::Usage, origin + ": budget version must be 1");
     CheckConfig c;

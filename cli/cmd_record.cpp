@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fcntl.h>
+#include <stdio.h>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -50,6 +52,8 @@ options:
                        optimizer into phases and each optimizer step into a step)
   --no-follow-fork     do not record forked child processes
   --keep-spool         keep the raw spool directory and print where it is
+  --force              replace the output when it exists (without it, an existing file is
+                       never replaced: record refuses before running the program)
   -h, --help           show this help
 
 example:
@@ -61,7 +65,7 @@ struct Options {
     std::string output;
     int stack_depth = -1;
     std::string unwind;
-    bool host = true, cupti = true, nvtx = true, torch = true, follow_fork = true, keep_spool = false;
+    bool host = true, cupti = true, nvtx = true, torch = true, follow_fork = true, keep_spool = false, force = false;
     std::vector<std::string> argv;
 };
 
@@ -119,6 +123,8 @@ int parse(const std::vector<std::string>& args, Options& o)
             o.follow_fork = false;
         } else if (a == "--keep-spool") {
             o.keep_spool = true;
+        } else if (a == "--force") {
+            o.force = true;
         } else {
             return cli::fail("unknown option '" + a + "'", "see 'tidemark record --help'");
         }
@@ -291,6 +297,30 @@ Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const col
     return tx.commit();
 }
 
+// Moves the finished recording to its name. Without --force a file that appeared there while the
+// program ran (checked before it started) is kept, and the recording goes to NAME.1.tmdb, .2, ...
+Result<std::string> placeRecording(const std::string& partial, const std::string& output, bool force)
+{
+    if (force) {
+        if (std::rename(partial.c_str(), output.c_str()) != 0)
+            return makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno));
+        return output;
+    }
+    fs::path out(output);
+    std::string stem = out.extension() == ".tmdb" ? (out.parent_path() / out.stem()).string() : output;
+    for (int n = 0; n < 1000; ++n) {
+        std::string name = n == 0 ? output : stem + "." + std::to_string(n) + ".tmdb";
+        if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, name.c_str(), RENAME_NOREPLACE) == 0) {
+            if (n > 0)
+                std::fprintf(stderr, "tidemark: %s appeared while the program ran and was kept\n", output.c_str());
+            return name;
+        }
+        if (errno != EEXIST)
+            return makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno));
+    }
+    return makeError(ErrorCode::Io, "cannot find a free name beside " + output);
+}
+
 // The recording being written while the program runs: under a temporary name, renamed at the end,
 // so nobody sees a half-written recording, and a run that fails (or another writer of the same
 // name) never leaves a broken file behind.
@@ -351,10 +381,11 @@ int buildRecording(const Options& o, Partial& partial, const std::string& output
         times.mark("close");
         partial.db = trace::Db();
     }
-    if (std::rename(partial.path.c_str(), output.c_str()) != 0)
-        return failed(makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno)));
+    auto placed = placeRecording(partial.path, output, o.force);
+    if (!placed)
+        return failed(placed.error());
 
-    std::fprintf(stderr, "tidemark: recording written to %s\n", output.c_str());
+    std::fprintf(stderr, "tidemark: recording written to %s\n", placed->c_str());
     if (report->files == 0)
         std::fprintf(stderr,
             "tidemark: warning: no events were captured (a statically linked or setuid program "
@@ -459,6 +490,10 @@ int run(const std::vector<std::string>& args)
         fs::path dir = fs::path(cli::expandOutputPattern(o.output, 0, host, rank)).parent_path();
         if (!dir.empty() && !fs::is_directory(dir))
             return cli::fail("the output directory " + dir.string() + " does not exist");
+        std::error_code ec;
+        if (!o.force && o.output.find('%') == std::string::npos && fs::exists(fs::symlink_status(o.output, ec)))
+            return cli::fail(o.output + " exists; record does not replace a file",
+                "add --force to replace it, or choose another name with -o");
     }
     const char* tmp = std::getenv("TMPDIR");
     std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/tidemark-spool.XXXXXX";

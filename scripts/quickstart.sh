@@ -67,7 +67,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 tidemark="$prefix/bin/tidemark"
 
 step 5/5 "profiling tidemark-train, then the report"
-"$tidemark" record -o quickstart.tmdb -- "$build/bin/tidemark-train" --device "${TIDEMARK_QUICK_DEVICE:-auto}"
+"$tidemark" record --force -o quickstart.tmdb -- "$build/bin/tidemark-train" --device "${TIDEMARK_QUICK_DEVICE:-auto}"
 echo
 "$tidemark" report quickstart.tmdb
 

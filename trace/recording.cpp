@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,6 +95,11 @@ Result<Db> createRecording(const std::string& path, bool overwrite)
                 return makeError(ErrorCode::Io, "cannot replace " + p + ": " + std::strerror(errno));
         }
     }
+    // Recordings hold command lines, paths and what the program's environment shaped: readable by
+    // their owner only. SQLite gives its -wal and -shm files the main file's mode, so creating the
+    // (empty, hence valid) database file first with 0600 covers all three.
+    if (int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600); fd >= 0)
+        ::close(fd);
     auto db = Db::open(path, Db::Mode::Create);
     if (!db)
         return db.error();

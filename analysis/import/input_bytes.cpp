@@ -54,6 +54,14 @@ Result<std::string> gunzip(std::string_view data, uint64_t maxBytes)
             inflateEnd(&zs);
             return makeError(ErrorCode::Usage, "gzip input inflates beyond " + std::to_string(maxBytes >> 20) + " MiB");
         }
+        if (out.size() > kRatioCheckFloorBytes && out.size() / kMaxInflateRatio > data.size()) {
+            inflateEnd(&zs);
+            return makeError(ErrorCode::Corrupt,
+                "gzip input expands more than " + std::to_string(kMaxInflateRatio) + "-fold (" + std::to_string(out.size() >> 20)
+                    + " MiB from " + std::to_string(data.size() >> 10) + " KiB so far): not a trace or snapshot, which compress "
+                    "10 to 30-fold; reading stopped",
+                "if the file is genuine, decompress it yourself (gzip -d) and import the result");
+        }
         if (rc == Z_STREAM_END) {
             // Concatenated members are one stream to gunzip; trailing non-gzip bytes are ignored as it does.
             std::string_view rest(reinterpret_cast<const char*>(zs.next_in), zs.avail_in);

@@ -12,6 +12,11 @@
 namespace tidemark::import {
 
 constexpr uint64_t kMaxInflatedBytes = uint64_t { 8 } << 30;
+// Past kRatioCheckFloorBytes, output more than kMaxInflateRatio times the compressed input stops the
+// read: real traces and snapshots compress 3- to 30-fold (../shared/realdata), runs of one byte
+// about 1000-fold, so a small file cannot make tidemark hold gigabytes.
+constexpr uint64_t kMaxInflateRatio = 200;
+constexpr uint64_t kRatioCheckFloorBytes = uint64_t { 64 } << 20;
 
 Result<std::string> readWholeFile(const std::string& path);
 

@@ -4,6 +4,7 @@
 // totals only; kernels, copies and memsets their own rows; user annotations nested ranges per thread.
 #include "analysis/import/import_internal.h"
 #include "analysis/import/input_bytes.h"
+#include "analysis/json_input.h"
 #include "analysis/import/kineto_memory.h"
 #include "analysis/import/kineto_stacks.h"
 #include "analysis/import/range_nesting.h"
@@ -228,6 +229,7 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
     json top;
     try {
         top = json::parse(text.begin(), text.end(), [&](int depth, json::parse_event_t ev, json& parsed) {
+            analysis::checkJsonDepth(depth);
             if (depth == 0 && ev == json::parse_event_t::array_start)
                 topIsArray = true;
             if (depth == 1 && ev == json::parse_event_t::key)
@@ -241,6 +243,8 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
                 ctx.report("reading trace events", std::min(1.0, static_cast<double>(seen) / static_cast<double>(estimate)));
             return false;
         });
+    } catch (const analysis::JsonTooDeep& e) {
+        return makeError(ErrorCode::Corrupt, name + ": not a trace: " + e.what() + " (traces nest a few levels)");
     } catch (const json::exception& e) {
         return makeError(ErrorCode::Corrupt, name + ": JSON damaged or truncated: " + e.what(),
             "is the trace complete? A profiler killed while writing leaves a truncated file");

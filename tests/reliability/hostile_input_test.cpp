@@ -1,0 +1,135 @@
+// Input built to break a reader: nesting that would overflow the stack, a small gzip that inflates to
+// a gigabyte, and a record over an existing file. Each must end in one error line and exit 2 (or, for
+// record, leave the file alone), within bounded time and memory.
+#include "tests/e2e/shell.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using tidemark::test::shell;
+
+namespace {
+
+const std::string kCli = TIDEMARK_CLI_PATH;
+
+std::string scratch(const std::string& name)
+{
+    std::string dir = std::string(::testing::TempDir()) + "/tm_reliability_" + std::to_string(getpid());
+    fs::create_directories(dir);
+    return dir + "/" + name;
+}
+
+void writeText(const std::string& path, const std::string& text)
+{
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string nested(size_t depth, const std::string& prefix = "", const std::string& suffix = "")
+{
+    return prefix + std::string(depth, '[') + std::string(depth, ']') + suffix;
+}
+
+int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// stderr only; exactly one "tidemark: error:" line (and at most one hint).
+void expectOneErrorAndExit2(const std::string& cmd)
+{
+    auto r = shell(cmd + " 2>&1 >/dev/null");
+    EXPECT_EQ(2, r.status) << cmd << "\n" << r.out;
+    EXPECT_EQ(0u, r.out.find("tidemark: error: ")) << r.out;
+    EXPECT_LE(lines(r.out), 2) << r.out;
+}
+
+TEST(HostileInput, TraceNested100000DeepIsRefusedNotACrash)
+{
+    std::string file = scratch("deep.json");
+    writeText(file, nested(100000, "{\"traceEvents\":", "}"));
+    expectOneErrorAndExit2(kCli + " import " + file + " -o " + scratch("deep.tmdb"));
+    EXPECT_FALSE(fs::exists(scratch("deep.tmdb")));
+    // A real trace's nesting (events inside traceEvents, args inside events) still imports.
+    std::string ok = scratch("shallow.json");
+    writeText(ok, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,"
+                  "\"cat\":\"kernel\",\"args\":{\"a\":[[1,[2]]]}}]}");
+    auto r = shell(kCli + " import -q " + ok + " -o " + scratch("shallow.tmdb") + " 2>&1");
+    EXPECT_EQ(0, r.status) << r.out;
+}
+
+TEST(HostileInput, BudgetAndBaselineNestedDeepAreRefused)
+{
+    // A recording to check against: an import of a tiny trace is enough.
+    std::string trace = scratch("t.json");
+    writeText(trace, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}");
+    std::string rec = scratch("t.tmdb");
+    ASSERT_EQ(0, shell(kCli + " import -q " + trace + " -o " + rec).status);
+    std::string budget = scratch("budget.json");
+    writeText(budget, nested(100000, "{\"version\":1,\"spaces\":", "}"));
+    expectOneErrorAndExit2(kCli + " check " + rec + " --budget " + budget);
+    std::string baseline = scratch("baseline.json");
+    writeText(baseline, nested(100000, "{\"format\":\"tidemark-baseline\",\"spaces\":", "}"));
+    expectOneErrorAndExit2(kCli + " check " + rec + " --baseline " + baseline);
+    expectOneErrorAndExit2(kCli + " diff " + baseline + " " + rec);
+}
+
+TEST(HostileInput, SmallGzipThatInflatesToAGigabyteStopsEarly)
+{
+    // 1 GiB of a trace's opening and then spaces, gzip -9 compressed to about 1 MB.
+    std::string bomb = scratch("bomb.json.gz");
+    ASSERT_EQ(0,
+        shell("{ printf '{\"traceEvents\":['; head -c 1073741824 /dev/zero | tr '\\0' ' '; } | gzip -9 > " + bomb).status);
+    auto compressed = fs::file_size(bomb);
+    EXPECT_LT(compressed, 2u << 20);
+    auto t0 = std::chrono::steady_clock::now();
+    expectOneErrorAndExit2(kCli + " import " + bomb + " -o " + scratch("bomb.tmdb"));
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rusage ru {};
+    getrusage(RUSAGE_CHILDREN, &ru);
+    // Read until 200x the input (about 200 MB here), not the whole gigabyte: about 2 s (33 s and
+    // 3.15 GB before the bound), and a few hundred MB of memory (ru_maxrss: KiB, largest child so far).
+    EXPECT_LT(seconds, 20.0);
+    EXPECT_LT(ru.ru_maxrss, 700L * 1024) << "KiB";
+    EXPECT_FALSE(fs::exists(scratch("bomb.tmdb")));
+}
+
+TEST(RecordOutput, AnExistingFileIsNotReplacedWithoutForce)
+{
+    std::string out = scratch("keep.tmdb");
+    writeText(out, "not a recording, but the user's file");
+    std::string marker = scratch("ran");
+    auto r = shell(kCli + " record -o " + out + " -- /bin/sh -c 'touch " + marker + "' 2>&1");
+    EXPECT_EQ(2, r.status) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("--force")) << r.out;
+    EXPECT_FALSE(fs::exists(marker)) << "the program ran although the output could not be written";
+    std::ifstream in(out);
+    std::string kept((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ("not a recording, but the user's file", kept);
+
+    r = shell(kCli + " record --force -o " + out + " -- /bin/sh -c 'touch " + marker + "' 2>&1");
+    EXPECT_EQ(0, r.status) << r.out;
+    EXPECT_TRUE(fs::exists(marker));
+    EXPECT_EQ(0, shell(kCli + " report " + out + " >/dev/null").status);
+}
+
+TEST(RecordOutput, RecordingsAreReadableByTheirOwnerOnly)
+{
+    std::string out = scratch("private.tmdb");
+    ASSERT_EQ(0, shell("umask 022 && " + kCli + " record -o " + out + " -- /bin/true 2>/dev/null").status);
+    struct stat st { };
+    ASSERT_EQ(0, ::stat(out.c_str(), &st));
+    EXPECT_EQ(0600u, st.st_mode & 0777u);
+    std::string trace = scratch("p.json");
+    writeText(trace, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}");
+    std::string imported = scratch("p.tmdb");
+    ASSERT_EQ(0, shell("umask 022 && " + kCli + " import -q " + trace + " -o " + imported).status);
+    ASSERT_EQ(0, ::stat(imported.c_str(), &st));
+    EXPECT_EQ(0600u, st.st_mode & 0777u);
+}
+
+} // namespace
