@@ -107,6 +107,23 @@ std::string lossSentence(const std::vector<CoverageItem>& losses)
 std::vector<Finding> findings(Recording& rec, const Report& r)
 {
     std::vector<Finding> out;
+    const auto& bad = r.summary.inconsistencies;
+    if (bad.total() > 0 || r.summary.invalidLifetimes > 0) {
+        std::string what;
+        auto add = [&](int64_t n, const char* one, const char* many) {
+            if (n > 0)
+                what += (what.empty() ? "" : ", ") + count(n, one, many);
+        };
+        add(bad.negativeSizes, "allocation with a negative size", "allocations with a negative size");
+        add(r.summary.invalidLifetimes, "free before its allocation", "frees before their allocation");
+        add(bad.danglingCallsites, "allocation naming a missing call site", "allocations naming a missing call site");
+        add(bad.danglingSpaces, "allocation in a missing memory space", "allocations in a missing memory space");
+        add(bad.danglingRanges, "allocation in a missing range", "allocations in a missing range");
+        out.push_back({ -1,
+            "The recording contradicts itself (" + what
+                + "): it was damaged or edited, and the figures below may be wrong.",
+            {}, {} });
+    }
     if (r.summary.cutShort)
         out.push_back({ 0,
             "The run was cut short" + (r.summary.cutShortDetail.empty() ? std::string() : " (" + r.summary.cutShortDetail + ")")

@@ -128,6 +128,11 @@ std::string renderJson(const Report& r, int indent)
         { "threads", s.threads }, { "allocations", s.allocations }, { "frees", s.frees },
         { "failed_allocations", s.failedAllocations }, { "ranges", s.ranges }, { "kernels", s.kernels },
         { "memcpys", s.memcpys }, { "memsets", s.memsets }, { "invalid_lifetimes", s.invalidLifetimes },
+        { "inconsistencies", { { "negative_sizes", s.inconsistencies.negativeSizes },
+                                 { "frees_before_allocations", s.invalidLifetimes },
+                                 { "dangling_callsites", s.inconsistencies.danglingCallsites },
+                                 { "dangling_spaces", s.inconsistencies.danglingSpaces },
+                                 { "dangling_ranges", s.inconsistencies.danglingRanges } } },
         { "finalized", s.finalized }, { "process_list", procs } };
     j["headlines"] = r.headlines;
     j["more_findings"] = r.moreFindings;

@@ -141,6 +141,21 @@ Result<Summary> summary(Recording& rec)
     }
     s.processes = static_cast<int64_t>(s.processList.size());
     s.finalized = rec.hasSeries();
+    // One pass over allocations; the id lists are primary keys, so each NOT IN is a b-tree lookup.
+    if (auto st = db.prepare("SELECT coalesce(sum(size_bytes < 0), 0), "
+                             "coalesce(sum(callsite_id IS NOT NULL AND callsite_id NOT IN (SELECT id FROM callsites)), 0), "
+                             "coalesce(sum(space_id NOT IN (SELECT id FROM spaces)), 0), "
+                             "coalesce(sum(range_id IS NOT NULL AND range_id NOT IN (SELECT id FROM ranges)), 0) "
+                             "FROM allocations NOT INDEXED");
+        !st)
+        return st.error();
+    else if (st->step()) {
+        s.inconsistencies.negativeSizes = st->int64(0);
+        s.inconsistencies.danglingCallsites = st->int64(1);
+        s.inconsistencies.danglingSpaces = st->int64(2);
+        s.inconsistencies.danglingRanges = st->int64(3);
+    } else if (auto done = st->status(); !done)
+        return done.error();
     for (const auto& space : rec.spaces()) {
         SpaceSummary ss;
         ss.space = space;

@@ -72,6 +72,15 @@ struct Summary {
     int64_t memcpys = 0;
     int64_t memsets = 0;
     int64_t invalidLifetimes = 0; // rows whose free precedes their allocation (counted, then ignored)
+    // Rows that contradict the rest of the recording: a damaged or hand-edited file. Each is counted
+    // so the report can say the figures stand on unsound data instead of presenting them as sound.
+    struct Inconsistencies {
+        int64_t negativeSizes = 0;    // allocations with size_bytes < 0
+        int64_t danglingCallsites = 0; // allocations naming a callsite that is not in callsites
+        int64_t danglingSpaces = 0;    // ... a space not in spaces (never counted in any space)
+        int64_t danglingRanges = 0;    // ... a range not in ranges
+        int64_t total() const { return negativeSizes + danglingCallsites + danglingSpaces + danglingRanges; }
+    } inconsistencies;
     bool finalized = false;       // level-of-detail series present
     std::vector<ProcessInfo> processList;
     std::vector<SpaceSummary> spaces;

@@ -98,6 +98,43 @@ TEST(HostileInput, SmallGzipThatInflatesToAGigabyteStopsEarly)
     EXPECT_FALSE(fs::exists(scratch("bomb.tmdb")));
 }
 
+// A recording edited to contradict itself is reported, but named as inconsistent, with what and how
+// many; the counts the report gives must be the ones SQL finds in the edited file.
+TEST(HostileInput, ARecordingThatContradictsItselfIsNamedAsSuch)
+{
+    if (shell("command -v sqlite3 >/dev/null").status != 0)
+        GTEST_SKIP() << "the sqlite3 shell is needed to edit the recording";
+    std::string rec = scratch("edited.tmdb");
+    ASSERT_EQ(0, shell(kCli + " record -o " + rec + " -- /bin/sh -c 'ls / >/dev/null; ls /usr >/dev/null' 2>/dev/null").status);
+    auto sql = [&](const std::string& q) { return shell("sqlite3 " + rec + " \"" + q + "\"").out; };
+    ASSERT_GE(std::stoll(sql("SELECT count(*) FROM allocations WHERE free_ts_ns IS NOT NULL")), 40);
+    // Clean first: nothing to name.
+    auto clean = shell(kCli + " report " + rec);
+    ASSERT_EQ(0, clean.status);
+    EXPECT_EQ(std::string::npos, clean.out.find("contradicts itself")) << clean.out;
+    sql("UPDATE allocations SET size_bytes = -100 WHERE id IN (SELECT id FROM allocations ORDER BY id LIMIT 3);"
+        "UPDATE allocations SET callsite_id = 999999999 WHERE id IN (SELECT id FROM allocations ORDER BY id LIMIT 2 OFFSET 10);"
+        "UPDATE allocations SET free_ts_ns = alloc_ts_ns - 10 WHERE id IN "
+        "(SELECT id FROM allocations WHERE free_ts_ns IS NOT NULL ORDER BY id LIMIT 4 OFFSET 20);");
+    auto n = [&](const std::string& where) { return std::stoll(sql("SELECT count(*) FROM allocations WHERE " + where)); };
+    const long long negative = n("size_bytes < 0"), early = n("free_ts_ns < alloc_ts_ns"),
+                    dangling = n("callsite_id IS NOT NULL AND callsite_id NOT IN (SELECT id FROM callsites)");
+    ASSERT_GT(negative * early * dangling, 0);
+    auto text = shell(kCli + " report " + rec);
+    EXPECT_EQ(0, text.status) << text.out;
+    auto first = text.out.find("  * ");
+    ASSERT_NE(std::string::npos, first) << text.out;
+    std::string headline = text.out.substr(first, text.out.find('\n', first) - first);
+    EXPECT_NE(std::string::npos, headline.find("contradicts itself")) << headline;
+    EXPECT_NE(std::string::npos, headline.find(std::to_string(negative) + " allocations with a negative size")) << headline;
+    EXPECT_NE(std::string::npos, headline.find(std::to_string(early) + " frees before their allocation")) << headline;
+    EXPECT_NE(std::string::npos, headline.find(std::to_string(dangling) + " allocations naming a missing call site"))
+        << headline;
+    auto json = shell(kCli + " report --format json " + rec).out;
+    EXPECT_NE(std::string::npos, json.find("\"negative_sizes\": " + std::to_string(negative))) << json.substr(0, 3000);
+    EXPECT_NE(std::string::npos, json.find("\"dangling_callsites\": " + std::to_string(dangling)));
+}
+
 TEST(RecordOutput, AnExistingFileIsNotReplacedWithoutForce)
 {
     std::string out = scratch("keep.tmdb");
