@@ -317,6 +317,11 @@ std::string render(const Report& r, bool md)
         for (const auto& l : r.losses)
             w.bullet(l.source + " " + l.name + " = " + num(*l.value) + (l.detail.empty() ? "" : " (" + l.detail + ")"));
     }
+    // The counters that lost data say what was missed; every counter only when asked for.
+    if (!r.options.coverage && !r.options.full) {
+        w.line("--coverage shows every capture counter; --full shows every table and row.");
+        return w.str();
+    }
     t.clear();
     for (const auto& it : r.coverage.items)
         t.push_back({ it.source, it.name, it.value ? num(*it.value) : "-", it.detail });
