@@ -26,7 +26,8 @@ const char* const kHelp =
         "  nsys            Nsight Systems SQLite exports (nsys export --type sqlite report.nsys-rep)\n"
         "\n"
         "options:\n"
-        "  -o, --output FILE   the recording to write (replaced if it exists)\n"
+        "  -o, --output FILE   the recording to write; an existing file is kept unless --force\n"
+        "  --force             replace the output when it exists\n"
         "  --format NAME       skip detection and read INPUT as NAME\n"
         "  -q, --quiet         no progress or summary\n"
         "  -h, --help          show this help\n"
@@ -65,7 +66,7 @@ int run(const std::vector<std::string>& args)
     }
     std::string input, output;
     imp::ImportOptions options;
-    bool quiet = false;
+    bool quiet = false, force = false;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "-o" || a == "--output") {
@@ -82,6 +83,8 @@ int run(const std::vector<std::string>& args)
             options.format = *f;
         } else if (a == "-q" || a == "--quiet") {
             quiet = true;
+        } else if (a == "--force") {
+            force = true;
         } else if (a.starts_with("-") && a != "-") {
             return fail("unknown option " + a, "see tidemark import --help");
         } else if (input.empty()) {
@@ -93,6 +96,8 @@ int run(const std::vector<std::string>& args)
     if (input.empty() || output.empty())
         return fail("tidemark import needs INPUT and -o OUT.tmdb", "see tidemark import --help");
     std::error_code ec;
+    if (!force && std::filesystem::exists(std::filesystem::symlink_status(output, ec)))
+        return fail(output + " exists; import does not replace a file", "add --force to replace it, or choose another name with -o");
     uintmax_t size = std::filesystem::file_size(input, ec);
     if (ec)
         return fail("cannot read " + input + ": " + ec.message());

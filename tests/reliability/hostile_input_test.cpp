@@ -154,6 +154,20 @@ TEST(RecordOutput, AnExistingFileIsNotReplacedWithoutForce)
     EXPECT_EQ(0, shell(kCli + " report " + out + " >/dev/null").status);
 }
 
+TEST(ImportOutput, AnExistingFileIsNotReplacedWithoutForce)
+{
+    std::string trace = scratch("keep.json");
+    writeText(trace, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}");
+    std::string out = scratch("keep_import.tmdb");
+    writeText(out, "the user's file");
+    expectOneErrorAndExit2(kCli + " import -q " + trace + " -o " + out);
+    std::ifstream in(out);
+    EXPECT_EQ("the user's file", std::string((std::istreambuf_iterator<char>(in)), {}));
+    auto r = shell(kCli + " import -q --force " + trace + " -o " + out + " 2>&1");
+    EXPECT_EQ(0, r.status) << r.out;
+    EXPECT_EQ(0, shell(kCli + " report " + out + " >/dev/null").status);
+}
+
 TEST(RecordOutput, RecordingsAreReadableByTheirOwnerOnly)
 {
     std::string out = scratch("private.tmdb");
