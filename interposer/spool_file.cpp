@@ -69,7 +69,7 @@ bool openSpoolFile(uint32_t ppid) noexcept
     int fd = -1;
     for (; seq < 100000; ++seq) {
         std::snprintf(path, sizeof(path), "%s/%u.%u.tmspool", g_config.spoolDir, g_pid, seq);
-        fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+        fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
         if (fd >= 0 || errno != EEXIST)
             break;
     }
@@ -77,6 +77,19 @@ bool openSpoolFile(uint32_t ppid) noexcept
         fatal("cannot create the spool file in TIDEMARK_SPOOL_DIR");
         errno = savedErrno;
         return false;
+    }
+    // A program that closed stdin, stdout or stderr would get our spool as that descriptor: its own
+    // writes to fd 2 would land in the spool (and break it), and ours would take the fd it opens
+    // next. The spool lives above them.
+    if (fd <= 2) {
+        int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ::close(fd);
+        fd = high;
+        if (fd < 0) {
+            fatal("cannot move the spool file above descriptor 2");
+            errno = savedErrno;
+            return false;
+        }
     }
     g_fd = fd;
     wire::SpoolFileHeader h {};
