@@ -115,6 +115,20 @@ TEST(TargetUnchanged, ClosedStdinAndStdoutThenRedirected)
         "/bin/sh -c 'exec 0<&- 1>&-; exec 1>@FILE@; echo hi; ls / | head -3; cat /nonexistent_tidemark 2>&1; exit 3'");
 }
 
+// SIGKILL of `tidemark record` itself while the program runs: the program goes on and finishes.
+TEST(TargetUnchanged, KillingTheCollectorLeavesTheProgramRunning)
+{
+    std::string dir = scratchDir();
+    std::string done = dir + "/collector_killed.done";
+    std::string cmd = kCli + " record -o " + dir + "/collector_killed.tmdb -- /bin/sh -c 'sleep 1; ls / >/dev/null; echo finished > "
+        + done + "' 2>/dev/null & pid=$!; sleep 0.3; kill -9 $pid; wait $pid; echo $?";
+    auto r = shell(cmd);
+    EXPECT_EQ("137\n", r.out); // the collector died of SIGKILL
+    for (int i = 0; i < 50 && !fs::exists(done); ++i)
+        ::usleep(100 * 1000);
+    EXPECT_EQ("finished\n", slurp(done)) << "the program did not finish after its collector was killed";
+}
+
 TEST(TargetUnchanged, PythonReadingStdin)
 {
     if (shell("test -x /usr/bin/python3").status != 0)
