@@ -310,13 +310,21 @@ Result<std::string> placeRecording(const std::string& partial, const std::string
     std::string stem = out.extension() == ".tmdb" ? (out.parent_path() / out.stem()).string() : output;
     for (int n = 0; n < 1000; ++n) {
         std::string name = n == 0 ? output : stem + "." + std::to_string(n) + ".tmdb";
-        if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, name.c_str(), RENAME_NOREPLACE) == 0) {
+        int rc = ::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, name.c_str(), RENAME_NOREPLACE);
+        int err = rc == 0 ? 0 : errno;
+        if (err == EINVAL || err == ENOSYS) {
+            // A file system without RENAME_NOREPLACE: look, then rename (a small race, as before).
+            if (::access(name.c_str(), F_OK) == 0)
+                continue;
+            err = std::rename(partial.c_str(), name.c_str()) == 0 ? 0 : errno;
+        }
+        if (err == 0) {
             if (n > 0)
                 std::fprintf(stderr, "tidemark: %s appeared while the program ran and was kept\n", output.c_str());
             return name;
         }
-        if (errno != EEXIST)
-            return makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno));
+        if (err != EEXIST)
+            return makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(err));
     }
     return makeError(ErrorCode::Io, "cannot find a free name beside " + output);
 }

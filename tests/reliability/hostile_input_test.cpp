@@ -154,6 +154,20 @@ TEST(RecordOutput, AnExistingFileIsNotReplacedWithoutForce)
     EXPECT_EQ(0, shell(kCli + " report " + out + " >/dev/null").status);
 }
 
+TEST(RecordOutput, AFileThatAppearsDuringTheRunIsKept)
+{
+    std::string out = scratch("appears.tmdb");
+    std::string second = scratch("appears.1.tmdb");
+    fs::remove(out);
+    fs::remove(second);
+    auto r = shell(kCli + " record -o " + out + " -- /bin/sh -c 'echo written by the program > " + out + "' 2>&1");
+    EXPECT_EQ(0, r.status) << r.out;
+    std::ifstream in(out);
+    EXPECT_EQ("written by the program\n", std::string((std::istreambuf_iterator<char>(in)), {}));
+    EXPECT_NE(std::string::npos, r.out.find("recording written to " + second)) << r.out;
+    EXPECT_EQ(0, shell(kCli + " report " + second + " >/dev/null").status);
+}
+
 TEST(ImportOutput, AnExistingFileIsNotReplacedWithoutForce)
 {
     std::string trace = scratch("keep.json");
