@@ -1,7 +1,10 @@
-// Runs a shell command for the end-to-end tests: its exit status and standard output.
+// For the end-to-end tests: a shell command's exit status and standard output, and whole files
+// read and written.
 #pragma once
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <sys/wait.h>
 
@@ -25,6 +28,18 @@ inline Capture shell(const std::string& cmd)
     int raw = ::pclose(p);
     c.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
     return c;
+}
+
+// The file's bytes ("" when it cannot be read).
+inline std::string readFile(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void writeFile(const std::string& path, const std::string& text)
+{
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
 } // namespace tidemark::test

@@ -7,14 +7,15 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using tidemark::test::readFile;
 using tidemark::test::shell;
+using tidemark::test::writeFile;
 
 namespace {
 
@@ -27,10 +28,9 @@ std::string scratch(const std::string& name)
     return dir + "/" + name;
 }
 
-void writeText(const std::string& path, const std::string& text)
-{
-    std::ofstream(path, std::ios::binary) << text;
-}
+// One kernel: the smallest trace the Kineto importer takes.
+const std::string kTinyTrace
+    = "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}";
 
 std::string nested(size_t depth, const std::string& prefix = "", const std::string& suffix = "")
 {
@@ -51,12 +51,12 @@ void expectOneErrorAndExit2(const std::string& cmd)
 TEST(HostileInput, TraceNested100000DeepIsRefusedNotACrash)
 {
     std::string file = scratch("deep.json");
-    writeText(file, nested(100000, "{\"traceEvents\":", "}"));
+    writeFile(file, nested(100000, "{\"traceEvents\":", "}"));
     expectOneErrorAndExit2(kCli + " import " + file + " -o " + scratch("deep.tmdb"));
     EXPECT_FALSE(fs::exists(scratch("deep.tmdb")));
     // A real trace's nesting (events inside traceEvents, args inside events) still imports.
     std::string ok = scratch("shallow.json");
-    writeText(ok, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,"
+    writeFile(ok, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,"
                   "\"cat\":\"kernel\",\"args\":{\"a\":[[1,[2]]]}}]}");
     auto r = shell(kCli + " import -q " + ok + " -o " + scratch("shallow.tmdb") + " 2>&1");
     EXPECT_EQ(0, r.status) << r.out;
@@ -66,14 +66,14 @@ TEST(HostileInput, BudgetAndBaselineNestedDeepAreRefused)
 {
     // A recording to check against: an import of a tiny trace is enough.
     std::string trace = scratch("t.json");
-    writeText(trace, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}");
+    writeFile(trace, kTinyTrace);
     std::string rec = scratch("t.tmdb");
     ASSERT_EQ(0, shell(kCli + " import -q " + trace + " -o " + rec).status);
     std::string budget = scratch("budget.json");
-    writeText(budget, nested(100000, "{\"version\":1,\"spaces\":", "}"));
+    writeFile(budget, nested(100000, "{\"version\":1,\"spaces\":", "}"));
     expectOneErrorAndExit2(kCli + " check " + rec + " --budget " + budget);
     std::string baseline = scratch("baseline.json");
-    writeText(baseline, nested(100000, "{\"format\":\"tidemark-baseline\",\"spaces\":", "}"));
+    writeFile(baseline, nested(100000, "{\"format\":\"tidemark-baseline\",\"spaces\":", "}"));
     expectOneErrorAndExit2(kCli + " check " + rec + " --baseline " + baseline);
     expectOneErrorAndExit2(kCli + " diff " + baseline + " " + rec);
 }
@@ -138,15 +138,13 @@ TEST(HostileInput, ARecordingThatContradictsItselfIsNamedAsSuch)
 TEST(RecordOutput, AnExistingFileIsNotReplacedWithoutForce)
 {
     std::string out = scratch("keep.tmdb");
-    writeText(out, "not a recording, but the user's file");
+    writeFile(out, "not a recording, but the user's file");
     std::string marker = scratch("ran");
     auto r = shell(kCli + " record -o " + out + " -- /bin/sh -c 'touch " + marker + "' 2>&1");
     EXPECT_EQ(2, r.status) << r.out;
     EXPECT_NE(std::string::npos, r.out.find("--force")) << r.out;
     EXPECT_FALSE(fs::exists(marker)) << "the program ran although the output could not be written";
-    std::ifstream in(out);
-    std::string kept((std::istreambuf_iterator<char>(in)), {});
-    EXPECT_EQ("not a recording, but the user's file", kept);
+    EXPECT_EQ("not a recording, but the user's file", readFile(out));
 
     r = shell(kCli + " record --force -o " + out + " -- /bin/sh -c 'touch " + marker + "' 2>&1");
     EXPECT_EQ(0, r.status) << r.out;
@@ -162,8 +160,7 @@ TEST(RecordOutput, AFileThatAppearsDuringTheRunIsKept)
     fs::remove(second);
     auto r = shell(kCli + " record -o " + out + " -- /bin/sh -c 'echo written by the program > " + out + "' 2>&1");
     EXPECT_EQ(0, r.status) << r.out;
-    std::ifstream in(out);
-    EXPECT_EQ("written by the program\n", std::string((std::istreambuf_iterator<char>(in)), {}));
+    EXPECT_EQ("written by the program\n", readFile(out));
     EXPECT_NE(std::string::npos, r.out.find("recording written to " + second)) << r.out;
     EXPECT_EQ(0, shell(kCli + " report " + second + " >/dev/null").status);
 }
@@ -171,12 +168,11 @@ TEST(RecordOutput, AFileThatAppearsDuringTheRunIsKept)
 TEST(ImportOutput, AnExistingFileIsNotReplacedWithoutForce)
 {
     std::string trace = scratch("keep.json");
-    writeText(trace, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}");
+    writeFile(trace, kTinyTrace);
     std::string out = scratch("keep_import.tmdb");
-    writeText(out, "the user's file");
+    writeFile(out, "the user's file");
     expectOneErrorAndExit2(kCli + " import -q " + trace + " -o " + out);
-    std::ifstream in(out);
-    EXPECT_EQ("the user's file", std::string((std::istreambuf_iterator<char>(in)), {}));
+    EXPECT_EQ("the user's file", readFile(out));
     auto r = shell(kCli + " import -q --force " + trace + " -o " + out + " 2>&1");
     EXPECT_EQ(0, r.status) << r.out;
     EXPECT_EQ(0, shell(kCli + " report " + out + " >/dev/null").status);
@@ -190,7 +186,7 @@ TEST(RecordOutput, RecordingsAreReadableByTheirOwnerOnly)
     ASSERT_EQ(0, ::stat(out.c_str(), &st));
     EXPECT_EQ(0600u, st.st_mode & 0777u);
     std::string trace = scratch("p.json");
-    writeText(trace, "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"k\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2,\"cat\":\"kernel\"}]}");
+    writeFile(trace, kTinyTrace);
     std::string imported = scratch("p.tmdb");
     ASSERT_EQ(0, shell("umask 022 && " + kCli + " import -q " + trace + " -o " + imported).status);
     ASSERT_EQ(0, ::stat(imported.c_str(), &st));

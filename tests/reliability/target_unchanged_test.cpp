@@ -8,12 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using tidemark::test::readFile;
 using tidemark::test::shell;
+using tidemark::test::writeFile;
 
 namespace {
 
@@ -29,12 +30,6 @@ std::string scratchDir()
     std::string dir = std::string(::testing::TempDir()) + "/tm_unchanged_" + std::to_string(getpid());
     fs::create_directories(dir);
     return dir;
-}
-
-std::string slurp(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 std::string withoutTidemarkLines(const std::string& text)
@@ -58,10 +53,10 @@ Outcome runOnce(const std::string& name, const std::string& stdinText, std::stri
     std::string file = dir + "/" + tag + ".file", in = dir + "/" + tag + ".in", err = dir + "/" + tag + ".err";
     for (size_t p; (p = program.find("@FILE@")) != std::string::npos;)
         program.replace(p, 6, file);
-    std::ofstream(in, std::ios::binary) << stdinText;
+    writeFile(in, stdinText);
     std::string prefix = recorded ? kCli + " record --force -o " + dir + "/" + name + ".tmdb -- " : std::string();
     auto r = shell(prefix + program + " < " + in + " 2> " + err);
-    Outcome run { r.status, r.out, withoutTidemarkLines(slurp(err)), slurp(file) };
+    Outcome run { r.status, r.out, withoutTidemarkLines(readFile(err)), readFile(file) };
     return run;
 }
 
@@ -126,7 +121,7 @@ TEST(TargetUnchanged, KillingTheCollectorLeavesTheProgramRunning)
     EXPECT_EQ("137\n", r.out); // the collector died of SIGKILL
     for (int i = 0; i < 50 && !fs::exists(done); ++i)
         ::usleep(100 * 1000);
-    EXPECT_EQ("finished\n", slurp(done)) << "the program did not finish after its collector was killed";
+    EXPECT_EQ("finished\n", readFile(done)) << "the program did not finish after its collector was killed";
 }
 
 TEST(TargetUnchanged, PythonReadingStdin)
