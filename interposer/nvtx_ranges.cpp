@@ -63,8 +63,6 @@ namespace {
         return emitRangeBegin({ kind, topRangeId(), domainStringId(domain), a.nameId, a.category, a.color });
     }
 
-    void endRange(uint32_t rangeId) noexcept { emitRangeEnd(rangeId); }
-
     int push(nvtxDomainHandle_t domain, const Attributes& a) noexcept
     {
         uint32_t id = beginRange(wire::RangeKind::Push, domain, a);
@@ -73,7 +71,7 @@ namespace {
             if (t.overflow++ == 0 && g_overflowed.fetch_add(1, std::memory_order_relaxed) == 0)
                 emitStat(wire::StatSource::Nvtx, "nvtx.range_stack_overflow", kMaxDepth,
                     "ranges nested deeper than this are recorded but allocations keep the outer phase");
-            endRange(id); // cannot be popped by id later; close it at once so it never dangles
+            emitRangeEnd(id); // cannot be popped by id later; close it at once so it never dangles
             return static_cast<int>(kMaxDepth + t.overflow - 1);
         }
         t.entries[t.depth++] = { id, keyOf(domain) };
@@ -99,7 +97,7 @@ namespace {
             uint32_t id = t.entries[i].rangeId;
             std::memmove(&t.entries[i], &t.entries[i + 1], (t.depth - i - 1) * sizeof(StackEntry));
             --t.depth;
-            endRange(id);
+            emitRangeEnd(id);
             setCurrentRangeId(topRangeId());
             unsigned level = 0;
             for (unsigned j = 0; j < i; ++j)
@@ -176,7 +174,7 @@ namespace {
     void rangeEnd(nvtxRangeId_t id)
     {
         if (id != 0)
-            endRange(static_cast<uint32_t>(id));
+            emitRangeEnd(static_cast<uint32_t>(id));
     }
     int rangePushEx(const nvtxEventAttributes_t* a)
     {
