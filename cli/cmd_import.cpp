@@ -95,9 +95,9 @@ int run(const std::vector<std::string>& args)
     }
     if (input.empty() || output.empty())
         return fail("tidemark import needs INPUT and -o OUT.tmdb", "see tidemark import --help");
+    if (!force && tidemark::cli::outputTaken(output, "import"))
+        return tidemark::cli::kExitUsage;
     std::error_code ec;
-    if (!force && std::filesystem::exists(std::filesystem::symlink_status(output, ec)))
-        return fail(output + " exists; import does not replace a file", "add --force to replace it, or choose another name with -o");
     uintmax_t size = std::filesystem::file_size(input, ec);
     if (ec)
         return fail("cannot read " + input + ": " + ec.message());

@@ -498,10 +498,8 @@ int run(const std::vector<std::string>& args)
         fs::path dir = fs::path(cli::expandOutputPattern(o.output, 0, host, rank)).parent_path();
         if (!dir.empty() && !fs::is_directory(dir))
             return cli::fail("the output directory " + dir.string() + " does not exist");
-        std::error_code ec;
-        if (!o.force && o.output.find('%') == std::string::npos && fs::exists(fs::symlink_status(o.output, ec)))
-            return cli::fail(o.output + " exists; record does not replace a file",
-                "add --force to replace it, or choose another name with -o");
+        if (!o.force && o.output.find('%') == std::string::npos && cli::outputTaken(o.output, "record"))
+            return cli::kExitUsage;
     }
     const char* tmp = std::getenv("TMPDIR");
     std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/tidemark-spool.XXXXXX";

@@ -42,6 +42,10 @@ void printUsage(FILE* out);
 int fail(const Error& error);
 int fail(const std::string& message, const std::string& hint = {});
 
+// record and import never replace an existing file (or symlink) without --force: when path is taken,
+// prints the error naming the command and returns true.
+bool outputTaken(const std::string& path, const char* command);
+
 // True when args contains -h or --help (before a "--").
 bool wantsHelp(const std::vector<std::string>& args);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <unistd.h>
 
 namespace tidemark::cli {
@@ -59,6 +60,15 @@ int fail(const Error& error)
 }
 
 int fail(const std::string& message, const std::string& hint) { return fail(Error { ErrorCode::Usage, message, hint }); }
+
+bool outputTaken(const std::string& path, const char* command)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec)))
+        return false;
+    fail(path + " exists; " + command + " does not replace a file", "add --force to replace it, or choose another name with -o");
+    return true;
+}
 
 bool wantsHelp(const std::vector<std::string>& args)
 {
