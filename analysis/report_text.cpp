@@ -291,15 +291,14 @@ std::string render(const Report& r, bool md)
         w.line("Failed allocations: none");
     } else {
         w.heading(1, "Failed allocations");
-    }
-    t.clear();
-    for (const auto& o : r.ooms)
-        t.push_back({ humanDuration(o.ts - s.startNs), o.spaceName, humanBytes(static_cast<double>(o.requestBytes)), o.verdict,
-            o.site.label });
-    if (!r.ooms.empty() || r.options.full)
+        t.clear();
+        for (const auto& o : r.ooms)
+            t.push_back({ humanDuration(o.ts - s.startNs), o.spaceName, humanBytes(static_cast<double>(o.requestBytes)),
+                o.verdict, o.site.label });
         w.table({ "at", "space", "request", "verdict", "site" }, t, { true, false, true, false, false });
-    for (const auto& o : r.ooms)
-        w.bullet(o.spaceName + " at " + humanDuration(o.ts - s.startNs) + ": " + o.explanation);
+        for (const auto& o : r.ooms)
+            w.bullet(o.spaceName + " at " + humanDuration(o.ts - s.startNs) + ": " + o.explanation);
+    }
     if (!r.showCoverage()) {
         w.blank();
         w.line("Capture: nothing was lost (no records dropped, no stacks cut); --coverage shows what was captured.");
