@@ -11,6 +11,7 @@
 #include "trace/series.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <optional>
@@ -96,6 +97,30 @@ Result<std::map<int64_t, std::vector<LiveEvent>>> eventsInMemory(trace::Db& db, 
     return events;
 }
 
+// Below this many allocation rows the indexes cost little to build whatever the recording.
+constexpr int64_t kAlwaysIndexedRows = 100'000;
+
+// The analyses read a space that is most of the table in one pass in table order (SpaceShare); the
+// indexes pay when some space is a small part of it, or when there is no series to tell.
+bool indexesUseful(trace::Db& db)
+{
+    auto levels = trace::getMeta(db, "series_levels");
+    auto rows = db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
+    if (!levels || !rows || *rows <= kAlwaysIndexedRows)
+        return true;
+    auto st = db.prepare("SELECT (SELECT coalesce(sum(allocs), 0) FROM series WHERE space_id = s.id AND level = ?) "
+                         "FROM spaces s");
+    if (!st)
+        return true;
+    st->bind(1, static_cast<int64_t>(std::atoll(levels->c_str())) - 1);
+    while (st->step()) {
+        int64_t spaceRows = st->int64(0);
+        if (spaceRows > 0 && spaceRows * 4 < *rows)
+            return true;
+    }
+    return !st->status().ok();
+}
+
 Status createIndexes(trace::Db& db, const Progress& progress)
 {
     if (progress)
@@ -131,12 +156,13 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
     if (!rows)
         return rows.error();
     std::optional<std::map<int64_t, std::vector<LiveEvent>>> inMemory;
-    if (!options.indexes && *rows <= kSeriesRowsInMemory) {
+    const bool indexed = options.indexes == FinalizeOptions::Indexes::Always;
+    if (!indexed && *rows <= kSeriesRowsInMemory) {
         auto events = eventsInMemory(db, spaces);
         if (!events)
             return events.error();
         inMemory = std::move(*events);
-    } else if (!options.indexes) {
+    } else if (!indexed) {
         if (auto s = createIndexes(db, progress); !s)
             return s;
     }
@@ -193,10 +219,19 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
 
 Status finalizeRecording(trace::Db& db, const Progress& progress, const FinalizeOptions& options)
 {
-    if (options.indexes)
+    if (options.indexes == FinalizeOptions::Indexes::Always)
         if (auto s = createIndexes(db, progress); !s)
             return s;
-    return buildSeries(db, progress, options);
+    if (auto s = buildSeries(db, progress, options); !s)
+        return s;
+    if (options.indexes == FinalizeOptions::Indexes::WhenUseful) {
+        auto has = trace::hasIndexes(db);
+        if (!has)
+            return has.error();
+        if (!*has && indexesUseful(db))
+            return createIndexes(db, progress);
+    }
+    return okStatus();
 }
 
 } // namespace tidemark::analysis

@@ -14,10 +14,13 @@ namespace tidemark::analysis {
 using Progress = std::function<void(std::string_view stage, double fraction)>;
 
 struct FinalizeOptions {
-    // The secondary indexes of trace/schema/indexes.sql. When false they are built only if a series
-    // has to be built from the rows; `record` leaves them to the first Recording::open otherwise, so
-    // it returns as soon as the rows are in.
-    bool indexes = true;
+    // The secondary indexes of trace/schema/indexes.sql. Always: import and tests. WhenUseful
+    // (`record`): only where they pay, so record returns as soon as the rows are in: when a series had
+    // to be built from the rows, when the recording is small, or when some space is a small part of
+    // a large table (a space that is most of the table is read in one pass without them). Readers
+    // never add them: opening a recording does not write to it.
+    enum class Indexes { Always, WhenUseful };
+    Indexes indexes = Indexes::Always;
 };
 
 // Builds what is missing: the indexes (unless told not to) and the series of every space that has

@@ -149,91 +149,12 @@ Result<Recording> Recording::fromDb(trace::Db db)
     return Recording(std::move(db), std::move(caches));
 }
 
-namespace {
-    std::function<void(const std::string&)>& indexingNotice()
-    {
-        static std::function<void(const std::string&)> notice;
-        return notice;
-    }
-
-    // Best effort: a read-only file or directory, or another process holding the write lock for
-    // a second (it may be indexing the same file), leaves the recording as it is: queries still
-    // answer, by scanning.
-    void addIndexes(const std::string& path)
-    {
-        auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
-        if (!db)
-            return;
-        db->setBusyTimeout(1000);
-        if (auto has = trace::hasIndexes(*db); !has || *has)
-            return;
-        if (indexingNotice())
-            indexingNotice()(path);
-        trace::Transaction tx(*db);
-        if (trace::createIndexes(*db))
-            (void)tx.commit();
-    }
-} // namespace
-
-void Recording::setIndexingNotice(std::function<void(const std::string&)> notice)
-{
-    indexingNotice() = std::move(notice);
-}
-
-namespace {
-    // Below this many allocation rows the indexes cost little to build whatever the recording.
-    constexpr int64_t kAlwaysIndexedRows = 100'000;
-
-    // The analyses read a space that is most of the table in one pass in table order (SpaceShare);
-    // the indexes pay when some space is a small part of it, or when there is no series to tell.
-    bool indexesUseful(trace::Db& db)
-    {
-        auto levels = trace::getMeta(db, "series_levels");
-        auto rows = db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
-        if (!levels || !rows || *rows <= kAlwaysIndexedRows)
-            return true;
-        auto st = db.prepare("SELECT (SELECT coalesce(sum(allocs), 0) FROM series WHERE space_id = s.id AND level = ?) "
-                             "FROM spaces s");
-        if (!st)
-            return true;
-        st->bind(1, static_cast<int64_t>(std::atoll(levels->c_str())) - 1);
-        while (st->step()) {
-            int64_t spaceRows = st->int64(0);
-            if (spaceRows > 0 && spaceRows * 4 < *rows)
-                return true;
-        }
-        return !st->status().ok();
-    }
-} // namespace
-
-Result<Recording> Recording::open(const std::string& path, IndexPolicy indexes)
+Result<Recording> Recording::open(const std::string& path)
 {
     auto db = trace::openRecording(path, trace::OpenMode::ReadOnly);
     if (!db)
         return db.error();
-    auto has = trace::hasIndexes(*db);
-    if (has && !*has && (indexes == IndexPolicy::Always || indexesUseful(*db))) {
-        *db = trace::Db();
-        addIndexes(path);
-        db = trace::openRecording(path, trace::OpenMode::ReadOnly);
-        if (!db)
-            return db.error();
-    }
     return fromDb(std::move(*db));
-}
-
-Result<Recording> Recording::openAndFinalize(const std::string& path, IndexPolicy indexes)
-{
-    {
-        auto db = trace::openRecording(path, trace::OpenMode::ReadWrite);
-        if (!db)
-            return db.error();
-        if (!trace::getMeta(*db, "series_levels")) {
-            if (auto s = finalizeRecording(*db); !s)
-                return s.error();
-        }
-    }
-    return open(path, indexes);
 }
 
 Recording::Recording(trace::Db db, std::unique_ptr<RecordingCaches> caches)

@@ -21,18 +21,10 @@ struct RecordingCaches; // private
 
 class Recording {
 public:
-    // Opens read-only. Errors (typed, one line): Io, NotARecording, Corrupt, NewerSchema.
-    // A recording written by `tidemark record` has no secondary indexes. An open adds them (once:
-    // they are kept in the file) when they pay: always for the GUI, whose zooming reads time windows;
-    // otherwise when some space is a small part of a large table, as the analyses read a space that
-    // is most of the table in one pass without them. When the file cannot be written, queries run
-    // without them.
-    enum class IndexPolicy { WhenUseful, Always };
-    static Result<Recording> open(const std::string& path, IndexPolicy indexes = IndexPolicy::WhenUseful);
-    // Told before the first open of a file builds its indexes (the CLI prints a line).
-    static void setIndexingNotice(std::function<void(const std::string& path)> notice);
-    // Opens read-write and runs finalizeRecording() when the level-of-detail series is missing.
-    static Result<Recording> openAndFinalize(const std::string& path, IndexPolicy indexes = IndexPolicy::WhenUseful);
+    // Opens read-only and never writes to the file (a read-only file or directory opens). Errors
+    // (typed, one line): Io, NotARecording, Corrupt, NewerSchema. Queries use the secondary indexes
+    // when the writer added them (analysis/finalize.h) and scan otherwise.
+    static Result<Recording> open(const std::string& path);
     // Wraps an already open connection (tests build recordings in memory or in temp files).
     static Result<Recording> fromDb(trace::Db db);
 

@@ -368,9 +368,10 @@ int buildRecording(const Options& o, Partial& partial, const std::string& output
         report = *ingested;
         times.mark("ingest"); // symbolization included (IngestOptions::symbolize)
         // The ingest wrote the series of every space one process's events made in time order; the
-        // rest comes from the rows here. The indexes are left to the first reader (Recording::open),
-        // so the recording is ready sooner.
-        if (auto s = analysis::finalizeRecording(*db, std::ref(progress), { false }); !s)
+        // rest comes from the rows here, with the indexes only where they pay, so the recording is
+        // ready sooner (readers never add them).
+        const analysis::FinalizeOptions finalize { analysis::FinalizeOptions::Indexes::WhenUseful };
+        if (auto s = analysis::finalizeRecording(*db, std::ref(progress), finalize); !s)
             return failed(s.error());
         times.mark("finalize");
         progress.done();
@@ -383,8 +384,7 @@ int buildRecording(const Options& o, Partial& partial, const std::string& output
             how += "; " + report->cut_short_detail;
         if (auto s = writeMeta(*db, o, run, *report, how); !s)
             return failed(s.error());
-        // One self-contained file: no -wal/-shm beside it, readable from a read-only directory.
-        if (auto s = db->exec("PRAGMA journal_mode = DELETE"); !s)
+        if (auto s = trace::sealRecording(*db); !s)
             return failed(s.error());
         times.mark("close");
         partial.db = trace::Db();

@@ -49,8 +49,9 @@ Status fillApis(Db& db)
 
 // SQLite's header stores the database size in pages at offset 28 (valid when the
 // version-valid-for number at 92 matches the change counter at 24). A file shorter than that
-// was truncated: report it at open rather than as a random query failure later.
-Status checkNotTruncated(const std::string& path)
+// was truncated: report it at open rather than as a random query failure later. Returns whether
+// the file is in WAL mode (its read and write versions at 18 and 19 are 2).
+Result<bool> checkHeader(const std::string& path)
 {
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f)
@@ -81,7 +82,7 @@ Status checkNotTruncated(const std::string& path)
                 path + " is truncated: " + std::to_string(fileSize) + " bytes of " + std::to_string(expected),
                 "the recording was cut short while being copied or written; record again");
     }
-    return okStatus();
+    return hdr[18] == 2 && hdr[19] == 2;
 }
 
 } // namespace
@@ -117,6 +118,8 @@ Result<Db> createRecording(const std::string& path, bool overwrite)
     return db;
 }
 
+Status sealRecording(Db& db) { return db.exec("PRAGMA journal_mode = DELETE"); }
+
 Result<Db> openRecording(const std::string& path, OpenMode mode)
 {
     struct stat st {};
@@ -124,9 +127,17 @@ Result<Db> openRecording(const std::string& path, OpenMode mode)
         return makeError(ErrorCode::Io, "cannot open " + path + ": " + std::strerror(errno));
     if (S_ISDIR(st.st_mode))
         return makeError(ErrorCode::Io, path + " is a directory, not a recording");
-    if (auto s = checkNotTruncated(path); !s)
-        return s.error();
-    auto db = Db::open(path, mode == OpenMode::ReadOnly ? Db::Mode::ReadOnly : Db::Mode::ReadWrite);
+    auto wal = checkHeader(path);
+    if (!wal)
+        return wal.error();
+    // Reading a WAL-mode file (an import before they were sealed, a copy of a partial recording)
+    // would create -wal and -shm files beside it, and fails in a read-only directory. With no -wal
+    // file there is nothing beyond the main file to read, so it is opened as immutable.
+    Db::Mode dbMode = mode == OpenMode::ReadOnly ? Db::Mode::ReadOnly : Db::Mode::ReadWrite;
+    struct stat walSt {};
+    if (*wal && mode == OpenMode::ReadOnly && ::stat((path + "-wal").c_str(), &walSt) != 0)
+        dbMode = Db::Mode::Immutable;
+    auto db = Db::open(path, dbMode);
     if (!db)
         return db.error();
     auto appId = db->queryInt("PRAGMA application_id");

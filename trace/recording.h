@@ -21,6 +21,10 @@ int currentSchemaVersion();
 // migration and fills the `apis` table. The connection is tuned for bulk loading.
 Result<Db> createRecording(const std::string& path, bool overwrite = true);
 
+// The last step of every writer (record, import): leaves one self-contained file, with no -wal or
+// -shm beside it, that a reader opens without writing, even from a read-only directory.
+Status sealRecording(Db& db);
+
 enum class OpenMode { ReadOnly, ReadWrite };
 
 // Opens an existing recording. Errors: Io (missing/unreadable), NotARecording (not SQLite, or a

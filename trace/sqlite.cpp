@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
+
 namespace tidemark::trace {
 
 namespace {
@@ -35,13 +37,29 @@ Result<Db> Db::open(const std::string& path, Mode mode)
 {
     int flags = SQLITE_OPEN_NOMUTEX;
     switch (mode) {
-    case Mode::ReadOnly: flags |= SQLITE_OPEN_READONLY; break;
+    case Mode::ReadOnly:
+    case Mode::Immutable: flags |= SQLITE_OPEN_READONLY; break;
     case Mode::ReadWrite: flags |= SQLITE_OPEN_READWRITE; break;
     case Mode::Create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
     }
     Db db;
     db.m_path = path;
-    int rc = sqlite3_open_v2(path.c_str(), &db.m_db, flags, nullptr);
+    std::string name = path;
+    if (mode == Mode::Immutable) {
+        flags |= SQLITE_OPEN_URI;
+        name = "file:";
+        for (char c : path) { // a URI path: '%', '?' and '#' would start an escape, a query or a fragment
+            if (c == '%' || c == '?' || c == '#') {
+                char hex[4];
+                std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+                name += hex;
+            } else {
+                name += c;
+            }
+        }
+        name += "?immutable=1";
+    }
+    int rc = sqlite3_open_v2(name.c_str(), &db.m_db, flags, nullptr);
     if (rc != SQLITE_OK) {
         Error e = db.lastError("cannot open " + path);
         e.code = ErrorCode::Io;

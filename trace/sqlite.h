@@ -71,7 +71,9 @@ private:
 
 class Db {
 public:
-    enum class Mode { ReadOnly, ReadWrite, Create };
+    // Immutable: read-only, and SQLite assumes nobody changes the file (no locks, no -shm), for a
+    // finished recording whose directory may be read-only.
+    enum class Mode { ReadOnly, Immutable, ReadWrite, Create };
     static Result<Db> open(const std::string& path, Mode mode);
 
     Db() = default;

@@ -182,7 +182,12 @@ Result<ImportSummary> importInto(const std::string& input, const std::string& ou
     trace::Db& db = (*writer)->db();
     if (auto s = analysis::finalizeRecording(db, options.progress); !s)
         return s.error();
-    return summarize(db, format);
+    auto summary = summarize(db, format);
+    if (!summary)
+        return summary;
+    if (auto s = trace::sealRecording(db); !s)
+        return s.error();
+    return summary;
 }
 
 } // namespace

@@ -22,18 +22,13 @@ QString errorText(const Error& e)
 
 namespace {
 
-    // Opens read-only; builds the level-of-detail series first when an unfinalized file allows it.
+    // Opens read-only (the viewer never writes to the file); a recording without the level-of-detail
+    // series (one written before they existed) is drawn from the exact events.
     Result<Recording> openForViewing(const std::string& path)
     {
-        auto rec = Recording::open(path, Recording::IndexPolicy::Always); // zooming reads time windows
-        if (!rec || rec->hasSeries())
-            return rec;
-        auto finalized = Recording::openAndFinalize(path, Recording::IndexPolicy::Always);
-        if (finalized)
-            return finalized;
-        qCWarning(lcLoader) << "cannot finalize" << QString::fromStdString(path)
-                            << "(read-only?); zooming uses exact events:"
-                            << QString::fromStdString(finalized.error().message);
+        auto rec = Recording::open(path);
+        if (rec && !rec->hasSeries())
+            qCWarning(lcLoader) << QString::fromStdString(path) << "has no level-of-detail series; zooming uses exact events";
         return rec;
     }
 

@@ -68,11 +68,11 @@ protected:
     // with the same parameters, and both must agree.
     void expectSeriesMatchesTheRows()
     {
-        ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { false }));
+        ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { analysis::FinalizeOptions::Indexes::WhenUseful }));
         Rows fromIngest = series();
         ASSERT_FALSE(fromIngest.empty());
         ASSERT_TRUE(m_db.exec("DELETE FROM series"));
-        ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { true }));
+        ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { analysis::FinalizeOptions::Indexes::Always }));
         Rows fromRows = series();
         ASSERT_EQ(fromIngest.size(), fromRows.size());
         for (size_t i = 0; i < fromRows.size(); ++i)
@@ -195,7 +195,7 @@ TEST_F(LiveSeriesTest, SeveralProcessesLeaveTheSeriesToFinalize)
     child.write(m_dir / "spool");
     ingest();
     EXPECT_EQ(num("SELECT count(*) FROM series"), 0);
-    ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { false }));
+    ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { analysis::FinalizeOptions::Indexes::WhenUseful }));
     // Both processes share the host space: 64 + 128 bytes live between 20 and 30.
     EXPECT_EQ(num("SELECT max(max_live_bytes) FROM series"), 192);
 }
