@@ -2,7 +2,7 @@
 // JSON baseline (docs/ci.md), and median/max aggregation of repeated runs.
 #include "analysis/baseline.h"
 
-#include "analysis/json_input.h"
+#include "analysis/json_io.h"
 #include "analysis/queries.h"
 
 #include <nlohmann/json.hpp>
@@ -218,7 +218,7 @@ std::string summaryToJson(const MemorySummary& s, int indent)
         { "program", s.program }, { "command_line", s.commandLine }, { "rank", s.rank ? json(*s.rank) : json(nullptr) },
         { "host", s.host }, { "duration_ns", s.durationNs }, { "cut_short", s.cutShort }, { "runs", s.runs },
         { "aggregate", s.aggregate }, { "spaces", std::move(spaces) } };
-    return doc.dump(indent) + "\n";
+    return dumpJson(doc, indent) + "\n";
 }
 
 Result<MemorySummary> summaryFromJson(const std::string& text, const std::string& origin)

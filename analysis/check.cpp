@@ -4,7 +4,7 @@
 #include "analysis/check.h"
 
 #include "analysis/diff.h"
-#include "analysis/json_input.h"
+#include "analysis/json_io.h"
 #include "analysis/report.h"
 
 #include <nlohmann/json.hpp>
@@ -98,7 +98,7 @@ namespace {
         if (v.is_number_integer())
             return std::to_string(v.get<int64_t>());
         if (v.is_number())
-            return json(v).dump();
+            return dumpJson(json(v));
         return {};
     }
 
@@ -285,7 +285,7 @@ Result<CheckConfig> parseBudgetToml(const std::string& text, const std::string& 
             (*table)[key] = *value;
         }
     }
-    return parseBudgetJson(doc.dump(), origin);
+    return parseBudgetJson(dumpJson(doc), origin);
 }
 
 Result<CheckConfig> loadBudget(const std::string& path)
@@ -625,7 +625,7 @@ std::string renderCheckJson(const CheckResult& c, int indent)
     json doc { { "format", "tidemark-check" }, { "version", 1 }, { "ok", c.ok() }, { "passed", c.passed },
         { "failed", c.failed }, { "skipped", c.skipped }, { "baseline", c.baseline },
         { "results", std::move(results) } };
-    return doc.dump(indent) + "\n";
+    return dumpJson(doc, indent) + "\n";
 }
 
 std::string renderCheckJUnit(const CheckResult& c)

@@ -2,6 +2,7 @@
 // Rows match by grouping key, so the same code location lines up across builds even when its stack
 // (and callsite ids) differ.
 #include "analysis/diff.h"
+#include "analysis/json_io.h"
 
 #include <nlohmann/json.hpp>
 
@@ -259,7 +260,7 @@ namespace {
 
 std::string renderDiffJson(const Diff& d, int indent)
 {
-    return diffJson(d).dump(indent) + "\n";
+    return dumpJson(diffJson(d), indent) + "\n";
 }
 
 Result<RankDiff> diffRanks(
@@ -311,7 +312,7 @@ std::string renderRankDiffJson(const RankDiff& d, int indent)
         pairs.push_back({ { "rank", d.ranks[i] }, { "diff", diffJson(d.pairs[i]) } });
     json doc { { "format", "tidemark-rank-diff" }, { "version", 1 }, { "a", json::parse(renderRanksJson(d.a)) },
         { "b", json::parse(renderRanksJson(d.b)) }, { "pairs", std::move(pairs) } };
-    return doc.dump(indent) + "\n";
+    return dumpJson(doc, indent) + "\n";
 }
 
 } // namespace tidemark::analysis

@@ -1,6 +1,7 @@
 // Chrome trace, folded-stack and CSV exports. Events are written one by one (no whole-document tree in
 // memory), so a recording with millions of ranges or allocations exports in bounded memory.
 #include "analysis/export.h"
+#include "analysis/json_io.h"
 
 #include "analysis/queries.h"
 #include "analysis/report.h"
@@ -31,10 +32,10 @@ namespace {
         double us(TimeNs ns) const { return static_cast<double>(ns - m_t0) / 1000.0; }
         void write(const json& ev)
         {
-            m_out << (m_first ? "" : ",\n") << ev.dump();
+            m_out << (m_first ? "" : ",\n") << dumpJson(ev);
             m_first = false;
         }
-        void finish(const json& metadata) { m_out << "\n],\"metadata\":" << metadata.dump() << "}\n"; }
+        void finish(const json& metadata) { m_out << "\n],\"metadata\":" << dumpJson(metadata) << "}\n"; }
 
     private:
         std::ostream& m_out;

@@ -1,6 +1,7 @@
 // Per-rank peaks and the imbalance between ranks of a distributed run, and the multi-file report.
 // A data-parallel job is only as big as its biggest rank, so the table leads with who peaks highest.
 #include "analysis/ranks.h"
+#include "analysis/json_io.h"
 
 #include <nlohmann/json.hpp>
 
@@ -167,7 +168,7 @@ namespace {
 
 std::string renderRanksJson(const RankTable& t, int indent)
 {
-    return ranksJson(t).dump(indent) + "\n";
+    return dumpJson(ranksJson(t), indent) + "\n";
 }
 
 Result<std::string> renderMultiRankReport(
@@ -202,7 +203,7 @@ Result<std::string> renderMultiRankReport(
         for (size_t i = 0; i < reports.size(); ++i)
             doc["reports"].push_back({ { "rank", numbers[i] }, { "file", paths[i] },
                 { "report", json::parse(renderJson(reports[i]), nullptr, false) } });
-        return doc.dump(2) + "\n";
+        return dumpJson(doc, 2) + "\n";
     }
     bool md = format == "markdown";
     std::string out = md

@@ -2,6 +2,7 @@
 // name, times are nanoseconds relative to the recording's start unless named *_abs_ns, and new
 // fields may be added but none are renamed or removed without bumping kReportJsonVersion.
 #include "analysis/report.h"
+#include "analysis/json_io.h"
 
 #include <nlohmann/json.hpp>
 
@@ -168,7 +169,7 @@ std::string renderJson(const Report& r, int indent)
         losses.push_back({ { "process", it.processId }, { "source", it.source }, { "name", it.name }, { "value", optional(it.value) },
             { "detail", it.detail } });
     j["coverage"] = { { "items", items }, { "warnings", r.coverage.warnings }, { "losses", losses } };
-    return j.dump(indent) + "\n";
+    return dumpJson(j, indent) + "\n";
 }
 
 } // namespace tidemark::analysis

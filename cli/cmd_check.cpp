@@ -2,6 +2,7 @@
 // rank), evaluates every rule from the command line and the budget, prints each verdict with the site
 // and phase behind failures, and exits 1 when a rule failed.
 #include "analysis/check.h"
+#include "analysis/json_io.h"
 #include "analysis/ranks.h"
 #include "cli/command.h"
 
@@ -237,7 +238,7 @@ int run(const std::vector<std::string>& args)
         auto doc = nlohmann::json::parse(renderCheckJson(result));
         if (perRank)
             doc["ranks"] = nlohmann::json::parse(renderRanksJson(rankTable(*runs)));
-        std::fputs((doc.dump(2) + "\n").c_str(), stdout);
+        std::fputs((analysis::dumpJson(doc, 2) + "\n").c_str(), stdout);
     } else if (o.format == "markdown") {
         std::string md = renderCheckMarkdown(result);
         if (perRank)

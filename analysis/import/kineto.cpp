@@ -4,7 +4,7 @@
 // totals only; kernels, copies and memsets their own rows; user annotations nested ranges per thread.
 #include "analysis/import/import_internal.h"
 #include "analysis/import/input_bytes.h"
-#include "analysis/json_input.h"
+#include "analysis/json_io.h"
 #include "analysis/import/kineto_memory.h"
 #include "analysis/import/kineto_stacks.h"
 #include "analysis/import/range_nesting.h"

@@ -1,6 +1,8 @@
-// JSON that comes from outside (budget files, baselines, traces) is parsed with a bound on nesting:
-// nlohmann's parser itself is iterative, but copying and destroying a value recurse once per level,
-// so a file nested 100 000 deep would overflow the stack. Real inputs nest a handful of levels.
+// JSON in and out. What comes from outside (budget files, baselines, traces) is parsed with a bound on
+// nesting: nlohmann's parser itself is iterative, but copying and destroying a value recurse once per
+// level, so a file nested 100 000 deep would overflow the stack. Real inputs nest a handful of levels.
+// What goes out is written with dumpJson, never json::dump's default, which throws on a string that
+// is not UTF-8 (a Linux path, a frame name or a budget's text can hold any bytes).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -44,6 +46,12 @@ inline std::optional<nlohmann::json> parseJsonInput(std::string_view text, std::
         *error = e.what();
     }
     return std::nullopt;
+}
+
+// Text of a JSON value; invalid UTF-8 in strings becomes U+FFFD instead of an exception.
+inline std::string dumpJson(const nlohmann::json& value, int indent = -1)
+{
+    return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace tidemark::analysis
