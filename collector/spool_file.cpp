@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <fcntl.h>
 #include <queue>
 #include <sys/mman.h>
@@ -170,7 +171,10 @@ bool SpoolFile::recordValid(const wire::RecordHeader& rh) const
     uint32_t minBytes = trace::recordMinBytes(kind);
     if (minBytes == 0 || rh.size_bytes < minBytes)
         return false;
-    return trace::recordIsVariable(kind) || rh.size_bytes == wire::padTo8(minBytes);
+    if (!trace::recordIsVariable(kind) && rh.size_bytes != wire::padTo8(minBytes))
+        return false;
+    // The recording's times are signed nanoseconds: a time past 2^63 is damage, not a moment.
+    return timestampOf(rh) <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 }
 
 void SpoolFile::release()

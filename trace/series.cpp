@@ -5,6 +5,7 @@
 #include "trace/recording.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 namespace tidemark::trace {
@@ -22,10 +23,13 @@ SeriesParams chooseSeriesParams(int64_t lo, int64_t hi)
         lo = hi = 0;
     SeriesParams p;
     p.originNs = lo;
-    int64_t span = std::max<int64_t>(1, hi - lo + 1);
+    // In unsigned arithmetic: times from damaged input may span more than int64 holds.
+    const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+    int64_t span = width >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
+                                                                                          : static_cast<int64_t>(width) + 1;
     p.baseNs = std::max<int64_t>(1, (span + kLevel0Buckets - 1) / kLevel0Buckets);
     p.levels = 1;
-    while ((p.baseNs << (p.levels - 1)) < span && p.levels < 62)
+    while ((static_cast<uint64_t>(p.baseNs) << (p.levels - 1)) < static_cast<uint64_t>(span) && p.levels < 62)
         ++p.levels;
     return p;
 }
