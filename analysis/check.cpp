@@ -157,6 +157,9 @@ Result<CheckConfig> parseBudgetJson(const std::string& text, const std::string& 
         std::string where = origin + " rule " + std::to_string(i + 1);
         if (!r.is_object())
             return makeError(ErrorCode::Usage, where + " is not a table");
+        for (const char* key : { "space", "phase", "name" })
+            if (r.contains(key) && !r[key].is_string())
+                return makeError(ErrorCode::Usage, where + ": " + key + " must be a string");
         int found = 0;
         for (const auto& [key, value] : r.items()) {
             if (key == "space" || key == "phase" || key == "name")
