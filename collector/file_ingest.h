@@ -167,7 +167,6 @@ private:
     int64_t stringOf(uint32_t fileStringId) const;
     int64_t rangeOf(uint32_t fileRangeId) const;
     int64_t threadOf(uint32_t tid);
-    struct Thread;
     Thread& thread(uint32_t tid);
     void seen(uint32_t tid, uint64_t ts);
 
