@@ -123,7 +123,7 @@ Result<Summary> summary(Recording& rec)
     for (const char* key : { "cut_short", "cut_short_reason", "end_detail" }) {
         if (auto v = trace::getMeta(db, key); v && !v->empty() && *v != "0" && *v != "false") {
             s.cutShort = true;
-            if (s.cutShortDetail.empty())
+            if (s.cutShortDetail.empty() && std::string_view(key) != "cut_short") // that one is only a flag
                 s.cutShortDetail = *v;
         }
     }
