@@ -206,6 +206,57 @@ int earlyThreads()
     return 0;
 }
 
+// threads × perThread allocations of 7001..7016 bytes (no other allocation of the program has those
+// sizes), each freed 64 allocations later, all threads at once. Prints "expect N" and "threads T".
+int load(int threadCount, long perThread)
+{
+    std::vector<std::thread> threads;
+    for (int t = 0; t < threadCount; ++t)
+        threads.emplace_back([perThread] {
+            void* ring[64] = {};
+            for (long k = 0; k < perThread; ++k) {
+                void*& slot = ring[k % 64];
+                std::free(slot);
+                slot = std::malloc(7001 + k % 16);
+                static_cast<char*>(slot)[0] = 1;
+            }
+            for (void* p : ring)
+                std::free(p);
+        });
+    for (auto& t : threads)
+        t.join();
+    std::printf("expect %ld\nthreads %d\n", threadCount * perThread, threadCount);
+    return 0;
+}
+
+// Allocates marker blocks for 200 ms, prints "last N T" (N markers, the CLOCK_MONOTONIC time T of
+// the last one), then ends at once: segv, abort, _exit or SIGKILL (sent to itself).
+int die(const std::string& how)
+{
+    auto nowNs = [] {
+        timespec ts {};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return static_cast<long long>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    };
+    const long long start = nowNs();
+    long long n = 0, last = start;
+    while (last - start < 200'000'000) {
+        marker();
+        last = nowNs();
+        ++n;
+    }
+    std::printf("last %lld %lld\n", n, last);
+    if (how == "segv")
+        *static_cast<volatile int*>(nullptr) = 1;
+    if (how == "abort")
+        std::abort();
+    if (how == "_exit")
+        _exit(3);
+    if (how == "sigkill")
+        kill(getpid(), SIGKILL);
+    return 2;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -224,6 +275,10 @@ int main(int argc, char** argv)
         return dlopenLoop();
     if (mode == "threads")
         return earlyThreads();
-    std::fprintf(stderr, "usage: torture_target fork50|spawn|signal|exit-paths|dlopen|threads\n");
+    if (mode == "die" && argc == 3)
+        return die(argv[2]);
+    if (mode == "load" && argc == 4)
+        return load(std::atoi(argv[2]), std::atol(argv[3]));
+    std::fprintf(stderr, "usage: torture_target fork50|spawn|signal|exit-paths|dlopen|threads|load THREADS N|die segv|abort|_exit|sigkill\n");
     return 2;
 }
