@@ -353,8 +353,9 @@ int buildRecording(const Options& o, Partial& partial, const std::string& output
     auto failed = [&](const Error& e) {
         partial.ingest.reset();
         partial.remove();
-        cli::fail(Error { e.code, "could not write the recording " + output + ": " + e.message, e.hint });
-        return targetCode ? targetCode : cli::kExitUsage;
+        cli::fail(Error { e.code, "could not write the recording " + output + ": " + e.message + "; nothing was recorded",
+            e.hint });
+        return targetCode; // the program ran: record exits with its status (docs/cli.md)
     };
     std::optional<collector::IngestReport> report;
     std::string how;

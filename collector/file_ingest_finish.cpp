@@ -3,6 +3,8 @@
 #include "collector/file_ingest.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <tuple>
 
 namespace tidemark::collector {
@@ -70,7 +72,7 @@ void FileIngest::finishMemory()
 
 bool FileIngest::cutShort() const
 {
-    return !m_exited || m_file.scan().truncated_bytes > 0;
+    return !m_exited || m_file.scan().truncated_bytes > 0 || m_file.header().stopped_ts_ns != 0;
 }
 
 std::string FileIngest::cutShortDetail() const
@@ -78,6 +80,13 @@ std::string FileIngest::cutShortDetail() const
     std::string who = "process " + std::to_string(m_file.header().pid);
     if (!m_exe.empty())
         who += " (" + m_exe + ")";
+    if (const auto& h = m_file.header(); h.stopped_ts_ns != 0) {
+        double ms = h.stopped_ts_ns > h.start_ts_ns ? double(h.stopped_ts_ns - h.start_ts_ns) / 1e6 : 0.0;
+        char at[32];
+        std::snprintf(at, sizeof at, "%.1f", ms);
+        return who + ": capture stopped " + at + " ms after it started, when writing its spool failed ("
+            + std::strerror(static_cast<int>(h.stopped_errno)) + "); what the program did after that is not recorded";
+    }
     if (m_file.scan().truncated_bytes > 0)
         return who + ": its spool ended mid-chunk (" + std::to_string(m_file.scan().truncated_bytes) + " bytes lost)";
     if (!m_exited)

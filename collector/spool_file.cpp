@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
-#include <limits>
 #include <fcntl.h>
 #include <queue>
 #include <sys/mman.h>
@@ -106,6 +106,13 @@ Status SpoolFile::refresh(bool final)
 {
     if (auto s = map(final ? 0 : m_size + kGrowthReserve); !s)
         return s;
+    // The writer sets these in place when a write fails (SpoolFileHeader::stopped_ts_ns).
+    if (m_data && m_size >= sizeof(wire::SpoolFileHeader)) {
+        std::memcpy(&m_header.stopped_ts_ns, m_data + offsetof(wire::SpoolFileHeader, stopped_ts_ns),
+            sizeof(m_header.stopped_ts_ns));
+        std::memcpy(&m_header.stopped_errno, m_data + offsetof(wire::SpoolFileHeader, stopped_errno),
+            sizeof(m_header.stopped_errno));
+    }
     indexChunks(final);
     return okStatus();
 }
@@ -173,8 +180,9 @@ bool SpoolFile::recordValid(const wire::RecordHeader& rh) const
         return false;
     if (!trace::recordIsVariable(kind) && rh.size_bytes != wire::padTo8(minBytes))
         return false;
-    // The recording's times are signed nanoseconds: a time past 2^63 is damage, not a moment.
-    return timestampOf(rh) <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    // Times are nanoseconds of CLOCK_MONOTONIC (since boot). One past 2^61 (73 years) is damage, not a
+    // moment; below it, every sum of times and bucket widths the series make fits in int64.
+    return timestampOf(rh) < (uint64_t(1) << 61);
 }
 
 void SpoolFile::release()

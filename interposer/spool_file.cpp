@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstddef>
 #include <ctime>
 #include <fcntl.h>
 #include <pthread.h>
@@ -45,6 +46,23 @@ bool writeFully(const iovec* iov, int count) noexcept
         }
     }
     return true;
+}
+
+// Tells the collector when and why capture stopped, in the header (see SpoolFileHeader::stopped_ts_ns).
+void markStopped(int error) noexcept
+{
+    timespec now {};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct {
+        uint64_t ts;
+        uint32_t error;
+    } __attribute__((packed)) mark { uint64_t(now.tv_sec) * 1'000'000'000 + uint64_t(now.tv_nsec), uint32_t(error) };
+    static_assert(sizeof(mark) == 12);
+    // The file is O_APPEND, under which Linux's pwrite appends; nothing is appended after this.
+    int flags = ::fcntl(g_fd, F_GETFL);
+    if (flags >= 0 && ::fcntl(g_fd, F_SETFL, flags & ~O_APPEND) == 0)
+        (void)!::pwrite(g_fd, &mark, sizeof(mark), offsetof(wire::SpoolFileHeader, stopped_ts_ns));
+    errno = error;
 }
 
 } // namespace
@@ -122,6 +140,8 @@ bool writeChunk(uint32_t tid, const void* a, size_t aBytes, const void* b, size_
     iovec iov[3] = { { &ch, sizeof(ch) }, { const_cast<void*>(a), aBytes }, { const_cast<void*>(b), bBytes } };
     pthread_mutex_lock(&g_writeMutex);
     bool ok = writeFully(iov, bBytes ? 3 : 2);
+    if (!ok)
+        markStopped(errno);
     pthread_mutex_unlock(&g_writeMutex);
     if (ok)
         g_counters.chunks.fetch_add(1, std::memory_order_relaxed);

@@ -31,7 +31,12 @@ struct SpoolFileHeader {
     uint32_t flags;       // reserved, 0
     uint64_t start_ts_ns; // CLOCK_MONOTONIC when the image started tracking
     uint64_t start_realtime_ns;
-    uint64_t reserved[4];
+    // Set in place when capture stopped because a write to this file failed (a full disk): the
+    // header's bytes are already on disk, so this write needs no new space. 0 while capturing.
+    uint64_t stopped_ts_ns;
+    uint32_t stopped_errno;
+    uint32_t reserved32;
+    uint64_t reserved[2];
 };
 static_assert(sizeof(SpoolFileHeader) == 80);
 
