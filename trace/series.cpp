@@ -75,7 +75,9 @@ SeriesWriter::SeriesWriter(const SeriesParams& p, int64_t spaceId)
 // One change of live bytes is a bucket of its own: its envelope spans the bytes before and after.
 Status SeriesWriter::event(int64_t ts, int64_t delta, bool isAlloc)
 {
-    const int64_t next = m_live + delta;
+    int64_t next = 0; // saturates: a damaged row's size must not wrap the live bytes around
+    if (__builtin_add_overflow(m_live, delta, &next))
+        next = delta > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
     return bucket(ts, std::min(m_live, next), std::max(m_live, next), next, isAlloc ? 1 : 0, isAlloc ? 0 : 1);
 }
 
