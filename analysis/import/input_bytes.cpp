@@ -31,49 +31,117 @@ bool isGzip(std::string_view data)
     return data.size() >= 2 && static_cast<uint8_t>(data[0]) == 0x1f && static_cast<uint8_t>(data[1]) == 0x8b;
 }
 
-Result<std::string> gunzip(std::string_view data, uint64_t maxBytes)
-{
-    if (data.size() > UINT32_MAX)
-        return makeError(ErrorCode::Usage, "gzip input larger than 4 GiB; decompress it first");
+struct GunzipStreamBuf::Zlib {
     z_stream zs {};
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-        return makeError(ErrorCode::Io, "zlib initialisation failed");
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    zs.avail_in = static_cast<uInt>(data.size());
-    std::string out;
-    std::string buf(1 << 16, '\0');
-    int rc = Z_OK;
-    for (;;) {
-        zs.next_out = reinterpret_cast<Bytef*>(buf.data());
-        zs.avail_out = static_cast<uInt>(buf.size());
-        rc = inflate(&zs, Z_NO_FLUSH);
-        if (rc != Z_OK && rc != Z_STREAM_END)
-            break;
-        out.append(buf.data(), buf.size() - zs.avail_out);
-        if (out.size() > maxBytes) {
+    bool initialised = false;
+    ~Zlib()
+    {
+        if (initialised)
             inflateEnd(&zs);
-            return makeError(ErrorCode::Usage, "gzip input inflates beyond " + std::to_string(maxBytes >> 20) + " MiB");
+    }
+};
+
+GunzipStreamBuf::GunzipStreamBuf(std::string_view compressed, uint64_t maxBytes)
+    : m_in(compressed)
+    , m_maxBytes(maxBytes)
+    , m_buf(1 << 16, '\0')
+    , m_z(std::make_unique<Zlib>())
+{
+    setg(m_buf.data(), m_buf.data(), m_buf.data());
+    if (compressed.size() > UINT32_MAX) {
+        m_error = Error { ErrorCode::Usage, "gzip input larger than 4 GiB; decompress it first", {} };
+        return;
+    }
+    if (inflateInit2(&m_z->zs, 16 + MAX_WBITS) != Z_OK) {
+        m_error = Error { ErrorCode::Io, "zlib initialisation failed", {} };
+        return;
+    }
+    m_z->initialised = true;
+    m_z->zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+    m_z->zs.avail_in = static_cast<uInt>(compressed.size());
+}
+
+GunzipStreamBuf::~GunzipStreamBuf() = default;
+
+double GunzipStreamBuf::fractionRead() const
+{
+    return m_in.empty() ? 1.0 : 1.0 - static_cast<double>(m_z->zs.avail_in) / static_cast<double>(m_in.size());
+}
+
+GunzipStreamBuf::int_type GunzipStreamBuf::underflow()
+{
+    if (gptr() < egptr())
+        return traits_type::to_int_type(*gptr());
+    if (m_done || m_error)
+        return traits_type::eof();
+    z_stream& zs = m_z->zs;
+    size_t produced = 0;
+    while (produced == 0) {
+        zs.next_out = reinterpret_cast<Bytef*>(m_buf.data());
+        zs.avail_out = static_cast<uInt>(m_buf.size());
+        int rc = inflate(&zs, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            m_error = Error { ErrorCode::Corrupt, rc == Z_BUF_ERROR ? "gzip data truncated" : "gzip data damaged",
+                "the compressed file is incomplete or not gzip; `gzip -t` on it says more" };
+            return traits_type::eof();
         }
-        if (out.size() > kRatioCheckFloorBytes && out.size() / kMaxInflateRatio > data.size()) {
-            inflateEnd(&zs);
-            return makeError(ErrorCode::Corrupt,
-                "gzip input expands more than " + std::to_string(kMaxInflateRatio) + "-fold (" + std::to_string(out.size() >> 20)
-                    + " MiB from " + std::to_string(data.size() >> 10) + " KiB so far): not a trace or snapshot, which compress "
-                    "10 to 30-fold; reading stopped",
-                "if the file is genuine, decompress it yourself (gzip -d) and import the result");
+        produced = m_buf.size() - zs.avail_out;
+        m_out += produced;
+        if (m_out > m_maxBytes) {
+            m_error = Error { ErrorCode::Usage, "gzip input inflates beyond " + std::to_string(m_maxBytes >> 20) + " MiB", {} };
+            return traits_type::eof();
+        }
+        if (m_out > kRatioCheckFloorBytes && m_out / kMaxInflateRatio > m_in.size()) {
+            m_error = Error { ErrorCode::Corrupt,
+                "gzip input expands more than " + std::to_string(kMaxInflateRatio) + "-fold (" + std::to_string(m_out >> 20)
+                    + " MiB from " + std::to_string(m_in.size() >> 10) + " KiB so far): not a trace or snapshot, which "
+                    "compress 10 to 30-fold; reading stopped",
+                "if the file is genuine, decompress it yourself (gzip -d) and import the result" };
+            return traits_type::eof();
         }
         if (rc == Z_STREAM_END) {
             // Concatenated members are one stream to gunzip; trailing non-gzip bytes are ignored as it does.
             std::string_view rest(reinterpret_cast<const char*>(zs.next_in), zs.avail_in);
-            if (!isGzip(rest))
+            if (!isGzip(rest)) {
+                m_done = true;
                 break;
+            }
             inflateReset(&zs);
         }
     }
-    inflateEnd(&zs);
-    if (rc != Z_STREAM_END)
-        return makeError(ErrorCode::Corrupt, rc == Z_BUF_ERROR ? "gzip data truncated" : "gzip data damaged",
-            "the compressed file is incomplete or not gzip; `gzip -t` on it says more");
+    setg(m_buf.data(), m_buf.data(), m_buf.data() + produced);
+    return produced ? traits_type::to_int_type(*gptr()) : traits_type::eof();
+}
+
+MemoryStreamBuf::MemoryStreamBuf(std::string_view data)
+    : m_data(data)
+{
+    char* begin = const_cast<char*>(data.data());
+    setg(begin, begin, begin + data.size());
+}
+
+double MemoryStreamBuf::fractionRead() const
+{
+    return m_data.empty() ? 1.0 : static_cast<double>(gptr() - eback()) / static_cast<double>(m_data.size());
+}
+
+std::string_view GunzipStreamBuf::next()
+{
+    if (sgetc() == traits_type::eof())
+        return {};
+    std::string_view chunk = buffered();
+    setg(egptr(), egptr(), egptr());
+    return chunk;
+}
+
+Result<std::string> gunzip(std::string_view data, uint64_t maxBytes)
+{
+    GunzipStreamBuf stream(data, maxBytes);
+    std::string out;
+    for (std::string_view chunk = stream.next(); !chunk.empty(); chunk = stream.next())
+        out.append(chunk);
+    if (stream.error())
+        return *stream.error();
     return out;
 }
 

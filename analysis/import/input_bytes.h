@@ -5,6 +5,9 @@
 #include "trace/result.h"
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +26,49 @@ Result<std::string> readWholeFile(const std::string& path);
 bool isGzip(std::string_view data);
 // Inflates every gzip member of data. Errors: Corrupt (truncated or damaged), Usage (over maxBytes).
 Result<std::string> gunzip(std::string_view data, uint64_t maxBytes = kMaxInflatedBytes);
+
+// The same inflation as a stream, 64 KiB at a time, so a reader parses a trace without holding it
+// decompressed; the same bounds and errors. After the stream ends early (EOF from underflow) error()
+// says why, or is empty when the input simply ended.
+class GunzipStreamBuf : public std::streambuf {
+public:
+    explicit GunzipStreamBuf(std::string_view compressed, uint64_t maxBytes = kMaxInflatedBytes);
+    ~GunzipStreamBuf() override;
+    GunzipStreamBuf(const GunzipStreamBuf&) = delete;
+    GunzipStreamBuf& operator=(const GunzipStreamBuf&) = delete;
+
+    const std::optional<Error>& error() const { return m_error; }
+    // The inflated bytes not read yet of the current 64 KiB (after sgetc(), the first ones: enough
+    // to tell a tar archive from a trace).
+    std::string_view buffered() const { return { gptr(), static_cast<size_t>(egptr() - gptr()) }; }
+    // The fraction of the compressed input inflated so far (progress).
+    double fractionRead() const;
+    // The next inflated bytes, consumed (empty at the end or on an error); valid until the next read.
+    std::string_view next();
+
+protected:
+    int_type underflow() override;
+
+private:
+    std::string_view m_in;
+    uint64_t m_maxBytes;
+    uint64_t m_out = 0; // inflated bytes so far
+    bool m_done = false;
+    std::optional<Error> m_error;
+    std::string m_buf;
+    struct Zlib;
+    std::unique_ptr<Zlib> m_z;
+};
+
+// A stream over bytes already in memory (what GunzipStreamBuf is for compressed ones).
+class MemoryStreamBuf : public std::streambuf {
+public:
+    explicit MemoryStreamBuf(std::string_view data);
+    double fractionRead() const;
+
+private:
+    std::string_view m_data;
+};
 
 struct TarEntry {
     std::string name;

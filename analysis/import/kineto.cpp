@@ -1,18 +1,21 @@
-// Kineto / Chrome trace JSON -> recording. traceEvents are handled one at a time while the JSON streams
-// (nlohmann's parser callback drops each event once read), so a large trace never exists as a tree.
+// Kineto / Chrome trace JSON -> recording. The text streams (a .json.gz is inflated as it is parsed)
+// and traceEvents are handled one at a time (nlohmann's parser callback drops each event once read),
+// so a large trace never exists whole, neither as text nor as a tree.
 // [memory] events become lifetimes (paired by address per device) or, in old schemas without addresses,
 // totals only; kernels, copies and memsets their own rows; user annotations nested ranges per thread.
 #include "analysis/import/import_internal.h"
 #include "analysis/import/input_bytes.h"
-#include "analysis/json_io.h"
 #include "analysis/import/kineto_memory.h"
 #include "analysis/import/kineto_stacks.h"
 #include "analysis/import/range_nesting.h"
+#include "analysis/json_io.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <istream>
 #include <map>
 
 namespace tidemark::import {
@@ -213,8 +216,17 @@ void TraceReader::finish(const json& top, std::optional<int64_t> rankFallback)
     m_out.stat(m_processId, "kineto.memory_events", static_cast<int64_t>(m_memory.size()));
 }
 
-// Parses one trace's JSON while streaming its events into reader.
-Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportContext& ctx, const std::string& name,
+// The text of one trace, read as a stream (inflated as it is parsed when it was compressed), how far
+// through it the reader is, and why it ended early when it did.
+struct TraceText {
+    std::streambuf& stream;
+    std::function<double()> fraction;
+    const std::optional<Error>* streamError = nullptr; // a damaged or oversized gzip stream
+};
+
+// Parses one trace's JSON while streaming its events into reader: neither the text nor the events
+// are held whole.
+Status importOneTrace(TraceText text, RecordingWriter& out, const ImportContext& ctx, const std::string& name,
     std::optional<int64_t> rankFallback)
 {
     int64_t processId = out.process(0, rankFallback, {}, {});
@@ -222,13 +234,10 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
     std::string topKey;
     bool topIsArray = false;
     size_t seen = 0;
-    // Progress is events read over events in the file, estimated by counting "ph" keys (one per event).
-    size_t estimate = 0;
-    for (size_t p = text.find("\"ph\""); p != std::string_view::npos; p = text.find("\"ph\"", p + 4))
-        ++estimate;
+    std::istream in(&text.stream);
     json top;
     try {
-        top = json::parse(text.begin(), text.end(), [&](int depth, json::parse_event_t ev, json& parsed) {
+        top = json::parse(in, [&](int depth, json::parse_event_t ev, json& parsed) {
             analysis::checkJsonDepth(depth);
             if (depth == 0 && ev == json::parse_event_t::array_start)
                 topIsArray = true;
@@ -239,16 +248,21 @@ Status importOneTrace(std::string_view text, RecordingWriter& out, const ImportC
             if (!isEvent)
                 return true;
             reader.event(parsed);
-            if (++seen % 20000 == 0 && estimate > 0)
-                ctx.report("reading trace events", std::min(1.0, static_cast<double>(seen) / static_cast<double>(estimate)));
+            if (++seen % 20000 == 0)
+                ctx.report("reading trace events", std::min(1.0, text.fraction()));
             return false;
         });
     } catch (const analysis::JsonTooDeep& e) {
         return makeError(ErrorCode::Corrupt, name + ": not a trace: " + e.what() + " (traces nest a few levels)");
     } catch (const json::exception& e) {
+        if (text.streamError && *text.streamError)
+            return makeError((*text.streamError)->code, name + ": " + (*text.streamError)->message, (*text.streamError)->hint);
         return makeError(ErrorCode::Corrupt, name + ": JSON damaged or truncated: " + e.what(),
             "is the trace complete? A profiler killed while writing leaves a truncated file");
     }
+    // The JSON may be whole while the gzip stream around it was cut short or damaged after it.
+    if (text.streamError && *text.streamError)
+        return makeError((*text.streamError)->code, name + ": " + (*text.streamError)->message, (*text.streamError)->hint);
     if (!top.is_object() && !top.is_array())
         return makeError(ErrorCode::Corrupt, name + ": not a trace (JSON without traceEvents)");
     if (top.is_object() && !top.contains("traceEvents") && seen == 0)
@@ -275,8 +289,22 @@ bool isTraceName(const std::string& name)
 
 Status importKineto(std::string_view data, RecordingWriter& out, const ImportContext& ctx)
 {
+    out.meta("source", "import:kineto");
+    out.meta("program", ctx.inputName);
+    out.meta("clock", "the trace's own clock: ts (us) x 1000; epoch time in older Kineto traces, relative to "
+                      "baseTimeNanoseconds in newer ones");
     std::string inflated;
     if (isGzip(data)) {
+        // One trace is inflated as it is parsed; a .tar.gz bundle whole, as its entries are found by offset.
+        GunzipStreamBuf gz(data);
+        gz.sgetc();
+        if (!isTar(gz.buffered())) {
+            if (gz.error())
+                return *gz.error();
+            out.meta("description", "Kineto / Chrome trace " + ctx.inputName);
+            return importOneTrace({ gz, [&] { return gz.fractionRead(); }, &gz.error() }, out, ctx, ctx.inputName,
+                std::nullopt);
+        }
         ctx.report("decompressing", 0.0);
         auto raw = gunzip(data);
         if (!raw)
@@ -284,13 +312,10 @@ Status importKineto(std::string_view data, RecordingWriter& out, const ImportCon
         inflated = std::move(*raw);
         data = inflated;
     }
-    out.meta("source", "import:kineto");
-    out.meta("program", ctx.inputName);
-    out.meta("clock", "the trace's own clock: ts (us) x 1000; epoch time in older Kineto traces, relative to "
-                      "baseTimeNanoseconds in newer ones");
     if (!isTar(data)) {
         out.meta("description", "Kineto / Chrome trace " + ctx.inputName);
-        return importOneTrace(data, out, ctx, ctx.inputName, std::nullopt);
+        MemoryStreamBuf text(data);
+        return importOneTrace({ text, [&] { return text.fractionRead(); } }, out, ctx, ctx.inputName, std::nullopt);
     }
     auto entries = listTar(data);
     if (!entries)
@@ -300,16 +325,15 @@ Status importKineto(std::string_view data, RecordingWriter& out, const ImportCon
         if (!isTraceName(entry.name))
             continue;
         ctx.report("importing ranks", static_cast<double>(index) / static_cast<double>(entries->size()));
-        std::string buffer;
-        std::string_view text = entry.data;
-        if (isGzip(text)) {
-            auto raw = gunzip(text);
-            if (!raw)
-                return makeError(raw.error().code, entry.name + ": " + raw.error().message);
-            buffer = std::move(*raw);
-            text = buffer;
+        Status s = okStatus();
+        if (isGzip(entry.data)) {
+            GunzipStreamBuf gz(entry.data);
+            s = importOneTrace({ gz, [&] { return gz.fractionRead(); }, &gz.error() }, out, ctx, entry.name, index++);
+        } else {
+            MemoryStreamBuf text(entry.data);
+            s = importOneTrace({ text, [&] { return text.fractionRead(); } }, out, ctx, entry.name, index++);
         }
-        if (auto s = importOneTrace(text, out, ctx, entry.name, index++); !s)
+        if (!s)
             return s;
         ++imported;
     }
