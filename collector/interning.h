@@ -6,6 +6,7 @@
 #include "trace/enums.h"
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -74,10 +75,12 @@ public:
     void unload(uint64_t bias, uint64_t ts);
     // The module holding ip at time ts; falls back to any module that ever held ip.
     const ModuleInfo* find(uint64_t ip, uint64_t ts) const;
-    const std::vector<ModuleInfo>& all() const { return m_modules; }
+    const std::deque<ModuleInfo>& all() const { return m_modules; }
 
 private:
-    std::vector<ModuleInfo> m_modules;
+    // A deque: find()'s pointers are cached per ip (FileIngest::frameOf) and must survive later
+    // loads (found by AddressSanitizer: a vector moved them on the next dlopen).
+    std::deque<ModuleInfo> m_modules;
 };
 
 class CallsiteTrie {
