@@ -194,7 +194,7 @@ TEST(Check, NewLeakFailsLeakGrowthAndNamesTheLeakingSite)
     EXPECT_EQ(only(check(crashed, &base.summary, defaultConfig(true)), RuleKind::MaxLeakGrowth, "cuda:0").verdict,
         Verdict::Skip);
     CheckConfig perStep { { Rule { RuleKind::MaxGrowthPerStep, 1024, "cuda:0", "", "test" } }, {} };
-    const auto& g = only(check(leak.summary, nullptr, perStep), RuleKind::MaxGrowthPerStep, "cuda:0");
+    const auto g = only(check(leak.summary, nullptr, perStep), RuleKind::MaxGrowthPerStep, "cuda:0");
     EXPECT_EQ(g.verdict, Verdict::Fail);
     EXPECT_NEAR(g.measured, leaky.leakBytes / 2.0, leaky.leakBytes * 0.25); // one leak every two steps
 }
@@ -204,14 +204,14 @@ TEST(Check, PhaseRuleCountsOnlyThatPhase)
     Measured r = makeRun("phase.tmdb", {}, { "step/forward" });
     double forward = 4.0 * 32 * 4096; // the activations live at the peak
     CheckConfig at { { Rule { RuleKind::MaxPeak, forward, "cuda:0", "step/forward", "test" } }, {} };
-    const auto& pass = only(check(r.summary, nullptr, at), RuleKind::MaxPeak, "cuda:0");
+    const auto pass = only(check(r.summary, nullptr, at), RuleKind::MaxPeak, "cuda:0");
     EXPECT_EQ(pass.verdict, Verdict::Pass);
     EXPECT_DOUBLE_EQ(pass.measured, forward);
     at.rules[0].limit = forward - 1;
     EXPECT_EQ(only(check(r.summary, nullptr, at), RuleKind::MaxPeak, "cuda:0").verdict, Verdict::Fail);
     // A phase that was not measured is skipped with a reason, never silently passed.
     CheckConfig other { { Rule { RuleKind::MaxPeak, 1, "cuda:0", "step/data_loader", "test" } }, {} };
-    const auto& skip = only(check(r.summary, nullptr, other), RuleKind::MaxPeak, "cuda:0");
+    const auto skip = only(check(r.summary, nullptr, other), RuleKind::MaxPeak, "cuda:0");
     EXPECT_EQ(skip.verdict, Verdict::Skip);
     EXPECT_FALSE(skip.note.empty());
 }

@@ -51,10 +51,10 @@ int countLines(const std::string& s)
     return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
-Options parse(std::initializer_list<const char*> args, std::string& error)
+Options parse(const std::vector<const char*>& args, std::string& error)
 {
     std::vector<const char*> argv { "tidemark-train" };
-    argv.insert(argv.end(), args);
+    argv.insert(argv.end(), args.begin(), args.end());
     Options o;
     error = parseOptions(static_cast<int>(argv.size()), argv.data(), o);
     return o;
@@ -88,11 +88,11 @@ TEST(OptionsTest, ParsesEveryKnob)
 TEST(OptionsTest, RejectsBadValues)
 {
     std::string error;
-    for (auto args : std::vector<std::initializer_list<const char*>> { { "--layers", "8x" }, { "--layers", "0" },
+    for (const auto& args : std::vector<std::vector<const char*>> { { "--layers", "8x" }, { "--layers", "0" },
              { "--batch-size", "-1" }, { "--precision", "fp8" }, { "--device", "tpu" }, { "--steps" },
              { "--frobnicate" }, { "--seed", "abc" }, { "--lr", "0" } }) {
         parse(args, error);
-        EXPECT_NE(error, "") << *args.begin();
+        EXPECT_NE(error, "") << args.front();
     }
 }
 
