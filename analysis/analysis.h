@@ -2,7 +2,6 @@
 // Open a recording (Recording::open), then ask questions (queries.h) or build the report (report.h).
 #pragma once
 
-#include "analysis/finalize.h"
 #include "analysis/queries.h"
 #include "analysis/recording.h"
 #include "analysis/report.h"

@@ -15,6 +15,8 @@ namespace tidemark::analysis {
 namespace {
 
 constexpr size_t kLifetimeSamples = 512; // per callsite, for the median lifetime
+// interposer/runtime.h kTsCredit: heap events in a row that may go without reading the clock.
+constexpr TimeNs kCaptureTsCredit = 32;
 
 struct CallsiteAcc {
     int64_t allocations = 0;
@@ -119,6 +121,13 @@ Result<Churn> churn(Recording& rec, int64_t spaceId, const Filter& filter, int t
     out.spaceId = spaceId;
     out.spaceName = space->name;
     out.windowNs = windowNs;
+    if (space->kind == "host") {
+        auto shortcut = rec.db().queryInt("SELECT count(*) FROM capture_stats WHERE source = 'preload' AND name = "
+                                          "'heap_clock_reads'");
+        if (!shortcut)
+            return shortcut.error();
+        out.untimedUpToNs = *shortcut > 0 ? kCaptureTsCredit : 0;
+    }
     std::unordered_map<int64_t, Pending> pending; // per thread: its previous allocation
     std::unordered_map<int64_t, CallsiteAcc> sites;
     std::mt19937_64 rng(42);
@@ -173,6 +182,7 @@ Result<Churn> churn(Recording& rec, int64_t spaceId, const Filter& filter, int t
     for (auto& [key, row] : bySite) {
         row.allocationsPerSecond = static_cast<double>(row.allocations) / seconds;
         row.medianLifetimeNs = percentileOf(lifetimes[key], 0.5);
+        row.medianLifetimeTimed = row.medianLifetimeNs > out.untimedUpToNs;
         out.sites.push_back(std::move(row));
     }
     std::sort(out.sites.begin(), out.sites.end(), [](const ChurnSite& a, const ChurnSite& b) {

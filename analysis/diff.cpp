@@ -310,8 +310,8 @@ std::string renderRankDiffJson(const RankDiff& d, int indent)
     json pairs = json::array();
     for (size_t i = 0; i < d.pairs.size(); ++i)
         pairs.push_back({ { "rank", d.ranks[i] }, { "diff", diffJson(d.pairs[i]) } });
-    json doc { { "format", "tidemark-rank-diff" }, { "version", 1 }, { "a", json::parse(renderRanksJson(d.a)) },
-        { "b", json::parse(renderRanksJson(d.b)) }, { "pairs", std::move(pairs) } };
+    json doc { { "format", "tidemark-rank-diff" }, { "version", 1 }, { "a", ranksJson(d.a) }, { "b", ranksJson(d.b) },
+        { "pairs", std::move(pairs) } };
     return dumpJson(doc, indent) + "\n";
 }
 

@@ -4,6 +4,7 @@
 
 #include "analysis/recording.h"
 #include "analysis/types.h"
+#include "trace/events.h"
 #include "trace/series.h"
 #include "trace/sqlite.h"
 
@@ -75,32 +76,9 @@ struct RecordingCaches {
     TimeNs maxMemsetNs = -1;
 };
 
-// One change of live bytes: +size at an allocation, -size at its free. Zero-lifetime rows (free at
-// or before alloc) contribute 0, so live bytes never go negative and liveAt() stays consistent.
-struct LiveEvent {
-    TimeNs ts = 0;
-    int64_t delta = 0;
-    bool isAlloc = true;
-};
-
-// The allocations of one space as events in time order within [from, to), frees before allocs at
-// equal timestamps. Two index-ordered scans merged: bounded memory on any recording size.
-class EventStream {
-public:
-    static Result<EventStream> open(trace::Db& db, int64_t spaceId, TimeNs from, TimeNs to);
-    bool next(LiveEvent& ev);
-    Status status() const;
-
-private:
-    void pullAlloc();
-    void pullFree();
-    trace::Stmt m_alloc;
-    trace::Stmt m_free;
-    bool m_hasAlloc = false;
-    bool m_hasFree = false;
-    LiveEvent m_a;
-    LiveEvent m_f;
-};
+// The time-ordered live-bytes events of a space's rows (shared with the write side's finalize).
+using trace::EventStream;
+using trace::LiveEvent;
 
 // Fails with ErrorCode::Cancelled when the recording's cancel flag is set (polled every 64k rows).
 inline bool pollCancel(Recording& rec, int64_t& counter)

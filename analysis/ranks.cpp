@@ -148,23 +148,21 @@ std::string renderRanksMarkdown(const RankTable& t)
     return out;
 }
 
-namespace {
-    json ranksJson(const RankTable& t)
-    {
-        json rows = json::array(), imb = json::array();
-        for (const auto& r : t.rows)
-            rows.push_back(
-                { { "space", r.space }, { "rank", r.rank }, { "rank_recorded", r.rankRecorded }, { "host", r.host },
-                    { "file", r.file }, { "peak_bytes", r.peakBytes }, { "leaked_bytes", r.leakedBytes },
-                    { "peak_offset_ns", r.peakOffsetNs }, { "phase_at_peak", r.phaseAtPeak } });
-        for (const auto& im : t.imbalance)
-            imb.push_back({ { "space", im.space }, { "ranks", im.ranks }, { "max_bytes", im.maxBytes },
-                { "min_bytes", im.minBytes }, { "mean_bytes", im.meanBytes }, { "max_over_min", im.maxOverMin },
-                { "max_minus_mean_bytes", im.maxMinusMean }, { "highest_rank", im.highestRank },
-                { "lowest_rank", im.lowestRank } });
-        return json { { "ranks", std::move(rows) }, { "imbalance", std::move(imb) } };
-    }
-} // namespace
+json ranksJson(const RankTable& t)
+{
+    json rows = json::array(), imb = json::array();
+    for (const auto& r : t.rows)
+        rows.push_back(
+            { { "space", r.space }, { "rank", r.rank }, { "rank_recorded", r.rankRecorded }, { "host", r.host },
+                { "file", r.file }, { "peak_bytes", r.peakBytes }, { "leaked_bytes", r.leakedBytes },
+                { "peak_offset_ns", r.peakOffsetNs }, { "phase_at_peak", r.phaseAtPeak } });
+    for (const auto& im : t.imbalance)
+        imb.push_back({ { "space", im.space }, { "ranks", im.ranks }, { "max_bytes", im.maxBytes },
+            { "min_bytes", im.minBytes }, { "mean_bytes", im.meanBytes }, { "max_over_min", im.maxOverMin },
+            { "max_minus_mean_bytes", im.maxMinusMean }, { "highest_rank", im.highestRank },
+            { "lowest_rank", im.lowestRank } });
+    return json { { "ranks", std::move(rows) }, { "imbalance", std::move(imb) } };
+}
 
 std::string renderRanksJson(const RankTable& t, int indent)
 {
@@ -202,7 +200,7 @@ Result<std::string> renderMultiRankReport(
         doc["reports"] = json::array();
         for (size_t i = 0; i < reports.size(); ++i)
             doc["reports"].push_back({ { "rank", numbers[i] }, { "file", paths[i] },
-                { "report", json::parse(renderJson(reports[i]), nullptr, false) } });
+                { "report", reportJson(reports[i]) } });
         return dumpJson(doc, 2) + "\n";
     }
     bool md = format == "markdown";

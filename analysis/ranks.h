@@ -7,6 +7,8 @@
 #include "analysis/report.h"
 #include "trace/result.h"
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -48,7 +50,9 @@ std::vector<int64_t> rankNumbers(const std::vector<MemorySummary>& ranks);
 
 std::string renderRanksText(const RankTable& table);
 std::string renderRanksMarkdown(const RankTable& table);
-std::string renderRanksJson(const RankTable& table, int indent = 2);
+// {"ranks": [...], "imbalance": [...]}: the value --json documents embed.
+nlohmann::json ranksJson(const RankTable& table);
+std::string renderRanksJson(const RankTable& table, int indent = 2); // ranksJson as text, with a newline
 
 // `tidemark report A B ...`: the per-rank table and imbalance, then each rank's headlines.
 // format: text | markdown | json.

@@ -2,7 +2,6 @@
 // (ranges and phase paths) that every query shares. Site and stack naming is in site_names.cpp.
 #include "analysis/recording.h"
 
-#include "analysis/finalize.h"
 #include "analysis/internal.h"
 #include "trace/recording.h"
 

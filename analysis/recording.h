@@ -23,7 +23,7 @@ class Recording {
 public:
     // Opens read-only and never writes to the file (a read-only file or directory opens). Errors
     // (typed, one line): Io, NotARecording, Corrupt, NewerSchema. Queries use the secondary indexes
-    // when the writer added them (analysis/finalize.h) and scan otherwise.
+    // when the writer added them (trace/finalize.h) and scan otherwise.
     static Result<Recording> open(const std::string& path);
     // Wraps an already open connection (tests build recordings in memory or in temp files).
     static Result<Recording> fromDb(trace::Db db);

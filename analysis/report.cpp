@@ -119,6 +119,10 @@ std::vector<Finding> findings(Recording& rec, const Report& r)
         add(bad.danglingCallsites, "allocation naming a missing call site", "allocations naming a missing call site");
         add(bad.danglingSpaces, "allocation in a missing memory space", "allocations in a missing memory space");
         add(bad.danglingRanges, "allocation in a missing range", "allocations in a missing range");
+        add(bad.brokenCallsites, "call site with a missing or looping parent or frame",
+            "call sites with a missing or looping parent or frame");
+        add(bad.backwardSpans, "range, kernel or copy that ends before it starts",
+            "ranges, kernels or copies that end before they start");
         out.push_back({ -1,
             "The recording contradicts itself (" + what
                 + "): it was damaged or edited, and the figures below may be wrong.",

@@ -9,6 +9,8 @@
 #include "analysis/types.h"
 #include "trace/result.h"
 
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,6 +86,8 @@ Result<Report> buildReport(Recording& rec, const ReportOptions& options);
 
 std::string renderText(const Report& report);
 std::string renderMarkdown(const Report& report);
+// The stable JSON report (docs/report-json.md) as a value, for documents that embed it, and as text.
+nlohmann::json reportJson(const Report& report);
 std::string renderJson(const Report& report, int indent = 2);
 
 // Human sizes and times used by every rendering ("1.5 GiB", "12.40 s").

@@ -89,8 +89,9 @@ json spaceJson(const SpaceReport& s, TimeNs start)
     for (const auto& c : s.churn.sites)
         churnSites.push_back({ { "site", site(c.site) }, { "allocations", c.allocations }, { "temporaries", c.temporaries },
             { "temporary_bytes", c.temporaryBytes }, { "allocations_per_second", c.allocationsPerSecond },
-            { "median_lifetime_ns", c.medianLifetimeNs } });
-    j["churn"] = { { "window_ns", s.churn.windowNs }, { "allocations", s.churn.allocations },
+            { "median_lifetime_ns", c.medianLifetimeTimed ? json(c.medianLifetimeNs) : json(nullptr) } });
+    j["churn"] = { { "window_ns", s.churn.windowNs }, { "untimed_up_to_ns", s.churn.untimedUpToNs },
+        { "allocations", s.churn.allocations },
         { "temporaries", s.churn.temporaries }, { "temporary_bytes", s.churn.temporaryBytes },
         { "allocations_per_second", s.churn.allocationsPerSecond }, { "sites", churnSites } };
     if (s.fragmentation) {
@@ -110,7 +111,7 @@ json spaceJson(const SpaceReport& s, TimeNs start)
 
 } // namespace
 
-std::string renderJson(const Report& r, int indent)
+json reportJson(const Report& r)
 {
     const auto& s = r.summary;
     TimeNs start = s.startNs;
@@ -133,7 +134,9 @@ std::string renderJson(const Report& r, int indent)
                                  { "frees_before_allocations", s.invalidLifetimes },
                                  { "dangling_callsites", s.inconsistencies.danglingCallsites },
                                  { "dangling_spaces", s.inconsistencies.danglingSpaces },
-                                 { "dangling_ranges", s.inconsistencies.danglingRanges } } },
+                                 { "dangling_ranges", s.inconsistencies.danglingRanges },
+                                 { "broken_callsites", s.inconsistencies.brokenCallsites },
+                                 { "backward_spans", s.inconsistencies.backwardSpans } } },
         { "finalized", s.finalized }, { "process_list", procs } };
     j["headlines"] = r.headlines;
     j["more_findings"] = r.moreFindings;
@@ -169,7 +172,12 @@ std::string renderJson(const Report& r, int indent)
         losses.push_back({ { "process", it.processId }, { "source", it.source }, { "name", it.name }, { "value", optional(it.value) },
             { "detail", it.detail } });
     j["coverage"] = { { "items", items }, { "warnings", r.coverage.warnings }, { "losses", losses } };
-    return dumpJson(j, indent) + "\n";
+    return j;
+}
+
+std::string renderJson(const Report& r, int indent)
+{
+    return dumpJson(reportJson(r), indent) + "\n";
 }
 
 } // namespace tidemark::analysis

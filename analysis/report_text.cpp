@@ -200,10 +200,14 @@ void spaceSection(Writer& w, const SpaceReport& s, const ReportOptions& o)
             + humanBytes(static_cast<double>(c.temporaryBytes)) + "), " + fixed(c.allocationsPerSecond, 0) + " allocations/s");
     t.clear();
     for (const auto& x : firstRows(c.sites, full ? n : std::min<size_t>(n, 3)))
-        t.push_back({ num(x.temporaries), num(x.allocations), fixed(x.allocationsPerSecond, 0), humanDuration(x.medianLifetimeNs),
-            x.site.label });
+        t.push_back({ num(x.temporaries), num(x.allocations), fixed(x.allocationsPerSecond, 0),
+            x.medianLifetimeTimed ? humanDuration(x.medianLifetimeNs) : "untimed", x.site.label });
     if (full || !t.empty())
         w.table({ "temporary", "allocs", "per s", "median life", "site" }, t, { true, true, true, true, false });
+    if (std::any_of(t.begin(), t.end(), [](const auto& row) { return row[3] == "untimed"; }))
+        w.line("untimed: most of the site's blocks were freed within " + std::to_string(c.untimedUpToNs)
+            + " heap events of their allocation, between two clock reads of the capture, so their lifetimes were "
+              "not measured (short, up to one drain period)");
 
     if (s.fragmentation) {
         const auto& f = *s.fragmentation;

@@ -3,6 +3,7 @@
 // kernels, copies, failed allocations).
 #include "analysis/internal.h"
 #include "analysis/queries.h"
+#include "trace/meta_keys.h"
 #include "trace/recording.h"
 
 #include <algorithm>
@@ -12,7 +13,7 @@ namespace tidemark::analysis {
 
 namespace {
 
-std::string metaOr(trace::Db& db, const char* key, const std::string& fallback = {})
+std::string metaOr(trace::Db& db, std::string_view key, const std::string& fallback = {})
 {
     auto v = trace::getMeta(db, key);
     return v ? *v : fallback;
@@ -97,12 +98,12 @@ Result<Summary> summary(Recording& rec)
     if (auto st = loadProcesses(db, s); !st)
         return st.error();
     const ProcessInfo* first = s.processList.empty() ? nullptr : &s.processList.front();
-    s.program = metaOr(db, "program", first ? first->exe : "");
-    s.commandLine = metaOr(db, "command_line", first ? first->commandLine : "");
+    s.program = metaOr(db, trace::kMetaProgram, first ? first->exe : "");
+    s.commandLine = metaOr(db, trace::kMetaCommandLine, first ? first->commandLine : "");
     s.startNs = rec.startNs();
     s.endNs = rec.endNs();
     s.durationNs = s.endNs - s.startNs;
-    for (const char* key : { "exit_status", "exit_code" }) {
+    for (std::string_view key : { trace::kMetaExitStatus, trace::kMetaExitCode }) {
         if (auto v = trace::getMeta(db, key)) {
             try {
                 s.exitStatus = std::stoll(*v);
@@ -115,15 +116,15 @@ Result<Summary> summary(Recording& rec)
     for (const auto& p : s.processList)
         if (p.endReason == "cut_short")
             s.cutShort = true;
-    std::string capture = metaOr(db, "capture_status");
+    std::string capture = metaOr(db, trace::kMetaCaptureStatus);
     if (!capture.empty() && capture != "complete") {
         s.cutShort = true;
         s.cutShortDetail = capture;
     }
-    for (const char* key : { "cut_short", "cut_short_reason", "end_detail" }) {
+    for (std::string_view key : { trace::kMetaCutShort, trace::kMetaCutShortReason, trace::kMetaEndDetail }) {
         if (auto v = trace::getMeta(db, key); v && !v->empty() && *v != "0" && *v != "false") {
             s.cutShort = true;
-            if (s.cutShortDetail.empty() && std::string_view(key) != "cut_short") // that one is only a flag
+            if (s.cutShortDetail.empty() && key != trace::kMetaCutShort) // that one is only a flag
                 s.cutShortDetail = *v;
         }
     }
@@ -156,6 +157,22 @@ Result<Summary> summary(Recording& rec)
         s.inconsistencies.danglingRanges = st->int64(3);
     } else if (auto done = st->status(); !done)
         return done.error();
+    // The rest of the rows that point at each other or span time: one pass over callsites, and the
+    // spans (few next to the allocations).
+    if (auto st = db.prepare("SELECT (SELECT coalesce(sum(parent_id IS NOT NULL AND (parent_id >= id OR parent_id NOT "
+                             "IN (SELECT id FROM callsites))) + sum(frame_id NOT IN (SELECT id FROM frames)), 0) "
+                             "FROM callsites NOT INDEXED), "
+                             "(SELECT count(*) FROM ranges WHERE end_ts_ns < start_ts_ns) "
+                             "+ (SELECT count(*) FROM kernels WHERE end_ts_ns < start_ts_ns) "
+                             "+ (SELECT count(*) FROM memcpys WHERE end_ts_ns < start_ts_ns) "
+                             "+ (SELECT count(*) FROM memsets WHERE end_ts_ns < start_ts_ns)");
+        !st)
+        return st.error();
+    else if (st->step()) {
+        s.inconsistencies.brokenCallsites = st->int64(0);
+        s.inconsistencies.backwardSpans = st->int64(1);
+    } else if (auto done = st->status(); !done)
+        return done.error();
     for (const auto& space : rec.spaces()) {
         SpaceSummary ss;
         ss.space = space;
@@ -175,13 +192,13 @@ namespace {
 // CPU-only run would otherwise look like a GPU run whose GPU side was missed.
 void addSilentSources(Recording& rec, Coverage& c)
 {
-    auto recorder = trace::getMeta(rec.db(), "recorder");
-    if (!recorder || *recorder != "tidemark record")
+    auto recorder = trace::getMeta(rec.db(), trace::kMetaRecorder);
+    if (!recorder || *recorder != trace::kRecorderRecord)
         return;
     auto reported = [&](std::string_view source) {
         return std::any_of(c.items.begin(), c.items.end(), [&](const CoverageItem& it) { return it.source == source; });
     };
-    auto cupti = trace::getMeta(rec.db(), "capture_cupti");
+    auto cupti = trace::getMeta(rec.db(), trace::kMetaCaptureCupti);
     if (!reported("cupti"))
         c.items.push_back({ 0, "cupti", "cupti.injection", 0,
             cupti && *cupti == "0" ? "off (--no-cupti)"

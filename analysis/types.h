@@ -79,7 +79,14 @@ struct Summary {
         int64_t danglingCallsites = 0; // allocations naming a callsite that is not in callsites
         int64_t danglingSpaces = 0;    // ... a space not in spaces (never counted in any space)
         int64_t danglingRanges = 0;    // ... a range not in ranges
-        int64_t total() const { return negativeSizes + danglingCallsites + danglingSpaces + danglingRanges; }
+        // Call sites whose parent is missing or not older than they are (writers add a parent before its
+        // children, so a parent id >= the child's is a loop in the tree), or whose frame is missing.
+        int64_t brokenCallsites = 0;
+        int64_t backwardSpans = 0; // ranges, kernels, copies and memsets that end before they start
+        int64_t total() const
+        {
+            return negativeSizes + danglingCallsites + danglingSpaces + danglingRanges + brokenCallsites + backwardSpans;
+        }
     } inconsistencies;
     bool finalized = false;       // level-of-detail series present
     std::vector<ProcessInfo> processList;
@@ -264,12 +271,19 @@ struct ChurnSite {
     int64_t temporaryBytes = 0;
     double allocationsPerSecond = 0.0;
     TimeNs medianLifetimeNs = 0;
+    // False when the median is at most Churn::untimedUpToNs: such a lifetime was not measured.
+    bool medianLifetimeTimed = true;
 };
 
 struct Churn {
     int64_t spaceId = 0;
     std::string spaceName;
     TimeNs windowNs = 0; // "short window" used for the second temporary rule
+    // tidemark's capture gives a host heap event the thread's previous timestamp + 1 ns between
+    // clock reads (one at least every kCaptureTsCredit events), so a lifetime of at most that many
+    // ns says the free came soon after in events, not in time: it is not a measured duration. 0 when
+    // every timestamp was read from a clock (imports, device spaces).
+    TimeNs untimedUpToNs = 0;
     int64_t allocations = 0;
     int64_t temporaries = 0;
     int64_t temporaryBytes = 0;

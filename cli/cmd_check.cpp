@@ -2,6 +2,7 @@
 // rank), evaluates every rule from the command line and the budget, prints each verdict with the site
 // and phase behind failures, and exits 1 when a rule failed.
 #include "analysis/check.h"
+#include "analysis/check_render.h"
 #include "analysis/json_io.h"
 #include "analysis/ranks.h"
 #include "cli/command.h"
@@ -32,7 +33,7 @@ rules (SIZE: 512MiB, 1.5GB, 64k, 100000; PCT: 5% or 5):
   --max-leak SIZE             bytes leaked (sites that leave memory behind step after step)
   --max-leak-growth SIZE      leaked bytes against the baseline's (needs --baseline)
   --max-growth-per-step SIZE  live bytes gained per NVTX training step
-  --budget FILE               rules per space and phase from FILE (.json, or .toml subset; docs/ci.md)
+  --budget FILE               rules per space and phase from FILE (.json or .toml; docs/ci.md)
   with --baseline and no rule: --max-peak-growth 5% --max-leak-growth 0
 
 options:
@@ -235,9 +236,9 @@ int run(const std::vector<std::string>& args)
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     bool perRank = !o.repeat && runs->size() > 1;
     if (o.format == "json") {
-        auto doc = nlohmann::json::parse(renderCheckJson(result));
+        nlohmann::json doc = checkJson(result);
         if (perRank)
-            doc["ranks"] = nlohmann::json::parse(renderRanksJson(rankTable(*runs)));
+            doc["ranks"] = ranksJson(rankTable(*runs));
         std::fputs((analysis::dumpJson(doc, 2) + "\n").c_str(), stdout);
     } else if (o.format == "markdown") {
         std::string md = renderCheckMarkdown(result);

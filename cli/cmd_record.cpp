@@ -1,9 +1,11 @@
 // `tidemark record`: runs a program under the capture library, then turns its spool into a
 // recording (ingest, symbolization, finalization, meta) and exits with the program's own status.
-#include "analysis/finalize.h"
 #include "cli/command.h"
 #include "cli/support_record.h"
+#include "analysis/report.h"
 #include "collector/ingest.h"
+#include "collector/record_session.h"
+#include "trace/meta_keys.h"
 #include "trace/recording.h"
 
 #include <cerrno>
@@ -12,15 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
-#include <stdio.h>
 #include <filesystem>
 #include <optional>
-#include <thread>
-#include <pthread.h>
-#include <sched.h>
-#include <atomic>
-#include <memory>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +83,10 @@ int parse(const std::vector<std::string>& args, Options& o)
             o.argv.assign(args.begin() + i, args.end());
             break;
         }
+        if (a == "-h" || a == "--help") { // only before PROGRAM: after it, the option is the program's
+            std::fputs(kHelp, stdout);
+            return 0;
+        }
         if (a == "-o" || a == "--output") {
             auto v = value("-o");
             if (!v)
@@ -149,20 +148,6 @@ std::string isoNow()
     return buf;
 }
 
-std::string humanBytes(uint64_t b)
-{
-    const char* units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    double v = static_cast<double>(b);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", v, units[u]);
-    return buf;
-}
-
 // Progress on stderr for long ingests only: quiet for the first second, then a line that updates.
 class ProgressLine {
 public:
@@ -213,15 +198,47 @@ private:
     double m_wall = seconds(CLOCK_MONOTONIC), m_cpu = seconds(CLOCK_PROCESS_CPUTIME_ID);
 };
 
+// The capture library goes first in LD_PRELOAD, except after the sanitizer runtimes the user
+// preloads (libasan, libtsan, ... must be the first library loaded, or the program stops at start).
+std::string preloadList(const std::string& lib, std::string_view existing)
+{
+    std::string sanitizers, others;
+    while (!existing.empty()) {
+        size_t end = existing.find_first_of(": ");
+        std::string_view item = existing.substr(0, end);
+        existing = end == std::string_view::npos ? std::string_view() : existing.substr(end + 1);
+        if (item.empty())
+            continue;
+        std::string_view base = item.substr(item.find_last_of('/') + 1);
+        bool sanitizer = base.starts_with("libclang_rt.");
+        for (const char* rt : { "libasan.", "libtsan.", "libubsan.", "liblsan.", "libhwasan.", "libmsan." })
+            sanitizer = sanitizer || base.starts_with(rt);
+        std::string& to = sanitizer ? sanitizers : others;
+        to += (to.empty() ? "" : ":") + std::string(item);
+    }
+    return (sanitizers.empty() ? "" : sanitizers + ":") + lib + (others.empty() ? "" : ":" + others);
+}
+
 cli::EnvOverrides targetEnvironment(const Options& o, const std::string& lib, const std::string& spool)
 {
     cli::EnvOverrides env;
     const char* preload = std::getenv("LD_PRELOAD");
-    env.emplace_back("LD_PRELOAD", preload && *preload ? lib + ":" + preload : lib);
+    env.emplace_back("LD_PRELOAD", preloadList(lib, preload ? preload : ""));
+    // A program built with AddressSanitizer stops at start when a preloaded library comes before
+    // its runtime ("ASan runtime does not come first"); the capture library intercepts nothing ASan
+    // needs, so that check is turned off unless the user set it.
+    std::string asan = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
+    if (asan.find("verify_asan_link_order") == std::string::npos)
+        env.emplace_back("ASAN_OPTIONS", (asan.empty() ? "" : asan + ":") + "verify_asan_link_order=0");
+    // CUDA and NVTX dlopen their injection library: the small one that hands their calls to the
+    // preloaded capture library, not that library again (interposer/inject/shim.cpp).
+    std::string inject = (fs::path(lib).parent_path() / "libtidemark_inject.so").string();
+    if (std::error_code ec; !fs::exists(inject, ec))
+        inject = lib;
     if (o.cupti)
-        env.emplace_back("CUDA_INJECTION64_PATH", lib);
+        env.emplace_back("CUDA_INJECTION64_PATH", inject);
     if (o.nvtx)
-        env.emplace_back("NVTX_INJECTION64_PATH", lib);
+        env.emplace_back("NVTX_INJECTION64_PATH", inject);
     env.emplace_back("TIDEMARK_SPOOL_DIR", spool);
     if (o.stack_depth >= 0)
         env.emplace_back("TIDEMARK_STACK_DEPTH", std::to_string(o.stack_depth));
@@ -252,180 +269,92 @@ struct RunFacts {
     std::optional<int64_t> rank;
 };
 
-Status writeMeta(trace::Db& db, const Options& o, const RunFacts& run, const collector::IngestReport& report,
+// What the recording says about the run (meta), once the ingest has told how it ended.
+collector::MetaRows metaRows(const Options& o, const RunFacts& run, const collector::IngestReport& report,
     const std::string& cutShortHow)
 {
     std::error_code ec;
-    std::vector<std::pair<std::string, std::string>> meta = {
-        { "recorder", "tidemark record" },
-        { "tidemark_version", TIDEMARK_VERSION },
-        { "command_line", cli::shellQuote(o.argv) },
-        { "program", o.argv[0] },
-        { "cwd", fs::current_path(ec).string() },
-        { "host", run.host },
-        { "pid", std::to_string(run.pid) },
-        { "start_time", run.start_iso },
-        { "end_time", run.end_iso },
-        { "start_ts_ns", std::to_string(run.start_ns) },
-        { "end_ts_ns", std::to_string(run.end_ns) },
-        { "duration_ns", std::to_string(run.end_ns - run.start_ns) },
-        { "clock", "CLOCK_MONOTONIC" },
-        { "exit_code", std::to_string(cli::shellExitCode(run.status)) },
-        { "cut_short", cutShortHow.empty() ? "0" : "1" },
-        { "stack_depth", o.stack_depth >= 0 ? std::to_string(o.stack_depth) : "default" },
-        { "unwind", o.unwind.empty() ? "default" : o.unwind },
-        { "capture_host", o.host ? "1" : "0" },
-        { "capture_cupti", o.cupti ? "1" : "0" },
-        { "capture_nvtx", o.nvtx ? "1" : "0" },
-        { "capture_torch", o.torch ? "1" : "0" },
-        { "follow_fork", o.follow_fork ? "1" : "0" },
-        { "spool_files", std::to_string(report.files) },
+    collector::MetaRows meta = {
+        { trace::kMetaRecorder, std::string(trace::kRecorderRecord) },
+        { trace::kMetaTidemarkVersion, TIDEMARK_VERSION },
+        { trace::kMetaCommandLine, cli::shellQuote(o.argv) },
+        { trace::kMetaProgram, o.argv[0] },
+        { trace::kMetaCwd, fs::current_path(ec).string() },
+        { trace::kMetaHost, run.host },
+        { trace::kMetaPid, std::to_string(run.pid) },
+        { trace::kMetaStartTime, run.start_iso },
+        { trace::kMetaEndTime, run.end_iso },
+        { trace::kMetaStartTsNs, std::to_string(run.start_ns) },
+        { trace::kMetaEndTsNs, std::to_string(run.end_ns) },
+        { trace::kMetaDurationNs, std::to_string(run.end_ns - run.start_ns) },
+        { trace::kMetaClock, "CLOCK_MONOTONIC" },
+        { trace::kMetaExitCode, std::to_string(cli::shellExitCode(run.status)) },
+        { trace::kMetaCutShort, cutShortHow.empty() ? "0" : "1" },
+        { trace::kMetaStackDepth, o.stack_depth >= 0 ? std::to_string(o.stack_depth) : "default" },
+        { trace::kMetaUnwind, o.unwind.empty() ? "default" : o.unwind },
+        { trace::kMetaCaptureHost, o.host ? "1" : "0" },
+        { trace::kMetaCaptureCupti, o.cupti ? "1" : "0" },
+        { trace::kMetaCaptureNvtx, o.nvtx ? "1" : "0" },
+        { trace::kMetaCaptureTorch, o.torch ? "1" : "0" },
+        { trace::kMetaFollowFork, o.follow_fork ? "1" : "0" },
+        { trace::kMetaSpoolFiles, std::to_string(report.files) },
     };
     if (WIFEXITED(run.status))
-        meta.emplace_back("exit_status", std::to_string(WEXITSTATUS(run.status)));
+        meta.emplace_back(trace::kMetaExitStatus, std::to_string(WEXITSTATUS(run.status)));
     if (WIFSIGNALED(run.status))
-        meta.emplace_back("exit_signal",
+        meta.emplace_back(trace::kMetaExitSignal,
             cli::signalDescription(run.status).substr(cli::signalDescription(run.status).rfind(' ') + 1));
     if (!cutShortHow.empty())
-        meta.emplace_back("cut_short_reason", cutShortHow);
+        meta.emplace_back(trace::kMetaCutShortReason, cutShortHow);
     if (run.rank)
-        meta.emplace_back("rank", std::to_string(*run.rank));
-    trace::Transaction tx(db);
-    for (const auto& [key, value] : meta)
-        if (auto s = trace::setMeta(db, key, value); !s)
-            return s;
-    return tx.commit();
+        meta.emplace_back(trace::kMetaRank, std::to_string(*run.rank));
+    return meta;
 }
-
-// Moves the finished recording to its name. Without --force a file that appeared there while the
-// program ran (checked before it started) is kept, and the recording goes to NAME.1.tmdb, .2, ...
-Result<std::string> placeRecording(const std::string& partial, const std::string& output, bool force)
-{
-    if (force) {
-        if (std::rename(partial.c_str(), output.c_str()) != 0)
-            return makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(errno));
-        return output;
-    }
-    fs::path out(output);
-    std::string stem = out.extension() == ".tmdb" ? (out.parent_path() / out.stem()).string() : output;
-    for (int n = 0; n < 1000; ++n) {
-        std::string name = n == 0 ? output : stem + "." + std::to_string(n) + ".tmdb";
-        int rc = ::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, name.c_str(), RENAME_NOREPLACE);
-        int err = rc == 0 ? 0 : errno;
-        if (err == EINVAL || err == ENOSYS) {
-            // A file system without RENAME_NOREPLACE: look, then rename (a small race, as before).
-            if (::access(name.c_str(), F_OK) == 0)
-                continue;
-            err = std::rename(partial.c_str(), name.c_str()) == 0 ? 0 : errno;
-        }
-        if (err == 0) {
-            if (n > 0)
-                std::fprintf(stderr, "tidemark: %s appeared while the program ran and was kept\n", output.c_str());
-            return name;
-        }
-        if (err != EEXIST)
-            return makeError(ErrorCode::Io, std::string("cannot rename it into place: ") + std::strerror(err));
-    }
-    return makeError(ErrorCode::Io, "cannot find a free name beside " + output);
-}
-
-// The recording being written while the program runs: under a temporary name, renamed at the end,
-// so nobody sees a half-written recording, and a run that fails (or another writer of the same
-// name) never leaves a broken file behind.
-struct Partial {
-    std::string path;
-    trace::Db db;
-    std::unique_ptr<collector::LiveIngest> ingest;
-
-    void remove()
-    {
-        db = trace::Db();
-        for (const char* suffix : { "", "-wal", "-shm", "-journal" })
-            ::unlink((path + suffix).c_str());
-    }
-};
 
 // Finishes the ingest (with symbolization), finalizes and describes the run; returns the exit code of
 // `tidemark record`.
-int buildRecording(const Options& o, Partial& partial, const std::string& output, const RunFacts& run, StageTimes& times)
+int buildRecording(
+    const Options& o, collector::RecordSession& session, const std::string& output, const RunFacts& run, StageTimes& times)
 {
     int targetCode = cli::shellExitCode(run.status);
-    auto failed = [&](const Error& e) {
-        partial.ingest.reset();
-        partial.remove();
+    std::string how;
+    auto describe = [&](const collector::IngestReport& report) {
+        // Cut short: the target died from a signal, or some process's spool ended abruptly.
+        how = cli::signalDescription(run.status);
+        if (how.empty() && report.cut_short)
+            how = report.cut_short_detail;
+        else if (!how.empty() && report.cut_short && report.cut_short_detail.find("mid-chunk") != std::string::npos)
+            how += "; " + report.cut_short_detail;
+        return metaRows(o, run, report, how);
+    };
+    ProgressLine progress;
+    auto finished = session.finish(output, o.force, describe, std::ref(progress), [&](const char* stage) {
+        times.mark(stage);
+        if (std::string_view(stage) == "finalize")
+            progress.done();
+    });
+    if (!finished) {
+        const Error& e = finished.error();
         cli::fail(Error { e.code, "could not write the recording " + output + ": " + e.message + "; nothing was recorded",
             e.hint });
         return targetCode; // the program ran: record exits with its status (docs/cli.md)
-    };
-    std::optional<collector::IngestReport> report;
-    std::string how;
-    {
-        trace::Db* db = &partial.db;
-        ProgressLine progress;
-        auto ingested = partial.ingest->finish(std::ref(progress));
-        partial.ingest.reset();
-        if (!ingested)
-            return failed(ingested.error());
-        report = *ingested;
-        times.mark("ingest"); // symbolization included (IngestOptions::symbolize)
-        // The ingest wrote the series of every space one process's events made in time order; the
-        // rest comes from the rows here, with the indexes only where they pay, so the recording is
-        // ready sooner (readers never add them).
-        const analysis::FinalizeOptions finalize { analysis::FinalizeOptions::Indexes::WhenUseful };
-        if (auto s = analysis::finalizeRecording(*db, std::ref(progress), finalize); !s)
-            return failed(s.error());
-        times.mark("finalize");
-        progress.done();
-
-        // Cut short: the target died from a signal, or some process's spool ended abruptly.
-        how = cli::signalDescription(run.status);
-        if (how.empty() && report->cut_short)
-            how = report->cut_short_detail;
-        else if (!how.empty() && report->cut_short && report->cut_short_detail.find("mid-chunk") != std::string::npos)
-            how += "; " + report->cut_short_detail;
-        if (auto s = writeMeta(*db, o, run, *report, how); !s)
-            return failed(s.error());
-        if (auto s = trace::sealRecording(*db); !s)
-            return failed(s.error());
-        times.mark("close");
-        partial.db = trace::Db();
     }
-    auto placed = placeRecording(partial.path, output, o.force);
-    if (!placed)
-        return failed(placed.error());
-
-    std::fprintf(stderr, "tidemark: recording written to %s\n", placed->c_str());
-    if (report->files == 0)
+    const collector::IngestReport& report = finished->report;
+    std::fprintf(stderr, "tidemark: recording written to %s\n", finished->path.c_str());
+    if (report.files == 0)
         std::fprintf(stderr,
             "tidemark: warning: no events were captured (a statically linked or setuid program "
             "does not load the capture library)\n");
-    std::string inherited = report->inherited_frees == 0 ? ""
-        : ", " + std::to_string(report->inherited_frees) + " frees in forked children of blocks inherited from the parent";
+    std::string inherited = report.inherited_frees == 0 ? ""
+        : ", " + std::to_string(report.inherited_frees) + " frees in forked children of blocks inherited from the parent";
     std::fprintf(stderr,
         "tidemark: %llu process%s, %llu allocations (%s), %llu live at exit, %llu unmatched frees%s%s%s\n",
-        static_cast<unsigned long long>(report->processes), report->processes == 1 ? "" : "es",
-        static_cast<unsigned long long>(report->allocations), humanBytes(report->allocation_bytes).c_str(),
-        static_cast<unsigned long long>(report->still_live), static_cast<unsigned long long>(report->unmatched_frees),
+        static_cast<unsigned long long>(report.processes), report.processes == 1 ? "" : "es",
+        static_cast<unsigned long long>(report.allocations),
+        analysis::humanBytes(static_cast<double>(report.allocation_bytes)).c_str(),
+        static_cast<unsigned long long>(report.still_live), static_cast<unsigned long long>(report.unmatched_frees),
         inherited.c_str(), how.empty() ? "" : "; cut short: ", how.c_str());
     return targetCode;
-}
-
-// Creates the recording that is written beside the program as it runs, in the output's directory
-// (the output's name may hold the program's pid, unknown until it starts).
-Result<Partial> createPartial(const Options& o, const std::string& host, int64_t rank)
-{
-    fs::path dir = fs::path(cli::expandOutputPattern(o.output.empty() ? "x" : o.output, 0, host, rank)).parent_path();
-    Partial partial;
-    partial.path = (dir / (".tidemark-partial-" + std::to_string(::getpid()) + ".tmdb")).string();
-    auto db = trace::createRecording(partial.path);
-    if (!db)
-        return Error { db.error().code,
-            "cannot write a recording in " + (dir.empty() ? fs::path(".") : dir).string() + ": " + db.error().message,
-            db.error().hint };
-    partial.db = std::move(*db);
-    // A private file, deleted if anything fails: no journal to write every page twice.
-    (void)partial.db.exec("PRAGMA journal_mode = OFF");
-    return partial;
 }
 
 collector::IngestOptions ingestOptions(const std::string& host)
@@ -436,56 +365,8 @@ collector::IngestOptions ingestOptions(const std::string& host)
     return options;
 }
 
-// Follows the spool while the program runs (LiveIngest::poll), on a thread that only gets a core the
-// program leaves idle: the program must not run slower because of it. TIDEMARK_LIVE_INGEST=0 leaves
-// everything for after the program.
-class Follower {
-public:
-    explicit Follower(collector::LiveIngest& ingest)
-    {
-        const char* live = std::getenv("TIDEMARK_LIVE_INGEST");
-        if (!ingest.begin().ok() || (live && std::string_view(live) == "0"))
-            return;
-        m_thread = std::thread([this, &ingest] {
-            sched_param idle {};
-            pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
-            pthread_setname_np(pthread_self(), "tidemark-live");
-            // Small steps (~10 ms each): once the program ends, the rest goes faster on two threads.
-            while (!m_stop.load(std::memory_order_acquire)) {
-                if (uint64_t n = ingest.poll(16384); n > 0) {
-                    m_paired += n;
-                    continue;
-                }
-                for (int i = 0; i < 5 && !m_stop.load(std::memory_order_acquire); ++i)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            }
-        });
-    }
-    ~Follower() { stop(); }
-    Follower(const Follower&) = delete;
-    Follower& operator=(const Follower&) = delete;
-
-    // Returns the records paired while it ran.
-    uint64_t stop()
-    {
-        m_stop.store(true, std::memory_order_release);
-        if (m_thread.joinable())
-            m_thread.join();
-        return m_paired.load();
-    }
-
-private:
-    std::atomic<bool> m_stop { false };
-    std::atomic<uint64_t> m_paired { 0 };
-    std::thread m_thread;
-};
-
 int run(const std::vector<std::string>& args)
 {
-    if (cli::wantsHelp(args)) {
-        std::fputs(kHelp, stdout);
-        return 0;
-    }
     Options o;
     if (int rc = parse(args, o); rc >= 0)
         return rc;
@@ -508,30 +389,41 @@ int run(const std::vector<std::string>& args)
         return cli::fail("cannot create a spool directory in " + templ.substr(0, templ.rfind('/')));
     std::string spool = templ;
 
-    auto partial = createPartial(o, host, rank);
-    if (!partial) {
+    // The recording is written beside the program as it runs, in the output's directory (the output's
+    // name may hold the program's pid, unknown until it starts).
+    fs::path dir = fs::path(cli::expandOutputPattern(o.output.empty() ? "x" : o.output, 0, host, rank)).parent_path();
+    auto session = collector::RecordSession::create(dir.string(), spool, ingestOptions(host));
+    if (!session) {
         std::error_code ec;
         fs::remove_all(spool, ec);
-        return cli::fail(partial.error());
+        return cli::fail(session.error());
     }
 
     std::string startIso = isoNow();
     uint64_t startNs = monotonicNs();
     StageTimes times;
-    auto pid = cli::startTarget(o.argv, targetEnvironment(o, *lib, spool));
+    auto environment = targetEnvironment(o, *lib, spool);
+    for (const auto& [name, value] : environment)
+        if (name == "LD_PRELOAD" && !value.starts_with(*lib))
+            std::fprintf(stderr,
+                "tidemark: warning: a sanitizer runtime in LD_PRELOAD must load before the capture library, so "
+                "its malloc is the one the program calls: host allocations will not be seen\n");
+    auto pid = cli::startTarget(o.argv, environment);
     if (!pid) {
-        partial->remove();
+        session->abandon();
         std::error_code ec;
         fs::remove_all(spool, ec);
         cli::fail(pid.error());
         return 127; // like a shell that cannot run the command
     }
-    // Ingest while it runs: most of the work is done by the time it exits.
-    partial->ingest = std::make_unique<collector::LiveIngest>(spool, partial->db, ingestOptions(host));
-    Follower follower(*partial->ingest);
+    // Ingest while it runs: most of the work is done by the time it exits. TIDEMARK_LIVE_INGEST=0
+    // leaves everything for after the program.
+    const char* live = std::getenv("TIDEMARK_LIVE_INGEST");
+    if (!live || std::string_view(live) != "0")
+        session->follow();
     int status = cli::waitTarget(*pid);
     times.mark("program");
-    uint64_t pairedLive = follower.stop();
+    uint64_t pairedLive = session->stopFollowing();
     times.mark("live");
     if (std::getenv("TIDEMARK_TIMINGS"))
         std::fprintf(stderr, "tidemark: timing paired while the program ran: %llu records\n",
@@ -545,7 +437,7 @@ int run(const std::vector<std::string>& args)
         ? "tidemark." + fs::path(o.argv[0]).filename().string() + "." + std::to_string(*pid) + ".tmdb"
         : cli::expandOutputPattern(o.output, *pid, host, rank);
     RunFacts facts { *pid, status, startNs, endNs, startIso, isoNow(), host, cli::launcherRank() };
-    int rc = buildRecording(o, *partial, output, facts, times);
+    int rc = buildRecording(o, *session, output, facts, times);
     if (o.keep_spool) {
         std::fprintf(stderr, "tidemark: spool kept in %s\n", spool.c_str());
     } else {

@@ -33,9 +33,13 @@ namespace {
         return out;
     }
 
+    // An SQL identifier: the names come from the file, so a quote inside one is doubled.
     std::string quoted(const std::string& name)
     {
-        return "\"" + name + "\"";
+        std::string out = "\"";
+        for (char c : name)
+            out += c == '"' ? std::string("\"\"") : std::string(1, c);
+        return out + "\"";
     }
 
     Status dumpTable(trace::Db& db, const std::string& table, FILE* out)

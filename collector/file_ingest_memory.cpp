@@ -107,7 +107,7 @@ void FileIngest::addLiveBytes(int64_t space, int64_t delta)
 {
     if (static_cast<size_t>(space) >= m_liveBytes.size())
         m_liveBytes.resize(space + 1, 0);
-    m_liveBytes[space] += delta;
+    m_liveBytes[space] = trace::addLiveSaturating(m_liveBytes[space], delta);
 }
 
 void FileIngest::onAlloc(uint32_t tid, Live live, uint32_t source, uint64_t ts)
@@ -174,10 +174,21 @@ void FileIngest::mergeInto(Live& cur, const Live& other, uint32_t source, uint64
 
 int64_t FileIngest::writeAllocation(const Live& l, std::optional<int64_t> freeTs, std::optional<int64_t> freeApi)
 {
-    return m_ctx.out.allocation({ l.space, m_plan.id, idOrNull(l.thread), l.api, static_cast<int64_t>(l.address),
-        static_cast<int64_t>(l.size), static_cast<int64_t>(l.ts), freeTs, freeApi, idOrNull(l.callsite),
-        idOrNull(l.range), idOrNull(l.heap),
-        l.stream ? std::optional<int64_t>(static_cast<int64_t>(l.stream)) : std::nullopt, l.mask, idOrNull(l.name) });
+    return m_ctx.out.allocation({ .space_id = l.space,
+        .process_id = m_plan.id,
+        .thread_id = idOrNull(l.thread),
+        .api = static_cast<Api>(l.api),
+        .address = static_cast<int64_t>(l.address),
+        .size_bytes = static_cast<int64_t>(l.size),
+        .alloc_ts_ns = static_cast<int64_t>(l.ts),
+        .free_ts_ns = freeTs,
+        .free_api = freeApi ? std::optional<Api>(static_cast<Api>(*freeApi)) : std::nullopt,
+        .callsite_id = idOrNull(l.callsite),
+        .range_id = idOrNull(l.range),
+        .heap_id = idOrNull(l.heap),
+        .stream = l.stream ? std::optional<int64_t>(static_cast<int64_t>(l.stream)) : std::nullopt,
+        .source_mask = l.mask,
+        .name_id = idOrNull(l.name) });
 }
 
 void FileIngest::closeLive(Live& live, uint64_t ts, uint16_t api, uint32_t source)
@@ -248,10 +259,23 @@ void FileIngest::onAllocFailed(uint32_t tid, const wire::AllocFailedRecord& r)
     }
     int64_t live = static_cast<size_t>(space) < m_liveBytes.size() ? m_liveBytes[space] : 0;
     int64_t id = m_ctx.next_failed++;
-    m_ctx.out.row(m_ctx.out.failed, id, space, m_plan.id, thread, r.api, r.size, r.ts_ns, idOrNull(callsite),
-        idOrNull(range), r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt, r.error_code,
-        errorName(r.api, r.error_code), known(r.device_free_bytes), known(r.device_total_bytes), live,
-        static_cast<int64_t>(r.source));
+    m_ctx.out.tableRow(m_ctx.out.failed,
+        trace::FailedAllocationRow { .id = id,
+            .space_id = space,
+            .process_id = m_plan.id,
+            .thread_id = thread,
+            .api = static_cast<Api>(r.api),
+            .size_bytes = static_cast<int64_t>(r.size),
+            .ts_ns = static_cast<int64_t>(r.ts_ns),
+            .callsite_id = idOrNull(callsite),
+            .range_id = idOrNull(range),
+            .stream = r.stream ? std::optional<int64_t>(static_cast<int64_t>(r.stream)) : std::nullopt,
+            .error_code = static_cast<int64_t>(r.error_code),
+            .error_name = errorName(r.api, r.error_code),
+            .device_free_bytes = known(r.device_free_bytes),
+            .device_total_bytes = known(r.device_total_bytes),
+            .live_bytes = live,
+            .source_mask = static_cast<int64_t>(r.source) });
     if (m_recentFailures.size() >= 16)
         m_recentFailures.erase(m_recentFailures.begin());
     m_recentFailures.push_back({ id, space, thread, r.size, r.ts_ns, r.source });

@@ -273,8 +273,19 @@ void FileIngest::onRangeEnd(const wire::RangeEndRecord& r)
 void FileIngest::writeRange(const OpenRange& o, std::optional<int64_t> end)
 {
     const char* kind = o.kind == static_cast<uint8_t>(wire::RangeKind::Push) ? "push" : "startend";
-    m_ctx.out.row(m_ctx.out.ranges, o.id, m_plan.id, idOrNull(o.thread), idOrNull(o.parent), o.depth, kind,
-        idOrNull(o.domain), idOrNull(o.name), o.category, o.color, o.start_ts, end);
+    m_ctx.out.tableRow(m_ctx.out.ranges,
+        trace::RangeRow { .id = o.id,
+            .process_id = m_plan.id,
+            .thread_id = idOrNull(o.thread),
+            .parent_id = idOrNull(o.parent),
+            .depth = o.depth,
+            .kind = kind,
+            .domain_id = idOrNull(o.domain),
+            .name_id = idOrNull(o.name),
+            .category = o.category,
+            .color = o.color,
+            .start_ts_ns = static_cast<int64_t>(o.start_ts),
+            .end_ts_ns = end });
 }
 
 void FileIngest::onActivity(const wire::RecordHeader& r)
@@ -284,28 +295,67 @@ void FileIngest::onActivity(const wire::RecordHeader& r)
     switch (static_cast<Kind>(r.kind)) {
     case Kind::Kernel: {
         const auto& k = recordAs<wire::KernelRecord>(r);
-        out.row(out.kernels, m_plan.id, k.device, k.context, k.stream, k.start_ts_ns, k.end_ts_ns,
-            idOrNull(stringOf(k.name_id)), k.correlation_id, k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1],
-            k.block[2], k.registers_per_thread, k.static_shared_bytes, k.dynamic_shared_bytes, source);
+        out.tableRow(out.kernels,
+            trace::KernelRow { .process_id = m_plan.id,
+                .device = k.device,
+                .context = k.context,
+                .stream = k.stream,
+                .start_ts_ns = static_cast<int64_t>(k.start_ts_ns),
+                .end_ts_ns = static_cast<int64_t>(k.end_ts_ns),
+                .name_id = idOrNull(stringOf(k.name_id)),
+                .correlation_id = k.correlation_id,
+                .grid_x = k.grid[0],
+                .grid_y = k.grid[1],
+                .grid_z = k.grid[2],
+                .block_x = k.block[0],
+                .block_y = k.block[1],
+                .block_z = k.block[2],
+                .registers_per_thread = k.registers_per_thread,
+                .static_shared_bytes = k.static_shared_bytes,
+                .dynamic_shared_bytes = k.dynamic_shared_bytes,
+                .source_mask = source });
         break;
     }
     case Kind::Memcpy: {
         const auto& m = recordAs<wire::MemcpyRecord>(r);
-        out.row(out.memcpys, m_plan.id, m.device, m.context, m.stream, m.start_ts_ns, m.end_ts_ns, m.bytes,
-            memcpyKindName(m.copy_kind), m.correlation_id, source);
+        out.tableRow(out.memcpys,
+            trace::MemcpyRow { .process_id = m_plan.id,
+                .device = m.device,
+                .context = m.context,
+                .stream = m.stream,
+                .start_ts_ns = static_cast<int64_t>(m.start_ts_ns),
+                .end_ts_ns = static_cast<int64_t>(m.end_ts_ns),
+                .size_bytes = static_cast<int64_t>(m.bytes),
+                .copy_kind = std::string(memcpyKindName(m.copy_kind)),
+                .correlation_id = m.correlation_id,
+                .source_mask = source });
         break;
     }
     case Kind::Memset: {
         const auto& m = recordAs<wire::MemsetRecord>(r);
-        out.row(out.memsets, m_plan.id, m.device, m.context, m.stream, m.start_ts_ns, m.end_ts_ns, m.bytes, m.value,
-            m.correlation_id, source);
+        out.tableRow(out.memsets,
+            trace::MemsetRow { .process_id = m_plan.id,
+                .device = m.device,
+                .context = m.context,
+                .stream = m.stream,
+                .start_ts_ns = static_cast<int64_t>(m.start_ts_ns),
+                .end_ts_ns = static_cast<int64_t>(m.end_ts_ns),
+                .size_bytes = static_cast<int64_t>(m.bytes),
+                .value = m.value,
+                .correlation_id = m.correlation_id,
+                .source_mask = source });
         break;
     }
     case Kind::Sample: {
         const auto& s = recordAs<wire::SampleRecord>(r);
         int64_t space = m_ctx.spaces.get(static_cast<SpaceKind>(s.space_kind), s.device);
         m_ctx.spaces.noteCapacity(space, s.total_bytes);
-        out.row(out.samples, m_plan.id, space, s.ts_ns, s.free_bytes, s.total_bytes, nullptr, nullptr);
+        out.tableRow(out.samples,
+            trace::SampleRow { .process_id = m_plan.id,
+                .space_id = space,
+                .ts_ns = static_cast<int64_t>(s.ts_ns),
+                .free_bytes = static_cast<int64_t>(s.free_bytes),
+                .total_bytes = static_cast<int64_t>(s.total_bytes) });
         break;
     }
     default:

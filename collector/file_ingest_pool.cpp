@@ -37,8 +37,18 @@ void FileIngest::onHeapRegister(const wire::HeapRegisterRecord& r)
 
 void FileIngest::writeHeap(const Heap& h, std::optional<int64_t> unregisterTs)
 {
-    m_ctx.out.row(m_ctx.out.heaps, h.id, h.pool_space, m_plan.id, h.address, h.size, heapUsageName(h.usage),
-        idOrNull(h.name), h.ts, unregisterTs, idOrNull(h.callsite), idOrNull(h.range));
+    m_ctx.out.tableRow(m_ctx.out.heaps,
+        trace::HeapRow { .id = h.id,
+            .space_id = h.pool_space,
+            .process_id = m_plan.id,
+            .address = static_cast<int64_t>(h.address),
+            .size_bytes = static_cast<int64_t>(h.size),
+            .usage = std::string(heapUsageName(h.usage)),
+            .name_id = idOrNull(h.name),
+            .register_ts_ns = static_cast<int64_t>(h.ts),
+            .unregister_ts_ns = unregisterTs,
+            .callsite_id = idOrNull(h.callsite),
+            .range_id = idOrNull(h.range) });
 }
 
 void FileIngest::onHeapEvent(const wire::HeapEventRecord& r, bool unregister)

@@ -22,6 +22,10 @@ namespace tidemark::collector {
 namespace {
 
     struct Image {
+        explicit Image(SpoolFile f)
+            : file(std::move(f))
+        {
+        }
         SpoolFile file;
         ProcessPlan plan;
         std::unique_ptr<FileIngest> ingest;
@@ -200,7 +204,7 @@ struct LiveIngest::State {
             }
             known.insert(path);
             ++files;
-            found.push_back(std::make_unique<Image>(Image { std::move(*file), {}, nullptr }));
+            found.push_back(std::make_unique<Image>(std::move(*file)));
         }
         std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
             return startsBefore(a->file.header(), b->file.header());

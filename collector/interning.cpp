@@ -1,6 +1,8 @@
 // Strings, spaces, module maps and the callsite trie (see interning.h).
 #include "collector/interning.h"
 
+#include "trace/space_names.h"
+
 namespace tidemark::collector {
 
 std::string hexBytes(const uint8_t* bytes, size_t n)
@@ -48,34 +50,18 @@ int64_t SpaceTable::find(const std::string& name) const
 
 int64_t SpaceTable::get(SpaceKind kind, uint8_t device)
 {
-    std::string name;
-    int dev = -1;
-    switch (kind) {
-    case SpaceKind::Host:
-        name = "host";
-        break;
-    case SpaceKind::Device:
-        name = "cuda:" + std::to_string(device);
-        dev = device;
-        break;
-    case SpaceKind::Pinned:
-        name = "pinned";
-        break;
-    case SpaceKind::Managed:
-        name = "managed";
-        break;
-    case SpaceKind::Pool:
+    if (kind == SpaceKind::Pool)
         return pool(get(SpaceKind::Device, device));
-    }
+    std::string name = trace::spaceName(kind, device);
     if (int64_t id = find(name))
         return id;
-    m_spaces.push_back({ kind, dev, name, 0, 0 });
+    m_spaces.push_back({ kind, kind == SpaceKind::Device ? static_cast<int>(device) : -1, name, 0, 0 });
     return static_cast<int64_t>(m_spaces.size());
 }
 
 int64_t SpaceTable::pool(int64_t parent)
 {
-    std::string name = "pool:" + (parent ? m_spaces[parent - 1].name : std::string("unknown"));
+    std::string name = trace::poolSpaceName(parent ? std::string_view(m_spaces[parent - 1].name) : std::string_view());
     if (int64_t id = find(name))
         return id;
     int dev = parent ? m_spaces[parent - 1].device : -1;

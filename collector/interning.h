@@ -40,7 +40,8 @@ private:
     int64_t m_next = 1;
 };
 
-// Spaces are created as they are seen; names are stable (host, cuda:N, pinned, managed, pool:<parent>).
+// Spaces are created as they are seen; names are stable (trace::spaceName: host, cuda:N, pinned, managed,
+// pool:<parent>).
 class SpaceTable {
 public:
     int64_t get(SpaceKind kind, uint8_t device);

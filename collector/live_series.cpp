@@ -68,7 +68,7 @@ void LiveSeries::event(Space& s, int64_t ts, int64_t delta, bool isAlloc)
         if (s.buckets.size() > kMaxBuckets)
             coarsen(s);
     }
-    s.live += delta;
+    s.live = trace::addLiveSaturating(s.live, delta);
     Bucket& b = s.buckets.back();
     b.minLive = std::min(b.minLive, s.live);
     b.maxLive = std::max(b.maxLive, s.live);

@@ -43,7 +43,7 @@ Status RowWriter::prepareAll()
 {
     struct Entry {
         trace::Stmt* stmt;
-        const char* sql;
+        std::string sql;
     };
     const Entry entries[] = {
         { &processes,
@@ -57,31 +57,14 @@ Status RowWriter::prepareAll()
         { &frames, "INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?,?,?,?)" },
         { &callsites, "INSERT INTO callsites(id, parent_id, frame_id, depth) VALUES (?,?,?,?)" },
         { &spaces, "INSERT INTO spaces(id, kind, device, name, capacity_bytes, parent_space_id) VALUES (?,?,?,?,?,?)" },
-        { &ranges,
-            "INSERT INTO ranges(id, process_id, thread_id, parent_id, depth, kind, domain_id, name_id, category, "
-            "color, "
-            "start_ts_ns, end_ts_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)" },
+        { &ranges, trace::insertSql<trace::RangeRow>() },
         { &marks, "INSERT INTO marks(id, process_id, thread_id, ts_ns, domain_id, name_id) VALUES (?,?,?,?,?,?)" },
-        { &heaps,
-            "INSERT INTO pool_heaps(id, space_id, process_id, address, size_bytes, usage, name_id, register_ts_ns, "
-            "unregister_ts_ns, callsite_id, range_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)" },
-        { &failed,
-            "INSERT INTO failed_allocations(id, space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id, "
-            "range_id, stream, error_code, error_name, device_free_bytes, device_total_bytes, live_bytes, "
-            "source_mask) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
-        { &kernels,
-            "INSERT INTO kernels(process_id, device, context, stream, start_ts_ns, end_ts_ns, name_id, "
-            "correlation_id, grid_x, grid_y, grid_z, block_x, block_y, block_z, registers_per_thread, "
-            "static_shared_bytes, dynamic_shared_bytes, source_mask) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
-        { &memcpys,
-            "INSERT INTO memcpys(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes, copy_kind, "
-            "correlation_id, source_mask) VALUES (?,?,?,?,?,?,?,?,?,?)" },
-        { &memsets,
-            "INSERT INTO memsets(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes, value, "
-            "correlation_id, source_mask) VALUES (?,?,?,?,?,?,?,?,?,?)" },
-        { &samples,
-            "INSERT INTO samples(process_id, space_id, ts_ns, free_bytes, total_bytes, used_bytes, reserved_bytes) "
-            "VALUES (?,?,?,?,?,?,?)" },
+        { &heaps, trace::insertSql<trace::HeapRow>() },
+        { &failed, trace::insertSql<trace::FailedAllocationRow>() },
+        { &kernels, trace::insertSql<trace::KernelRow>() },
+        { &memcpys, trace::insertSql<trace::MemcpyRow>() },
+        { &memsets, trace::insertSql<trace::MemsetRow>() },
+        { &samples, trace::insertSql<trace::SampleRow>() },
         { &stats, "INSERT OR REPLACE INTO capture_stats(process_id, source, name, value, detail) VALUES (?,?,?,?,?)" },
         { &symbols, "INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?,?,?,?,?)" },
         { &addSourceMask, "UPDATE allocations SET source_mask = source_mask | ? WHERE id = ?" },
@@ -102,9 +85,7 @@ Status RowWriter::prepareAll()
         *e.stmt = std::move(*stmt);
         m_statements[i++] = e.stmt;
     }
-    auto bulk = trace::BulkInsert::create(m_db, "allocations",
-        { "space_id", "process_id", "thread_id", "api", "address", "size_bytes", "alloc_ts_ns", "free_ts_ns",
-            "free_api", "callsite_id", "range_id", "heap_id", "stream", "source_mask", "name_id" });
+    auto bulk = trace::BulkInsert::create(m_db, "allocations", trace::kAllocationColumns);
     if (!bulk)
         return bulk.error();
     m_allocationInsert = std::move(*bulk);
@@ -146,25 +127,13 @@ uint16_t RowWriter::statementIndex(const trace::Stmt& stmt) const
     return UINT16_MAX; // not one of ours: reported by the writer
 }
 
-int64_t RowWriter::allocation(const AllocationRow& r)
+int64_t RowWriter::allocation(const trace::AllocationRow& r)
 {
     if (m_finished)
         return 0;
-    trace::RowBatch& b = m_allocations;
-    // One append of 15 values (the hottest path of the ingest; the column order of prepareAll()).
-    const std::optional<int64_t> row[15] = { r.space, r.process, r.thread, r.api, r.address, r.size, r.alloc_ts,
-        r.free_ts, r.free_api, r.callsite, r.range, r.heap, r.stream, r.source_mask, r.name };
-    int64_t values[15];
-    uint8_t nulls[15];
-    for (int i = 0; i < 15; ++i) {
-        values[i] = row[i].value_or(0);
-        nulls[i] = !row[i].has_value();
-    }
-    b.beginRow();
-    b.values.insert(b.values.end(), values, values + 15);
-    b.nulls.insert(b.nulls.end(), nulls, nulls + 15);
+    trace::appendRow(m_allocations, r);
     int64_t id = m_nextAllocationId++;
-    if (b.rows >= kAllocationBatch)
+    if (m_allocations.rows >= kAllocationBatch)
         submitAllocations();
     return id;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "trace/bulk_insert.h"
+#include "trace/rows.h"
 #include "trace/sqlite.h"
 
 #include <array>
@@ -53,20 +54,17 @@ public:
     trace::Stmt processes, threads, modules, strings, frames, callsites, spaces, ranges, marks, heaps, failed, kernels,
         memcpys, memsets, samples, stats, addSourceMask, extendFree, mergeFailed, symbols;
 
-    // One allocation lifetime.
-    struct AllocationRow {
-        int64_t space, process;
-        std::optional<int64_t> thread;
-        int64_t api, address, size, alloc_ts;
-        std::optional<int64_t> free_ts, free_api, callsite, range, heap, stream;
-        int64_t source_mask;
-        std::optional<int64_t> name;
-    };
-    // Returns the row's id. Ids follow the order rows are written (a lifetime is written when it
+    // One allocation lifetime (trace/rows.h). Returns the row's id. Ids follow the order rows are written (a lifetime is written when it
     // ends), so SQLite appends instead of seeking for each row; every batch checks SQLite agrees.
-    int64_t allocation(const AllocationRow& row);
+    int64_t allocation(const trace::AllocationRow& row);
     // Rows of the `series` table (trace::kSeriesColumns), written after everything handed over before.
     void seriesRows(trace::RowBatch&& rows);
+
+    // A row of a described table (trace/rows.h), written with the statement prepared for it.
+    template <typename Row> void tableRow(trace::Stmt& stmt, const Row& r)
+    {
+        std::apply([&](const auto&... value) { row(stmt, value...); }, r.values());
+    }
 
     template <typename... Args> void row(trace::Stmt& stmt, const Args&... args)
     {

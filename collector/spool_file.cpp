@@ -151,34 +151,21 @@ void SpoolFile::indexChunks(bool final)
 {
     size_t pos = m_indexedTo;
     while (pos < m_size) {
-        wire::ChunkHeader chunk;
-        bool torn = m_size - pos < sizeof(chunk);
-        if (!torn) {
-            std::memcpy(&chunk, m_data + pos, sizeof(chunk));
-            // Zero-filled, or a header whose payload has not landed (yet, or ever).
-            torn = chunk.magic != wire::kChunkMagic || chunk.payload_bytes > m_size - pos - sizeof(chunk);
-        }
-        if (torn) {
-            if (final) {
-                m_scan.truncated_bytes += m_size - pos;
-                pos = m_size;
-            }
+        trace::ChunkFrame f = trace::frameChunk(m_data, m_size, pos, final);
+        if (f.state == trace::ChunkFrame::State::Pending)
             break; // while the writer lives: the next refresh looks again
-        }
-        size_t payload = pos + sizeof(chunk);
-        m_chunks.push_back({ payload, chunk.payload_bytes, chunk.tid });
-        pos = (payload + chunk.payload_bytes + 7) & ~static_cast<size_t>(7);
+        if (f.state == trace::ChunkFrame::State::Torn)
+            m_scan.truncated_bytes += f.lost_bytes; // the record cut in two is counted when walked
+        if (f.state == trace::ChunkFrame::State::Whole || f.payload_bytes > 0)
+            m_chunks.push_back({ f.payload, f.payload_bytes, f.tid });
+        pos = f.next;
     }
     m_indexedTo = pos;
 }
 
 bool SpoolFile::recordValid(const wire::RecordHeader& rh) const
 {
-    auto kind = static_cast<Kind>(rh.kind);
-    uint32_t minBytes = trace::recordMinBytes(kind);
-    if (minBytes == 0 || rh.size_bytes < minBytes)
-        return false;
-    if (!trace::recordIsVariable(kind) && rh.size_bytes != wire::padTo8(minBytes))
+    if (!trace::recordWellFormed(rh))
         return false;
     // Times are nanoseconds of CLOCK_MONOTONIC (since boot). One past 2^61 (73 years) is damage, not a
     // moment; below it, every sum of times and bucket widths the series make fits in int64.
@@ -206,12 +193,13 @@ void SpoolFile::forEachInFileOrder(const Visitor& visit, const std::function<voi
             progress(static_cast<double>(i - first) / static_cast<double>(total));
         size_t rp = c.payload_offset;
         size_t end = rp + c.payload_bytes;
-        while (rp + sizeof(wire::RecordHeader) <= end) {
-            const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + rp);
-            if (rh.size_bytes == 0 || rh.size_bytes % 8 != 0 || rp + rh.size_bytes > end) {
-                ++m_scan.bad_records; // the rest of this chunk cannot be framed
+        while (rp < end) {
+            if (trace::frameRecord(m_data, rp, end) == 0) {
+                if (rp + sizeof(wire::RecordHeader) <= end)
+                    ++m_scan.bad_records; // the rest of this chunk cannot be framed
                 break;
             }
+            const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + rp);
             if (recordValid(rh)) {
                 ++m_scan.records;
                 visit(c.tid, rh);
@@ -233,10 +221,8 @@ uint64_t SpoolFile::forEachByTime(bool (*wanted)(Kind), const Visitor& visit, ui
             const ChunkRef& c = m_chunks[cur.chunks[cur.chunk]];
             size_t end = c.payload_offset + c.payload_bytes;
             size_t rp = from ? from : c.payload_offset;
-            while (rp + sizeof(wire::RecordHeader) <= end) {
+            while (trace::frameRecord(m_data, rp, end) != 0) {
                 const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + rp);
-                if (rh.size_bytes == 0 || rh.size_bytes % 8 != 0 || rp + rh.size_bytes > end)
-                    break;
                 if (recordValid(rh) && wanted(static_cast<Kind>(rh.kind))) {
                     cur.pos = rp;
                     return;

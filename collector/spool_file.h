@@ -24,7 +24,7 @@ struct ChunkRef {
 struct SpoolFileScan {
     uint64_t records = 0;
     uint64_t bad_records = 0; // impossible size or unknown kind: skipped, counted
-    uint64_t truncated_bytes = 0; // a partial last chunk (the process died mid-write)
+    uint64_t truncated_bytes = 0; // of a partial last chunk, what never landed (died or disk full mid-write)
     uint64_t out_of_order = 0; // merged records earlier than one already visited (late or clock steps)
 };
 

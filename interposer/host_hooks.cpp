@@ -9,6 +9,9 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace tidemark::interposer {
 
@@ -83,12 +86,31 @@ bool resolve() noexcept
     return true;
 }
 
+// The ThreadSanitizer build (interposer/CMakeLists.txt): TSan mallocs while it starts the process and
+// each thread, before its runtime can run instrumented code. These hooks are built without TSan
+// there; capture starts from the constructor, not at the first hooked call; and a thread records
+// once its start routine runs (pthread_create below), after TSan's own thread start.
+#ifndef TIDEMARK_TSAN_BUILD
+#define TIDEMARK_TSAN_BUILD 0
+#endif
+#if TIDEMARK_TSAN_BUILD
+thread_local bool t_tsanThreadStarted = false;
+#endif
+
 inline bool shouldRecord() noexcept
 {
+#if TIDEMARK_TSAN_BUILD
+    if (!t_tsanThreadStarted) {
+        if (::getpid() != pid_t(::syscall(SYS_gettid)))
+            return false;
+        t_tsanThreadStarted = true; // the main thread: TSan started before any constructor
+    }
+#endif
     if (TIDEMARK_LIKELY(g_hostActive.load(std::memory_order_relaxed)))
         return t_tls.inside == 0;
     // Not started yet: the first hooked call starts capture (see earlyStart).
-    if (TIDEMARK_UNLIKELY(g_startState.load(std::memory_order_relaxed) == 0) && t_tls.inside == 0) {
+    if (!TIDEMARK_TSAN_BUILD && TIDEMARK_UNLIKELY(g_startState.load(std::memory_order_relaxed) == 0)
+        && t_tls.inside == 0) {
         earlyStart();
         return g_hostActive.load(std::memory_order_relaxed);
     }
@@ -154,7 +176,17 @@ struct HookScope {
 
 } // namespace
 
-bool hostHooksResolve() noexcept { return resolve() && g_real.malloc && g_real.free; }
+bool hostHooksResolve() noexcept
+{
+    if (!resolve() || !g_real.malloc || !g_real.free)
+        return false;
+    // The next definition may be a second copy of the capture (preloaded while the program carries
+    // one): let it resolve its own functions now, at a safe point. Left for later, its first call
+    // could be a free() that libdl makes while it clears an error string, and its dlsym there freed
+    // that string a second time (AddressSanitizer: double free).
+    g_real.free(g_real.malloc(1));
+    return true;
+}
 
 void emitHookCoverage() noexcept
 {
@@ -316,5 +348,38 @@ TIDEMARK_ALIGNED_HOOK(aligned_alloc, Api::AlignedAlloc, (size_t align, size_t n)
 TIDEMARK_ALIGNED_HOOK(memalign, Api::Memalign, (size_t align, size_t n), (align, n), (n, align))
 TIDEMARK_ALIGNED_HOOK(valloc, Api::Valloc, (size_t n), (n), (n, 4096))
 TIDEMARK_ALIGNED_HOOK(pvalloc, Api::Pvalloc, (size_t n), (n), (n, 4096))
+
+#if TIDEMARK_TSAN_BUILD
+namespace {
+struct ThreadStart {
+    void* (*routine)(void*);
+    void* arg;
+};
+
+void* startedThread(void* p)
+{
+    ThreadStart start = *static_cast<ThreadStart*>(p);
+    g_real.free(p);
+    t_tsanThreadStarted = true;
+    return start.routine(start.arg);
+}
+} // namespace
+
+TIDEMARK_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*routine)(void*), void* arg)
+{
+    using Fn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+    static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "pthread_create"));
+    if (!real || (!g_real.malloc && !(resolve() && g_real.malloc)))
+        return EAGAIN;
+    auto* start = static_cast<ThreadStart*>(g_real.malloc(sizeof(ThreadStart)));
+    if (!start)
+        return EAGAIN;
+    *start = { routine, arg };
+    int rc = real(thread, attr, startedThread, start);
+    if (rc != 0)
+        g_real.free(start);
+    return rc;
+}
+#endif
 
 } // extern "C"

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -223,18 +224,47 @@ ReentryGuard::~ReentryGuard() { --t_tls.inside; }
 
 using namespace tidemark::interposer;
 
+// One per copy of the capture code. dlsym(RTLD_DEFAULT) finds the first in the process's lookup order:
+// the copy whose hooks are the ones in use. Our own references to an exported symbol bind to that
+// first one too, so this copy's is compared through a hidden alias.
+extern "C" TIDEMARK_EXPORT const char tidemark_capture_instance = 1;
+extern "C" __attribute__((visibility("hidden"), alias("tidemark_capture_instance"))) const char
+    tidemark_capture_this_copy;
+
 namespace tidemark::interposer {
+
+namespace {
+
+// A program can carry the capture code itself (the ThreadSanitizer test links it in, because TSan's
+// malloc would come before a preloaded one) while `record` preloads libtidemark.so as well: the copy
+// that is not first in lookup order sees none of the calls, and two copies would write one spool file.
+bool anotherCopyComesFirst() noexcept
+{
+    const void* first = dlsym(RTLD_DEFAULT, "tidemark_capture_instance");
+    return first != nullptr && first != &tidemark_capture_this_copy;
+}
+
+} // namespace
 
 // Everything that is safe while the dynamic loader is still starting the process (the first
 // malloc may come from the loader or from a library constructor that runs before ours): config,
 // clock, the spool file, ProcessInfo and modules. No thread, no dlopen.
 void earlyStart() noexcept
 {
+    // A malloc from a library's initialiser that runs before libc has set up environ (the
+    // AddressSanitizer runtime's, in a program built with -fsanitize=address) cannot read the
+    // configuration yet: start at a later call instead of staying off for the whole run.
+    if (environ == nullptr)
+        return;
     int expected = 0;
     if (!g_startState.compare_exchange_strong(expected, 1))
         return;
     ReentryGuard guard;
     hostHooksResolve();
+    if (anotherCopyComesFirst()) {
+        g_startState.store(2);
+        return;
+    }
     loadConfig();
     if (g_config.spoolDir[0]) {
         clockInit();

@@ -3,6 +3,7 @@
 // spool-file chunks (called by the drain thread, at exit, and by a producer whose ring is full).
 #include "interposer/runtime.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -96,19 +98,68 @@ ThreadState* takeNode() noexcept
     return t;
 }
 
-// This thread's stack bounds (both 0 when unknown).
-void threadStackBounds(uintptr_t* lo, uintptr_t* hi) noexcept
+int hexDigit(char c) noexcept
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+// This thread's stack bounds (both 0 when unknown): the mapping that holds the stack pointer, found
+// in /proc/self/maps with plain reads. Not pthread_getattr_np: it holds the thread's own lock while
+// it allocates, so on a thread whose first allocation is made inside it (AddressSanitizer's thread
+// start does that) our hook would call it again and wait on that lock for ever. The main thread's
+// stack can still grow down to the stack rlimit or the mapping below, whichever is nearer.
+void threadStackBounds(uintptr_t* lo, uintptr_t* hi, bool mainThread) noexcept
 {
     *lo = *hi = 0;
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+    int probe = 0;
+    const auto sp = reinterpret_cast<uintptr_t>(&probe);
+    int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return;
-    void* addr = nullptr;
-    size_t size = 0;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    *lo = reinterpret_cast<uintptr_t>(addr);
-    *hi = *lo + size;
+    char buf[2048];
+    uintptr_t range[2] = { 0, 0 }, previousEnd = 0;
+    int field = 0; // 0: start, 1: end, 2: the rest of the line
+    bool found = false;
+    while (!found) {
+        ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && !found; ++i) {
+            char c = buf[i];
+            if (c == '\n') {
+                found = range[0] <= sp && sp < range[1];
+                if (!found) {
+                    previousEnd = range[1];
+                    range[0] = range[1] = 0;
+                    field = 0;
+                }
+            } else if (field < 2) {
+                int digit = hexDigit(c);
+                if (digit >= 0)
+                    range[field] = range[field] * 16 + uintptr_t(digit);
+                else
+                    field = c == '-' && field == 0 ? 1 : 2;
+            }
+        }
+    }
+    ::close(fd);
+    if (!found)
+        return;
+    *lo = range[0];
+    *hi = range[1];
+    if (mainThread) {
+        uintptr_t floor = previousEnd;
+        struct rlimit limit {};
+        if (::getrlimit(RLIMIT_STACK, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < *hi)
+            floor = std::max<uintptr_t>(floor, *hi - limit.rlim_cur);
+        *lo = std::min(*lo, floor);
+    }
 }
 
 } // namespace
@@ -119,13 +170,13 @@ ThreadState* attachThread() noexcept
         return nullptr;
     int savedErrno = errno;
     uint32_t savedInside = t_tls.inside;
-    t_tls.inside = 1; // pthread_getattr_np and pthread_setspecific may allocate
+    t_tls.inside = 1; // pthread_setspecific may allocate
     ThreadState* t = takeNode();
     if (t) {
         t->tid = gettidNow();
         t->dtorRounds = 0;
         t->name[0] = '\0';
-        threadStackBounds(&t->stackLo, &t->stackHi);
+        threadStackBounds(&t->stackLo, &t->stackHi, t->tid == uint32_t(::getpid()));
         t->lastTs = 0;
         t->tsCredit = 0;
         t->tsBackoff = 0;

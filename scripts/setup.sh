@@ -7,7 +7,7 @@ packages=("$@")
 ((${#packages[@]})) || packages=(
     build-essential cmake ninja-build pkg-config
     libsqlite3-dev sqlite3 libdw-dev libelf-dev libzstd-dev zlib1g-dev
-    libgtest-dev libgmock-dev nlohmann-json3-dev
+    libgtest-dev libgmock-dev nlohmann-json3-dev libtomlplusplus-dev
     libopenblas-dev
     qt6-base-dev libgl-dev libxkbcommon-dev xvfb xauth
     libopenmpi-dev openmpi-bin

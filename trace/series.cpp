@@ -2,6 +2,7 @@
 #include "trace/series.h"
 
 #include "trace/bulk_insert.h"
+#include "trace/meta_keys.h"
 #include "trace/recording.h"
 
 #include <algorithm>
@@ -36,8 +37,8 @@ SeriesParams chooseSeriesParams(int64_t lo, int64_t hi)
 
 Status writeSeriesParams(Db& db, const SeriesParams& p)
 {
-    for (auto [key, value] : { std::pair { "series_origin_ns", p.originNs }, std::pair { "series_base_ns", p.baseNs },
-             std::pair { "series_levels", static_cast<int64_t>(p.levels) } }) {
+    for (auto [key, value] : { std::pair { kMetaSeriesOriginNs, p.originNs }, std::pair { kMetaSeriesBaseNs, p.baseNs },
+             std::pair { kMetaSeriesLevels, static_cast<int64_t>(p.levels) } }) {
         if (auto s = setMeta(db, key, std::to_string(value)); !s)
             return s;
     }
@@ -46,9 +47,9 @@ Status writeSeriesParams(Db& db, const SeriesParams& p)
 
 std::optional<SeriesParams> readSeriesParams(Db& db)
 {
-    auto origin = getMeta(db, "series_origin_ns");
-    auto base = getMeta(db, "series_base_ns");
-    auto levels = getMeta(db, "series_levels");
+    auto origin = getMeta(db, kMetaSeriesOriginNs);
+    auto base = getMeta(db, kMetaSeriesBaseNs);
+    auto levels = getMeta(db, kMetaSeriesLevels);
     if (!origin || !base || !levels)
         return std::nullopt;
     try {
@@ -75,9 +76,7 @@ SeriesWriter::SeriesWriter(const SeriesParams& p, int64_t spaceId)
 // One change of live bytes is a bucket of its own: its envelope spans the bytes before and after.
 Status SeriesWriter::event(int64_t ts, int64_t delta, bool isAlloc)
 {
-    int64_t next = 0; // saturates: a damaged row's size must not wrap the live bytes around
-    if (__builtin_add_overflow(m_live, delta, &next))
-        next = delta > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+    int64_t next = addLiveSaturating(m_live, delta);
     return bucket(ts, std::min(m_live, next), std::max(m_live, next), next, isAlloc ? 1 : 0, isAlloc ? 0 : 1);
 }
 

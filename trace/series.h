@@ -7,6 +7,7 @@
 #include "trace/sqlite.h"
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@ struct SeriesParams {
     int64_t bucketOf(int64_t t, int level) const { return t < originNs ? -1 : (t - originNs) / width(level); }
     int64_t bucketStart(int64_t b, int level) const { return originNs + b * width(level); }
 };
+
+// Live bytes plus a change, held at the int64 limits: a damaged size must not wrap the sum around.
+inline int64_t addLiveSaturating(int64_t live, int64_t delta)
+{
+    int64_t next = 0;
+    if (__builtin_add_overflow(live, delta, &next))
+        return delta > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+    return next;
+}
 
 // The columns of `series`, in the order SeriesWriter gives them.
 extern const std::vector<std::string> kSeriesColumns;

@@ -61,6 +61,44 @@ bool recordIsVariable(Kind kind)
     }
 }
 
+ChunkFrame frameChunk(const uint8_t* data, size_t size, size_t pos, bool final)
+{
+    ChunkFrame f;
+    wire::ChunkHeader chunk {};
+    bool headerLanded = size - pos >= sizeof(chunk);
+    if (headerLanded)
+        std::memcpy(&chunk, data + pos, sizeof(chunk));
+    // A zero-filled tail (the file was extended before the data landed) has no magic.
+    headerLanded = headerLanded && chunk.magic == wire::kChunkMagic;
+    f.payload = pos + sizeof(chunk);
+    f.tid = chunk.tid;
+    if (headerLanded && chunk.payload_bytes <= size - f.payload) {
+        f.payload_bytes = chunk.payload_bytes;
+        f.next = (f.payload + chunk.payload_bytes + 7) & ~size_t(7);
+        return f;
+    }
+    f.state = final ? ChunkFrame::State::Torn : ChunkFrame::State::Pending;
+    f.next = final ? size : pos;
+    if (!final)
+        return f;
+    if (headerLanded && size > f.payload) {
+        f.payload_bytes = uint32_t(size - f.payload);
+        f.lost_bytes = chunk.payload_bytes - f.payload_bytes;
+    } else {
+        f.lost_bytes = size - pos;
+    }
+    return f;
+}
+
+bool recordWellFormed(const wire::RecordHeader& rh)
+{
+    auto kind = static_cast<Kind>(rh.kind);
+    uint32_t minBytes = recordMinBytes(kind);
+    if (minBytes == 0 || rh.size_bytes < minBytes)
+        return false;
+    return recordIsVariable(kind) || rh.size_bytes == wire::padTo8(minBytes);
+}
+
 Result<SpoolReader> SpoolReader::open(const std::string& path)
 {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -121,52 +159,35 @@ SpoolReader::~SpoolReader()
 SpoolScan SpoolReader::forEach(const Visitor& visit) const
 {
     SpoolScan scan;
-    size_t pos = m_header.header_bytes;
-    while (pos < m_size) {
-        if (m_size - pos < sizeof(wire::ChunkHeader)) {
-            scan.truncated_bytes += m_size - pos;
+    for (size_t pos = m_header.header_bytes; pos < m_size;) {
+        ChunkFrame f = frameChunk(m_data, m_size, pos, true);
+        if (f.state == ChunkFrame::State::Torn) {
+            scan.truncated_bytes += f.lost_bytes;
             scan.clean_end = false;
-            break;
         }
-        wire::ChunkHeader chunk;
-        std::memcpy(&chunk, m_data + pos, sizeof(chunk));
-        if (chunk.magic != wire::kChunkMagic) {
-            // A zero-filled or torn tail (the kernel extended the file before the data landed).
-            scan.truncated_bytes += m_size - pos;
-            scan.clean_end = false;
-            break;
-        }
-        size_t payloadStart = pos + sizeof(chunk);
-        if (chunk.payload_bytes > m_size - payloadStart) {
-            scan.truncated_bytes += m_size - pos;
-            scan.clean_end = false;
-            break;
-        }
+        pos = f.next;
+        if (f.state == ChunkFrame::State::Torn && f.payload_bytes == 0)
+            continue;
         ++scan.chunks;
-        size_t rp = payloadStart;
-        size_t end = payloadStart + chunk.payload_bytes;
-        while (rp + sizeof(wire::RecordHeader) <= end) {
-            wire::RecordHeader rh;
-            std::memcpy(&rh, m_data + rp, sizeof(rh));
-            uint32_t minBytes = recordMinBytes(static_cast<Kind>(rh.kind));
-            if (rh.size_bytes == 0 || rh.size_bytes % 8 != 0 || rp + rh.size_bytes > end) {
-                ++scan.bad_records; // cannot resynchronise inside this chunk
+        const size_t end = f.payload + f.payload_bytes;
+        for (size_t rp = f.payload; rp < end;) {
+            uint32_t bytes = frameRecord(m_data, rp, end);
+            if (bytes == 0) {
+                if (rp + sizeof(wire::RecordHeader) <= end)
+                    ++scan.bad_records; // cannot resynchronise inside this chunk
                 break;
             }
-            if (minBytes == 0 || rh.size_bytes < minBytes
-                || (!recordIsVariable(static_cast<Kind>(rh.kind)) && rh.size_bytes != wire::padTo8(minBytes))) {
-                ++scan.bad_records;
-            } else {
+            const auto& rh = *reinterpret_cast<const wire::RecordHeader*>(m_data + rp);
+            if (recordWellFormed(rh)) {
                 ++scan.records;
                 // Records are 8-byte aligned within chunks (header 16, records multiples of 8) and the
-                // map is page aligned, so the cast is safe.
-                visit(chunk.tid, *reinterpret_cast<const wire::RecordHeader*>(m_data + rp));
+                // map is page aligned, so the reference is aligned.
+                visit(f.tid, rh);
+            } else {
+                ++scan.bad_records;
             }
-            rp += rh.size_bytes;
+            rp += bytes;
         }
-        pos = end;
-        // chunks are padded to 8 bytes by the writer
-        pos = (pos + 7) & ~static_cast<size_t>(7);
     }
     return scan;
 }

@@ -2,9 +2,10 @@
 // finalize, and remove the half-written output on any error.
 #include "analysis/import/import.h"
 
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 #include "analysis/import/import_internal.h"
 #include "analysis/import/input_bytes.h"
+#include "trace/meta_keys.h"
 #include "trace/recording.h"
 
 #include <cstdio>
@@ -62,7 +63,13 @@ Result<Format> classifyBytes(const std::string& path, std::string_view head)
 {
     if (head.substr(0, 16) == kSqliteMagic)
         return classifySqlite(path);
-    if (isGzip(head) || looksLikeJson(head) || isTar(head))
+    if (isGzip(head)) {
+        // What the first inflated bytes are: a gzipped pickle is a snapshot, anything else a trace.
+        GunzipStreamBuf gz(head);
+        gz.sgetc();
+        return looksLikePickle(gz.buffered()) ? Format::TorchSnapshot : Format::Kineto;
+    }
+    if (looksLikeJson(head) || isTar(head))
         return Format::Kineto;
     if (looksLikePickle(head))
         return Format::TorchSnapshot;
@@ -129,12 +136,11 @@ Status runImporter(Format format, const std::string& input, RecordingWriter& out
     ctx.report("reading", 1.0);
     if (format == Format::TorchSnapshot) {
         if (isGzip(*data)) {
-            auto raw = gunzip(*data);
-            if (!raw)
-                return raw.error();
-            return importTorchSnapshot(*raw, out, ctx);
+            GunzipStreamBuf gz(*data); // inflated as the pickle is parsed
+            return importTorchSnapshot(InputStream::of(gz), out, ctx);
         }
-        return importTorchSnapshot(*data, out, ctx);
+        MemoryStreamBuf bytes(*data);
+        return importTorchSnapshot(InputStream::of(bytes), out, ctx);
     }
     return importKineto(*data, out, ctx);
 }
@@ -175,12 +181,12 @@ Result<ImportSummary> importInto(const std::string& input, const std::string& ou
     ImportContext ctx { std::filesystem::path(input).filename().string(), options.progress };
     if (auto s = runImporter(format, input, **writer, ctx); !s)
         return s.error();
-    (*writer)->meta("import.format", formatName(format));
-    (*writer)->meta("import.input", ctx.inputName);
+    (*writer)->meta(trace::kMetaImportFormat, formatName(format));
+    (*writer)->meta(trace::kMetaImportInput, ctx.inputName);
     if (auto s = (*writer)->commit(); !s)
         return s.error();
     trace::Db& db = (*writer)->db();
-    if (auto s = analysis::finalizeRecording(db, options.progress); !s)
+    if (auto s = trace::finalizeRecording(db, options.progress); !s)
         return s.error();
     auto summary = summarize(db, format);
     if (!summary)

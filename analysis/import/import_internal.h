@@ -3,6 +3,7 @@
 #pragma once
 
 #include "analysis/import/import.h"
+#include "analysis/import/input_bytes.h"
 #include "analysis/import/recording_writer.h"
 
 #include <string>
@@ -32,7 +33,7 @@ inline Error inputSqliteError(const std::string& path, const Error& e)
 }
 
 // Each fills the writer (meta, spaces, rows) and returns the first error; the caller commits and finalizes.
-Status importTorchSnapshot(std::string_view pickle, RecordingWriter& out, const ImportContext& ctx);
+Status importTorchSnapshot(InputStream pickle, RecordingWriter& out, const ImportContext& ctx);
 Status importKineto(std::string_view data, RecordingWriter& out, const ImportContext& ctx); // JSON, gzip or tar
 Status importNsys(const std::string& path, RecordingWriter& out, const ImportContext& ctx);
 

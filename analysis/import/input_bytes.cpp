@@ -1,8 +1,10 @@
-// Whole-file reads, zlib inflation of gzip members and a minimal ustar walker for per-rank trace bundles.
+// Whole-file reads, zlib inflation of gzip members and a minimal streaming ustar reader for per-rank
+// trace bundles.
 #include "analysis/import/input_bytes.h"
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -173,39 +175,140 @@ int64_t tarNumber(std::string_view field)
 std::string cstr(std::string_view field) { return std::string(field.substr(0, field.find('\0'))); }
 } // namespace
 
-Result<std::vector<TarEntry>> listTar(std::string_view archive)
+// The bytes of one archive member: at most `size` from the archive's stream, 64 KiB at a time.
+class TarReader::Entry : public std::streambuf {
+public:
+    Entry(std::streambuf& archive, std::string name, uint64_t size)
+        : m_archive(archive)
+        , m_name(std::move(name))
+        , m_size(size)
+        , m_left(size)
+    {
+    }
+
+    uint64_t size() const { return m_size; }
+    uint64_t unread() const { return m_left + static_cast<uint64_t>(egptr() - gptr()); }
+    uint64_t takenFromArchive() const { return m_size - m_left; }
+    const std::optional<Error>& error() const { return m_error; }
+    double fractionRead() const
+    {
+        return m_size ? static_cast<double>(m_size - unread()) / static_cast<double>(m_size) : 1.0;
+    }
+    std::string_view buffered() const { return { gptr(), static_cast<size_t>(egptr() - gptr()) }; }
+
+protected:
+    int_type underflow() override
+    {
+        if (gptr() < egptr())
+            return traits_type::to_int_type(*gptr());
+        if (m_left == 0)
+            return traits_type::eof();
+        m_buf.resize(static_cast<size_t>(std::min<uint64_t>(m_left, 64 << 10)));
+        auto got = m_archive.sgetn(m_buf.data(), static_cast<std::streamsize>(m_buf.size()));
+        if (got <= 0) {
+            m_error = Error { ErrorCode::Corrupt, "tar archive truncated inside " + m_name, {} };
+            m_left = 0;
+            return traits_type::eof();
+        }
+        m_left -= static_cast<uint64_t>(got);
+        setg(m_buf.data(), m_buf.data(), m_buf.data() + got);
+        return traits_type::to_int_type(*gptr());
+    }
+
+private:
+    std::streambuf& m_archive;
+    std::string m_name;
+    uint64_t m_size;
+    uint64_t m_left; // not yet taken from the archive
+    std::string m_buf;
+    std::optional<Error> m_error;
+};
+
+TarReader::TarReader(std::streambuf& archive)
+    : m_in(archive)
 {
-    std::vector<TarEntry> entries;
+}
+
+TarReader::~TarReader() = default;
+
+Status TarReader::skip(uint64_t bytes)
+{
+    char scratch[4096];
+    while (bytes > 0) {
+        auto want = static_cast<std::streamsize>(std::min<uint64_t>(bytes, sizeof scratch));
+        auto got = m_in.sgetn(scratch, want);
+        m_offset += static_cast<uint64_t>(std::max<std::streamsize>(got, 0));
+        if (got < want)
+            return makeError(ErrorCode::Corrupt, "tar archive truncated");
+        bytes -= static_cast<uint64_t>(got);
+    }
+    return okStatus();
+}
+
+Result<std::optional<std::string>> TarReader::next()
+{
+    auto padding = [](uint64_t size) { return (512 - size % 512) % 512; };
+    if (m_entry) {
+        // What the reader left of the file (beyond what it buffered), then the padding to 512.
+        uint64_t taken = m_entry->takenFromArchive();
+        m_offset += taken;
+        Status s = m_entry->error() ? makeError(m_entry->error()->code, m_entry->error()->message)
+                                    : skip(m_entry->size() - taken + padding(m_entry->size()));
+        m_entry.reset();
+        if (!s)
+            return s.error();
+    }
     std::string longName;
-    size_t pos = 0;
-    while (pos + 512 <= archive.size()) {
-        std::string_view h = archive.substr(pos, 512);
+    for (;;) {
+        char block[512];
+        auto got = m_in.sgetn(block, sizeof block);
+        if (got <= 0)
+            return std::optional<std::string>(); // the archive ended without its end-of-archive blocks
+        if (got < 512)
+            return makeError(ErrorCode::Corrupt, "tar archive truncated");
+        std::string_view h(block, sizeof block);
+        uint64_t headerAt = m_offset;
+        m_offset += 512;
         if (h.find_first_not_of('\0') == std::string_view::npos)
-            return entries; // end-of-archive block
+            return std::optional<std::string>(); // end-of-archive block
         int64_t size = tarNumber(h.substr(124, 12));
         if (size < 0)
-            return makeError(ErrorCode::Corrupt, "tar header damaged at byte " + std::to_string(pos));
+            return makeError(ErrorCode::Corrupt, "tar header damaged at byte " + std::to_string(headerAt));
+        auto bytes = static_cast<uint64_t>(size);
         char type = h[156];
-        size_t dataPos = pos + 512;
-        if (static_cast<uint64_t>(size) > archive.size() - dataPos)
-            return makeError(ErrorCode::Corrupt, "tar archive truncated inside " + cstr(h.substr(0, 100)));
-        std::string_view body = archive.substr(dataPos, static_cast<size_t>(size));
-        if (type == 'L') {
-            longName = cstr(body);
-        } else if (type == '0' || type == '\0') {
+        if (type == '0' || type == '\0') {
             std::string name = longName.empty() ? cstr(h.substr(0, 100)) : longName;
             if (longName.empty() && h.substr(257, 5) == "ustar" && h[345] != '\0')
                 name = cstr(h.substr(345, 155)) + "/" + name;
-            entries.push_back({ std::move(name), body });
-            longName.clear();
-        } else {
-            longName.clear(); // directories, links, pax headers: nothing to import
+            m_entry = std::make_unique<Entry>(m_in, name, bytes);
+            return std::optional<std::string>(std::move(name));
         }
-        pos = dataPos + ((static_cast<size_t>(size) + 511) / 512) * 512;
+        if (type == 'L' && bytes <= 64 << 10) { // GNU long name: the next member's
+            std::string body(static_cast<size_t>(bytes), '\0');
+            if (m_in.sgetn(body.data(), static_cast<std::streamsize>(bytes)) != static_cast<std::streamsize>(bytes))
+                return makeError(ErrorCode::Corrupt, "tar archive truncated");
+            m_offset += bytes;
+            longName = cstr(body);
+            if (Status s = skip(padding(bytes)); !s)
+                return s.error();
+            continue;
+        }
+        longName.clear(); // directories, links, pax headers: nothing to import
+        if (Status s = skip(bytes + padding(bytes)); !s)
+            return s.error();
     }
-    if (pos != archive.size())
-        return makeError(ErrorCode::Corrupt, "tar archive truncated");
-    return entries;
+}
+
+InputStream TarReader::entry()
+{
+    Entry& e = *m_entry;
+    return { e, [&e] { return e.fractionRead(); }, &e.error() };
+}
+
+std::string_view TarReader::peek()
+{
+    m_entry->sgetc();
+    return m_entry->buffered();
 }
 
 } // namespace tidemark::import

@@ -5,12 +5,12 @@
 #include "trace/result.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <streambuf>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace tidemark::import {
 
@@ -70,13 +70,51 @@ private:
     std::string_view m_data;
 };
 
-struct TarEntry {
-    std::string name;
-    std::string_view data; // points into the archive buffer
+// An importer's input as a stream (bytes in memory, or inflated as they are read), how far through
+// it the reader is, and why it ended early when it did (a damaged or oversized gzip stream).
+struct InputStream {
+    std::streambuf& stream;
+    std::function<double()> fraction;
+    const std::optional<Error>* streamError = nullptr;
+
+    static InputStream of(MemoryStreamBuf& in)
+    {
+        return { in, [&in] { return in.fractionRead(); } };
+    }
+    static InputStream of(GunzipStreamBuf& in)
+    {
+        return { in, [&in] { return in.fractionRead(); }, &in.error() };
+    }
+    // The stream's own error, when it ended early.
+    const Error* failure() const { return streamError && *streamError ? &**streamError : nullptr; }
 };
 
 bool isTar(std::string_view data);
-// Regular files of a POSIX ustar / GNU tar archive, in archive order. Errors: Corrupt.
-Result<std::vector<TarEntry>> listTar(std::string_view archive);
+
+// The regular files of a POSIX ustar / GNU tar archive, read from a stream in archive order: one file
+// at a time, its bytes taken from the archive's stream as they are read, so a bundle of ranks is never
+// held whole (nor inflated whole when the stream is a GunzipStreamBuf).
+class TarReader {
+public:
+    explicit TarReader(std::streambuf& archive);
+    ~TarReader();
+    TarReader(const TarReader&) = delete;
+    TarReader& operator=(const TarReader&) = delete;
+
+    // Moves past what is left of the current file to the next regular one and returns its name, or
+    // nullopt at the end of the archive. Errors: Corrupt (a damaged header, the archive truncated).
+    Result<std::optional<std::string>> next();
+    // The current file's bytes, until next(); as a stream that says "truncated" when it ends early.
+    InputStream entry();
+    // The first bytes of the current file not read yet (up to 64 KiB; enough to tell gzip from text).
+    std::string_view peek();
+
+private:
+    class Entry;
+    Status skip(uint64_t bytes);
+    std::streambuf& m_in;
+    uint64_t m_offset = 0; // archive bytes consumed before the current file's
+    std::unique_ptr<Entry> m_entry;
+};
 
 } // namespace tidemark::import

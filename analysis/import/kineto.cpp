@@ -9,6 +9,7 @@
 #include "analysis/import/kineto_stacks.h"
 #include "analysis/import/range_nesting.h"
 #include "analysis/json_io.h"
+#include "trace/meta_keys.h"
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include <cmath>
 #include <functional>
 #include <istream>
+#include <iterator>
 #include <map>
 
 namespace tidemark::import {
@@ -100,41 +102,53 @@ void TraceReader::complete(const json& e, const std::string& cat)
     const json& args = e.contains("args") && e["args"].is_object() ? e["args"] : json::object();
     std::string name = e.value("name", "");
     if (cat == "kernel" || cat == "Kernel") {
-        KernelRow k;
-        k.processId = m_processId;
-        k.device = intArg(args, "device");
-        k.context = intArg(args, "context");
-        k.stream = intArg(args, "stream");
-        k.startTsNs = ns(ts);
-        k.endTsNs = ns(ts + dur);
-        k.nameId = m_out.optString(name);
-        k.correlationId = intArg(args, "correlation");
-        for (int i = 0; i < 3; ++i) {
-            if (args.contains("grid") && args["grid"].is_array() && args["grid"].size() == 3 && args["grid"][i].is_number())
-                k.grid[i] = args["grid"][i].get<int64_t>();
-            if (args.contains("block") && args["block"].is_array() && args["block"].size() == 3 && args["block"][i].is_number())
-                k.block[i] = args["block"][i].get<int64_t>();
-        }
-        k.registersPerThread = intArg(args, "registers per thread");
-        k.dynamicSharedBytes = intArg(args, "shared memory");
-        m_out.kernel(k);
+        // "grid": [x, y, z] and "block": [x, y, z], each number when present.
+        auto dim = [&](const char* key, int i) -> std::optional<int64_t> {
+            if (args.contains(key) && args[key].is_array() && args[key].size() == 3 && args[key][i].is_number())
+                return args[key][i].get<int64_t>();
+            return std::nullopt;
+        };
+        m_out.kernel({ .process_id = m_processId,
+            .device = intArg(args, "device"),
+            .context = intArg(args, "context"),
+            .stream = intArg(args, "stream"),
+            .start_ts_ns = ns(ts),
+            .end_ts_ns = ns(ts + dur),
+            .name_id = m_out.optString(name),
+            .correlation_id = intArg(args, "correlation"),
+            .grid_x = dim("grid", 0),
+            .grid_y = dim("grid", 1),
+            .grid_z = dim("grid", 2),
+            .block_x = dim("block", 0),
+            .block_y = dim("block", 1),
+            .block_z = dim("block", 2),
+            .registers_per_thread = intArg(args, "registers per thread"),
+            .dynamic_shared_bytes = intArg(args, "shared memory") });
         ++m_kernels;
     } else if (cat == "gpu_memcpy" || cat == "Memcpy" || cat == "gpu_memset" || cat == "Memset") {
-        CopyRow c;
-        c.processId = m_processId;
-        c.device = intArg(args, "device");
-        c.context = intArg(args, "context");
-        c.stream = intArg(args, "stream");
-        c.startTsNs = ns(ts);
-        c.endTsNs = ns(ts + dur);
-        c.sizeBytes = intArg(args, "bytes").value_or(0);
-        c.correlationId = intArg(args, "correlation");
+        MemcpyRow c { .process_id = m_processId,
+            .device = intArg(args, "device"),
+            .context = intArg(args, "context"),
+            .stream = intArg(args, "stream"),
+            .start_ts_ns = ns(ts),
+            .end_ts_ns = ns(ts + dur),
+            .size_bytes = intArg(args, "bytes").value_or(0),
+            .correlation_id = intArg(args, "correlation") };
         if (cat == "gpu_memcpy" || cat == "Memcpy") {
             // "Memcpy HtoD (Pageable -> Device)" -> "HtoD"
             std::string kind = name.rfind("Memcpy ", 0) == 0 ? name.substr(7, name.find(' ', 7) - 7) : "unknown";
-            c.copyKind = kind.empty() ? "unknown" : kind;
+            c.copy_kind = kind.empty() ? "unknown" : kind;
+            m_out.copy(c);
+        } else {
+            m_out.copy(MemsetRow { .process_id = c.process_id,
+                .device = c.device,
+                .context = c.context,
+                .stream = c.stream,
+                .start_ts_ns = c.start_ts_ns,
+                .end_ts_ns = c.end_ts_ns,
+                .size_bytes = c.size_bytes,
+                .correlation_id = c.correlation_id });
         }
-        m_out.copy(c);
         ++m_copies;
     } else if ((cat == "cpu_op" || cat == "Operator" || cat == "python_function") && name.rfind("ProfilerStep#", 0) != 0) {
         int64_t tid = e.contains("tid") ? idOf(e["tid"]) : 0;
@@ -216,17 +230,9 @@ void TraceReader::finish(const json& top, std::optional<int64_t> rankFallback)
     m_out.stat(m_processId, "kineto.memory_events", static_cast<int64_t>(m_memory.size()));
 }
 
-// The text of one trace, read as a stream (inflated as it is parsed when it was compressed), how far
-// through it the reader is, and why it ended early when it did.
-struct TraceText {
-    std::streambuf& stream;
-    std::function<double()> fraction;
-    const std::optional<Error>* streamError = nullptr; // a damaged or oversized gzip stream
-};
-
 // Parses one trace's JSON while streaming its events into reader: neither the text nor the events
 // are held whole.
-Status importOneTrace(TraceText text, RecordingWriter& out, const ImportContext& ctx, const std::string& name,
+Status importOneTrace(InputStream text, RecordingWriter& out, const ImportContext& ctx, const std::string& name,
     std::optional<int64_t> rankFallback)
 {
     int64_t processId = out.process(0, rankFallback, {}, {});
@@ -255,14 +261,14 @@ Status importOneTrace(TraceText text, RecordingWriter& out, const ImportContext&
     } catch (const analysis::JsonTooDeep& e) {
         return makeError(ErrorCode::Corrupt, name + ": not a trace: " + e.what() + " (traces nest a few levels)");
     } catch (const json::exception& e) {
-        if (text.streamError && *text.streamError)
-            return makeError((*text.streamError)->code, name + ": " + (*text.streamError)->message, (*text.streamError)->hint);
+        if (const Error* failed = text.failure())
+            return makeError(failed->code, name + ": " + failed->message, failed->hint);
         return makeError(ErrorCode::Corrupt, name + ": JSON damaged or truncated: " + e.what(),
             "is the trace complete? A profiler killed while writing leaves a truncated file");
     }
     // The JSON may be whole while the gzip stream around it was cut short or damaged after it.
-    if (text.streamError && *text.streamError)
-        return makeError((*text.streamError)->code, name + ": " + (*text.streamError)->message, (*text.streamError)->hint);
+    if (const Error* e = text.failure())
+        return makeError(e->code, name + ": " + e->message, e->hint);
     if (!top.is_object() && !top.is_array())
         return makeError(ErrorCode::Corrupt, name + ": not a trace (JSON without traceEvents)");
     if (top.is_object() && !top.contains("traceEvents") && seen == 0)
@@ -285,62 +291,76 @@ bool isTraceName(const std::string& name)
     return base.ends_with(".json") || base.ends_with(".json.gz");
 }
 
+// A bundle of ranks: every .json or .json.gz member of a tar archive, one trace per rank, each read
+// from the archive's stream as it is parsed (a compressed member is held compressed, and inflated as
+// it is parsed).
+Status importRanks(InputStream archive, RecordingWriter& out, const ImportContext& ctx)
+{
+    TarReader tar(archive.stream);
+    int64_t index = 0;
+    for (;;) {
+        auto name = tar.next();
+        if (const Error* e = archive.failure())
+            return *e; // the archive's own stream failed (damaged gzip, inflation bound)
+        if (!name)
+            return name.error();
+        if (!*name) {
+            // The archive's stream must end well too: a .tar.gz cut inside its gzip trailer, after
+            // the tar's end blocks, is still a truncated file.
+            for (char rest[4096]; archive.stream.sgetn(rest, sizeof rest) > 0;) { }
+            if (const Error* e = archive.failure())
+                return *e;
+            break;
+        }
+        if (!isTraceName(**name))
+            continue;
+        ctx.report("importing ranks", std::min(1.0, archive.fraction()));
+        Status s = okStatus();
+        if (isGzip(tar.peek())) {
+            InputStream member = tar.entry();
+            std::string compressed(std::istreambuf_iterator<char>(&member.stream), {});
+            if (const Error* e = archive.failure())
+                return *e;
+            if (const Error* e = member.failure())
+                return *e;
+            GunzipStreamBuf gz(compressed);
+            s = importOneTrace(InputStream::of(gz), out, ctx, **name, index++);
+        } else {
+            s = importOneTrace(tar.entry(), out, ctx, **name, index++);
+        }
+        if (const Error* e = archive.failure())
+            return *e;
+        if (!s)
+            return s;
+    }
+    if (index == 0)
+        return makeError(ErrorCode::Unsupported, ctx.inputName + ": archive holds no .json trace");
+    out.meta(trace::kMetaDescription, "Kineto traces of " + std::to_string(index) + " ranks from " + ctx.inputName);
+    return out.status();
+}
+
 } // namespace
 
 Status importKineto(std::string_view data, RecordingWriter& out, const ImportContext& ctx)
 {
-    out.meta("source", "import:kineto");
-    out.meta("program", ctx.inputName);
-    out.meta("clock", "the trace's own clock: ts (us) x 1000; epoch time in older Kineto traces, relative to "
-                      "baseTimeNanoseconds in newer ones");
-    std::string inflated;
+    out.meta(trace::kMetaSource, "import:kineto");
+    out.meta(trace::kMetaProgram, ctx.inputName);
+    out.meta(trace::kMetaClock,
+        "the trace's own clock: ts (us) x 1000; epoch time in older Kineto traces, relative to "
+        "baseTimeNanoseconds in newer ones");
+    auto one = [&](InputStream text) {
+        out.meta(trace::kMetaDescription, "Kineto / Chrome trace " + ctx.inputName);
+        return importOneTrace(text, out, ctx, ctx.inputName, std::nullopt);
+    };
     if (isGzip(data)) {
-        // One trace is inflated as it is parsed; a .tar.gz bundle whole, as its entries are found by offset.
-        GunzipStreamBuf gz(data);
+        GunzipStreamBuf gz(data); // a trace, or a bundle of ranks, inflated as it is parsed
         gz.sgetc();
-        if (!isTar(gz.buffered())) {
-            if (gz.error())
-                return *gz.error();
-            out.meta("description", "Kineto / Chrome trace " + ctx.inputName);
-            return importOneTrace({ gz, [&] { return gz.fractionRead(); }, &gz.error() }, out, ctx, ctx.inputName,
-                std::nullopt);
-        }
-        ctx.report("decompressing", 0.0);
-        auto raw = gunzip(data);
-        if (!raw)
-            return raw.error();
-        inflated = std::move(*raw);
-        data = inflated;
+        if (gz.error())
+            return *gz.error();
+        return isTar(gz.buffered()) ? importRanks(InputStream::of(gz), out, ctx) : one(InputStream::of(gz));
     }
-    if (!isTar(data)) {
-        out.meta("description", "Kineto / Chrome trace " + ctx.inputName);
-        MemoryStreamBuf text(data);
-        return importOneTrace({ text, [&] { return text.fractionRead(); } }, out, ctx, ctx.inputName, std::nullopt);
-    }
-    auto entries = listTar(data);
-    if (!entries)
-        return entries.error();
-    int64_t index = 0, imported = 0;
-    for (const TarEntry& entry : *entries) {
-        if (!isTraceName(entry.name))
-            continue;
-        ctx.report("importing ranks", static_cast<double>(index) / static_cast<double>(entries->size()));
-        Status s = okStatus();
-        if (isGzip(entry.data)) {
-            GunzipStreamBuf gz(entry.data);
-            s = importOneTrace({ gz, [&] { return gz.fractionRead(); }, &gz.error() }, out, ctx, entry.name, index++);
-        } else {
-            MemoryStreamBuf text(entry.data);
-            s = importOneTrace({ text, [&] { return text.fractionRead(); } }, out, ctx, entry.name, index++);
-        }
-        if (!s)
-            return s;
-        ++imported;
-    }
-    if (imported == 0)
-        return makeError(ErrorCode::Unsupported, ctx.inputName + ": archive holds no .json trace");
-    out.meta("description", "Kineto traces of " + std::to_string(imported) + " ranks from " + ctx.inputName);
-    return out.status();
+    MemoryStreamBuf bytes(data);
+    return isTar(data) ? importRanks(InputStream::of(bytes), out, ctx) : one(InputStream::of(bytes));
 }
 
 } // namespace tidemark::import

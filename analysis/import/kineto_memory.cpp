@@ -4,6 +4,9 @@
 // memory allocated before the trace began: they become lifetimes that start at the first event.
 #include "analysis/import/kineto_memory.h"
 
+#include "trace/meta_keys.h"
+#include "trace/space_names.h"
+
 #include <algorithm>
 #include <map>
 #include <unordered_map>
@@ -22,7 +25,7 @@ int64_t spaceFor(RecordingWriter& out, DeviceKey key)
     if (key.type == 1)
         return out.deviceSpace(static_cast<int>(std::clamp<int64_t>(key.id, 0, 1023)));
     if (key.type == 0)
-        return out.namedSpace(SpaceKind::Host, "host");
+        return out.namedSpace(SpaceKind::Host, trace::spaceName(SpaceKind::Host));
     return 0;
 }
 
@@ -40,25 +43,39 @@ void writeLifetimes(std::vector<KinetoMemoryEvent*>& evs, int64_t space, Recordi
         auto [thread, range] = context(e->tid, e->tsNs);
         if (e->bytes >= 0) {
             if (auto it = open.find(*e->address); it != open.end()) {
-                it->second.freeTsNs = e->tsNs;
+                it->second.free_ts_ns = e->tsNs;
                 out.allocation(it->second);
                 open.erase(it);
                 ++p.reallocOverLive;
             }
-            open[*e->address] = { space, processId, thread, Api::KinetoMemory, static_cast<uint64_t>(*e->address),
-                e->bytes, e->tsNs, {}, {}, e->callsite, range, {}, {}, {} };
+            open[*e->address] = { .space_id = space,
+                .process_id = processId,
+                .thread_id = thread,
+                .api = Api::KinetoMemory,
+                .address = *e->address,
+                .size_bytes = e->bytes,
+                .alloc_ts_ns = e->tsNs,
+                .callsite_id = e->callsite,
+                .range_id = range };
             continue;
         }
         auto it = open.find(*e->address);
         if (it != open.end()) {
-            it->second.freeTsNs = e->tsNs;
-            it->second.freeApi = Api::KinetoMemory;
+            it->second.free_ts_ns = e->tsNs;
+            it->second.free_api = Api::KinetoMemory;
             out.allocation(it->second);
             open.erase(it);
             ++p.pairedFrees;
         } else {
-            out.allocation({ space, processId, thread, Api::KinetoMemory, static_cast<uint64_t>(*e->address), -e->bytes,
-                first, e->tsNs, Api::KinetoMemory, {}, {}, {}, {}, {} });
+            out.allocation({ .space_id = space,
+                .process_id = processId,
+                .thread_id = thread,
+                .api = Api::KinetoMemory,
+                .address = *e->address,
+                .size_bytes = -e->bytes,
+                .alloc_ts_ns = first,
+                .free_ts_ns = e->tsNs,
+                .free_api = Api::KinetoMemory });
             preTraceFreed += -e->bytes;
             ++p.preTraceFrees;
         }
@@ -70,8 +87,12 @@ void writeLifetimes(std::vector<KinetoMemoryEvent*>& evs, int64_t space, Recordi
     if (f->totalAllocated) {
         int64_t baseline = *f->totalAllocated - f->bytes - preTraceFreed;
         if (baseline > 0)
-            out.allocation({ space, processId, {}, Api::KinetoMemory, 0, baseline, first, {}, {}, {}, {}, {}, {},
-                out.string("allocated before the trace began (from Kineto's Total Allocated)") });
+            out.allocation({ .space_id = space,
+                .process_id = processId,
+                .api = Api::KinetoMemory,
+                .size_bytes = baseline,
+                .alloc_ts_ns = first,
+                .name_id = out.string("allocated before the trace began (from Kineto's Total Allocated)") });
         else if (baseline < 0)
             out.stat(processId, "kineto.negative_baseline_bytes", -baseline, "frees of unknown blocks exceed Total Allocated");
     }
@@ -101,9 +122,13 @@ void writeKinetoMemory(std::vector<KinetoMemoryEvent>& events, RecordingWriter& 
         int64_t running = 0;
         for (KinetoMemoryEvent* e : evs) {
             running += e->bytes;
-            SampleRow s { processId, space, e->tsNs, {}, {}, e->totalAllocated, e->totalReserved };
+            SampleRow s { .process_id = processId,
+                .space_id = space,
+                .ts_ns = e->tsNs,
+                .used_bytes = e->totalAllocated,
+                .reserved_bytes = e->totalReserved };
             if (!addressed && !e->totalAllocated)
-                s.usedBytes = running;
+                s.used_bytes = running;
             out.sample(s);
         }
         if (addressed)
@@ -112,11 +137,12 @@ void writeKinetoMemory(std::vector<KinetoMemoryEvent>& events, RecordingWriter& 
             totalsOnly += static_cast<int64_t>(evs.size());
     }
     if (totalsOnly > 0)
-        out.meta("kineto.memory", "totals only: this trace's [memory] events carry no addresses (old schema), so no "
-                                  "allocation lifetimes; samples.used_bytes is the running sum of Bytes since the "
-                                  "trace began (memory allocated before it is unknown)");
+        out.meta(trace::kMetaKinetoMemory,
+            "totals only: this trace's [memory] events carry no addresses (old schema), so no "
+            "allocation lifetimes; samples.used_bytes is the running sum of Bytes since the "
+            "trace began (memory allocated before it is unknown)");
     else if (!events.empty())
-        out.meta("kineto.memory", "lifetimes paired by address per device");
+        out.meta(trace::kMetaKinetoMemory, "lifetimes paired by address per device");
     out.stat(processId, "kineto.paired_frees", p.pairedFrees);
     out.stat(processId, "kineto.frees_of_pre_trace_blocks", p.preTraceFrees,
         "free events without an alloc in the trace: lifetimes from the first memory event");

@@ -2,6 +2,7 @@
 // global ids), NVTX ranges, kernels, copies and memsets. Columns are looked up by name first, so exports
 // of different nsys versions (schema 2.x with EXPORT_META_DATA, 3.x with META_DATA_EXPORT) read alike.
 #include "analysis/import/nsys_internal.h"
+#include "trace/meta_keys.h"
 
 namespace tidemark::import {
 
@@ -52,18 +53,19 @@ void exportMeta(NsysExport& x)
                 schema = st->text(1);
         }
     }
-    x.out.meta("source", "import:nsys");
-    x.out.meta("program", x.ctx.inputName);
-    x.out.meta("nsys.version", version.empty() ? "unknown" : version);
-    x.out.meta("nsys.schema_version", schema.empty() ? "unknown" : schema);
+    x.out.meta(trace::kMetaSource, "import:nsys");
+    x.out.meta(trace::kMetaProgram, x.ctx.inputName);
+    x.out.meta(trace::kMetaNsysVersion, version.empty() ? "unknown" : version);
+    x.out.meta(trace::kMetaNsysSchemaVersion, schema.empty() ? "unknown" : schema);
     std::string clock = "nsys session clock (ns)";
     if (x.has("TARGET_INFO_SESSION_START_TIME", "utcEpochNs")) {
         auto v = x.db.queryInt("SELECT utcEpochNs FROM TARGET_INFO_SESSION_START_TIME LIMIT 1");
         if (v)
             clock += "; session start = unix epoch " + std::to_string(*v) + " ns";
     }
-    x.out.meta("clock", clock);
-    x.out.meta("description", "Nsight Systems export " + x.ctx.inputName + " (nsys " + (version.empty() ? "?" : version) + ")");
+    x.out.meta(trace::kMetaClock, clock);
+    x.out.meta(trace::kMetaDescription,
+        "Nsight Systems export " + x.ctx.inputName + " (nsys " + (version.empty() ? "?" : version) + ")");
     if (x.has("TARGET_INFO_GPU", "totalMemory")) {
         auto st = x.db.prepare("SELECT id, totalMemory FROM TARGET_INFO_GPU");
         while (st && st->step())
@@ -144,21 +146,25 @@ Status gpuActivity(NsysExport& x)
         if (!st)
             return st.error();
         while (st->step()) {
-            KernelRow r;
             int64_t pid = st->isNull(6) ? 0 : NsysExport::pidOf(st->int64(6));
-            r.processId = x.process(pid);
             x.devicesOfPid[pid].insert(st->int64(2));
-            r.device = st->int64(2), r.context = st->int64(3), r.stream = st->int64(4);
-            r.startTsNs = st->int64(0), r.endTsNs = st->int64(1);
-            if (!st->isNull(5))
-                r.correlationId = st->int64(5);
-            r.nameId = x.out.optString(x.str(st->int64(7)));
-            for (int i = 0; i < 3; ++i) {
-                r.grid[i] = st->int64(8 + i);
-                r.block[i] = st->int64(11 + i);
-            }
-            r.registersPerThread = st->int64(14), r.staticSharedBytes = st->int64(15), r.dynamicSharedBytes = st->int64(16);
-            x.out.kernel(r);
+            x.out.kernel({ .process_id = x.process(pid),
+                .device = st->int64(2),
+                .context = st->int64(3),
+                .stream = st->int64(4),
+                .start_ts_ns = st->int64(0),
+                .end_ts_ns = st->int64(1),
+                .name_id = x.out.optString(x.str(st->int64(7))),
+                .correlation_id = st->isNull(5) ? std::nullopt : std::optional<int64_t>(st->int64(5)),
+                .grid_x = st->int64(8),
+                .grid_y = st->int64(9),
+                .grid_z = st->int64(10),
+                .block_x = st->int64(11),
+                .block_y = st->int64(12),
+                .block_z = st->int64(13),
+                .registers_per_thread = st->int64(14),
+                .static_shared_bytes = st->int64(15),
+                .dynamic_shared_bytes = st->int64(16) });
         }
         if (!st->status())
             return st->status();
@@ -172,19 +178,31 @@ Status gpuActivity(NsysExport& x)
         if (!st)
             return st.error();
         while (st->step()) {
-            CopyRow r;
             int64_t pid = st->isNull(6) ? 0 : NsysExport::pidOf(st->int64(6));
-            r.processId = x.process(pid);
             x.devicesOfPid[pid].insert(st->int64(2));
-            r.device = st->int64(2), r.context = st->int64(3), r.stream = st->int64(4);
-            r.startTsNs = st->int64(0), r.endTsNs = st->int64(1), r.sizeBytes = st->int64(7);
-            if (!st->isNull(5))
-                r.correlationId = st->int64(5);
-            if (memcpy)
-                r.copyKind = copyKindName(st->int64(8));
-            else if (!st->isNull(8))
-                r.value = st->int64(8);
-            x.out.copy(r);
+            MemsetRow r { .process_id = x.process(pid),
+                .device = st->int64(2),
+                .context = st->int64(3),
+                .stream = st->int64(4),
+                .start_ts_ns = st->int64(0),
+                .end_ts_ns = st->int64(1),
+                .size_bytes = st->int64(7),
+                .correlation_id = st->isNull(5) ? std::nullopt : std::optional<int64_t>(st->int64(5)) };
+            if (memcpy) {
+                x.out.copy(MemcpyRow { .process_id = r.process_id,
+                    .device = r.device,
+                    .context = r.context,
+                    .stream = r.stream,
+                    .start_ts_ns = r.start_ts_ns,
+                    .end_ts_ns = r.end_ts_ns,
+                    .size_bytes = r.size_bytes,
+                    .copy_kind = copyKindName(st->int64(8)),
+                    .correlation_id = r.correlation_id });
+            } else {
+                if (!st->isNull(8))
+                    r.value = st->int64(8);
+                x.out.copy(r);
+            }
         }
         if (!st->status())
             return st->status();

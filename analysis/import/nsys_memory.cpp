@@ -6,6 +6,9 @@
 // released and the sizes are not (docs/import.md).
 #include "analysis/import/nsys_internal.h"
 
+#include "trace/meta_keys.h"
+#include "trace/space_names.h"
+
 #include <algorithm>
 #include <regex>
 
@@ -193,9 +196,9 @@ private:
     int64_t spaceOf(const Op& op)
     {
         if (op.cls == MemClass::Pinned)
-            return m_x.out.namedSpace(SpaceKind::Pinned, "pinned");
+            return m_x.out.namedSpace(SpaceKind::Pinned, trace::spaceName(SpaceKind::Pinned));
         if (op.cls == MemClass::Managed)
-            return m_x.out.namedSpace(SpaceKind::Managed, "managed");
+            return m_x.out.namedSpace(SpaceKind::Managed, trace::spaceName(SpaceKind::Managed));
         int64_t device = op.usage ? op.usage->device : 0;
         if (!op.usage) {
             // A call without memory-usage data: the process's only device, when it used exactly one.
@@ -214,9 +217,16 @@ private:
 
     void allocate(const Op& op, std::optional<int64_t> range)
     {
-        AllocationRow r { spaceOf(op), op.processId, op.threadId, apiOf(op), op.usage ? op.usage->address : 0,
-            op.usage ? op.usage->bytes : 0, op.ts, {}, {}, op.callsite, range, {}, {},
-            m_x.out.string(op.usage ? op.apiName : op.apiName + " (size and address not in this export)") };
+        AllocationRow r { .space_id = spaceOf(op),
+            .process_id = op.processId,
+            .thread_id = op.threadId,
+            .api = apiOf(op),
+            .address = op.usage ? static_cast<int64_t>(op.usage->address) : 0,
+            .size_bytes = op.usage ? op.usage->bytes : 0,
+            .alloc_ts_ns = op.ts,
+            .callsite_id = op.callsite,
+            .range_id = range,
+            .name_id = m_x.out.string(op.usage ? op.apiName : op.apiName + " (size and address not in this export)") };
         if (op.usage)
             m_openByAddress[{ op.processId, op.usage->address }] = m_rows.size();
         else
@@ -249,23 +259,23 @@ private:
             ++m_c.unpairedFrees;
             return;
         }
-        m_rows[*row].freeTsNs = op.ts;
-        m_rows[*row].freeApi = apiOf(op);
+        m_rows[*row].free_ts_ns = op.ts;
+        m_rows[*row].free_api = apiOf(op);
     }
 
     void failure(const Op& op, std::optional<int64_t> range)
     {
         FailedRow f;
-        f.spaceId = spaceOf(op);
-        f.processId = op.processId;
-        f.threadId = op.threadId;
+        f.space_id = spaceOf(op);
+        f.process_id = op.processId;
+        f.thread_id = op.threadId;
         f.api = Api::NsysRuntime;
-        f.sizeBytes = op.usage ? op.usage->bytes : 0;
-        f.tsNs = op.ts;
-        f.callsiteId = op.callsite;
-        f.rangeId = range;
-        f.errorCode = op.returnValue;
-        f.errorName = op.apiName + " returned " + std::to_string(op.returnValue);
+        f.size_bytes = op.usage ? op.usage->bytes : 0;
+        f.ts_ns = op.ts;
+        f.callsite_id = op.callsite;
+        f.range_id = range;
+        f.error_code = op.returnValue;
+        f.error_name = op.apiName + " returned " + std::to_string(op.returnValue);
         m_x.out.failed(f);
     }
 
@@ -281,8 +291,10 @@ void writeUsageSamples(NsysExport& x, const std::vector<UsageEvent>& usage)
     std::map<int64_t, int64_t> used; // device -> bytes
     for (const UsageEvent& u : usage) {
         used[u.device] += u.isFree ? -u.bytes : u.bytes;
-        x.out.sample({ x.process(u.pid), x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(u.device, 0, 1023))), u.ts,
-            {}, {}, used[u.device], {} });
+        x.out.sample({ .process_id = x.process(u.pid),
+            .space_id = x.out.deviceSpace(static_cast<int>(std::clamp<int64_t>(u.device, 0, 1023))),
+            .ts_ns = u.ts,
+            .used_bytes = used[u.device] });
     }
 }
 
@@ -312,7 +324,8 @@ Status nsysMemory(NsysExport& x)
         pairing.replay(op);
     pairing.flush();
     writeUsageSamples(x, usage);
-    x.out.meta("nsys.memory", usage.empty()
+    x.out.meta(trace::kMetaNsysMemory,
+        usage.empty()
             ? "runtime calls only: this export has no CUDA memory usage events, so allocation sizes and addresses "
               "are unknown (size_bytes 0) and frees are paired with the most recent unfreed allocation (LIFO)"
             : "sizes and addresses from CUDA_GPU_MEMORY_USAGE_EVENTS, joined to runtime calls by correlation id");

@@ -2,6 +2,9 @@
 // PickleLimits. Opcodes that would import or call Python objects are refused, never skipped.
 #include "analysis/import/pickle_reader.h"
 
+#include "analysis/import/input_bytes.h"
+
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <unordered_map>
@@ -49,8 +52,8 @@ std::string pickleOpcodeName(uint8_t op)
 
 class PickleParser {
 public:
-    PickleParser(std::string_view data, const PickleLimits& limits)
-        : m_data(data)
+    PickleParser(std::streambuf& in, const PickleLimits& limits)
+        : m_in(in)
         , m_limits(limits)
     {
     }
@@ -60,7 +63,7 @@ public:
 private:
     Error truncated() const
     {
-        return makeError(ErrorCode::Corrupt, "pickle truncated at byte " + std::to_string(m_data.size()),
+        return makeError(ErrorCode::Corrupt, "pickle truncated at byte " + std::to_string(m_base + m_buf.size()),
             "the file ends before the pickle's STOP opcode; was it copied completely?");
     }
     Error corrupt(const std::string& what) const
@@ -73,13 +76,22 @@ private:
                 + std::to_string(m_opPos));
     }
 
-    bool need(uint64_t n) const { return n <= m_data.size() - m_pos; }
+    // The input is read 64 KiB at a time: need(n) makes the next n bytes readable (false when the
+    // input ends first), take(n) consumes them. A string's bytes arrive as the input has them, so a
+    // length field that lies costs no more memory than the file holds.
+    bool need(uint64_t n);
+    std::string_view take(size_t n)
+    {
+        std::string_view v(m_buf.data() + m_pos, n);
+        m_pos += n;
+        return v;
+    }
+    uint8_t takeByte() { return static_cast<uint8_t>(m_buf[m_pos++]); }
     uint64_t readLE(int n)
     {
         uint64_t v = 0;
         for (int k = 0; k < n; ++k)
-            v |= static_cast<uint64_t>(static_cast<uint8_t>(m_data[m_pos + k])) << (8 * k);
-        m_pos += n;
+            v |= static_cast<uint64_t>(takeByte()) << (8 * k);
         return v;
     }
 
@@ -100,15 +112,36 @@ private:
     Status readTextLine(uint8_t op);
     Status buildTuple(size_t from);
 
-    std::string_view m_data;
-    PickleLimits m_limits;
+    std::streambuf& m_in;
+    std::string m_buf; // input bytes read and not yet consumed, from m_pos on
     size_t m_pos = 0;
-    size_t m_opPos = 0;
+    uint64_t m_base = 0; // input offset of m_buf[0]
+    bool m_ended = false;
+    PickleLimits m_limits;
+    uint64_t m_opPos = 0;
     PickleDoc m_doc;
     std::vector<uint32_t> m_stack;
     std::vector<size_t> m_marks;
     std::unordered_map<uint64_t, uint32_t> m_memo;
 };
+
+bool PickleParser::need(uint64_t n)
+{
+    if (n <= m_buf.size() - m_pos)
+        return true;
+    m_base += m_pos;
+    m_buf.erase(0, m_pos);
+    m_pos = 0;
+    constexpr size_t kChunk = 64 << 10;
+    while (m_buf.size() < n && !m_ended) {
+        size_t old = m_buf.size();
+        m_buf.resize(old + kChunk);
+        auto got = m_in.sgetn(m_buf.data() + old, kChunk);
+        m_buf.resize(old + static_cast<size_t>(std::max<std::streamsize>(got, 0)));
+        m_ended = got < static_cast<std::streamsize>(kChunk);
+    }
+    return n <= m_buf.size();
+}
 
 Result<uint32_t> PickleParser::make(PickleValue v)
 {
@@ -198,8 +231,7 @@ Status PickleParser::readLength(int width, PickleKind kind)
         return truncated();
     PickleValue v;
     v.kind = kind;
-    v.s.assign(m_data.substr(m_pos, n));
-    m_pos += n;
+    v.s.assign(take(n));
     return push(std::move(v));
 }
 
@@ -211,8 +243,7 @@ Status PickleParser::readLongBytes(int widthOfLength)
     uint64_t n = readLE(widthOfLength);
     if (!need(n))
         return truncated();
-    std::string_view bytes = m_data.substr(m_pos, n);
-    m_pos += n;
+    std::string_view bytes = take(n);
     bool negative = n > 0 && (static_cast<uint8_t>(bytes[n - 1]) & 0x80);
     uint8_t fill = negative ? 0xff : 0x00;
     for (size_t k = 8; k < n; ++k)
@@ -234,11 +265,19 @@ Status PickleParser::readLongBytes(int widthOfLength)
 // Protocol 0 INT/LONG/FLOAT: a decimal text line ("I01\n" and "I00\n" are True/False).
 Status PickleParser::readTextLine(uint8_t op)
 {
-    size_t end = m_data.find('\n', m_pos);
-    if (end == std::string_view::npos)
-        return truncated();
-    std::string line(m_data.substr(m_pos, end - m_pos));
-    m_pos = end + 1;
+    constexpr size_t kMaxLine = 512; // far more than any number's text
+    size_t end = std::string_view::npos;
+    for (size_t have = 1; end == std::string_view::npos; have = m_buf.size() - m_pos + 1) {
+        if (have > kMaxLine)
+            return corrupt("number text longer than " + std::to_string(kMaxLine) + " bytes");
+        if (!need(have))
+            return truncated();
+        end = std::string_view(m_buf).find('\n', m_pos);
+    }
+    if (end - m_pos > kMaxLine)
+        return corrupt("number text longer than " + std::to_string(kMaxLine) + " bytes");
+    std::string line(take(end - m_pos));
+    m_pos += 1; // the newline
     if (op == 'L' && !line.empty() && line.back() == 'L')
         line.pop_back();
     PickleValue v;
@@ -281,13 +320,13 @@ Status PickleParser::stepScalar(uint8_t op, bool& handled)
     case 0x80: // PROTO
         if (!need(1))
             return truncated();
-        if (static_cast<uint8_t>(m_data[m_pos++]) > 5)
+        if (takeByte() > 5)
             return makeError(ErrorCode::Unsupported, "pickle protocol newer than 5");
         return okStatus();
     case 0x95: // FRAME: a length hint; the data follows inline
         if (!need(8))
             return truncated();
-        m_pos += 8;
+        take(8);
         return okStatus();
     case 'N': return scalar(PickleKind::None, 0);
     case 0x88: return scalar(PickleKind::Bool, 1);
@@ -320,8 +359,7 @@ Status PickleParser::readBinFloat()
         return truncated();
     uint64_t bits = 0;
     for (int k = 0; k < 8; ++k)
-        bits = (bits << 8) | static_cast<uint8_t>(m_data[m_pos + k]);
-    m_pos += 8;
+        bits = (bits << 8) | takeByte();
     PickleValue v;
     v.kind = PickleKind::Float;
     v.f = std::bit_cast<double>(bits);
@@ -464,10 +502,10 @@ Result<PickleDoc> PickleParser::run()
 {
     bool stop = false;
     while (!stop) {
-        if (m_pos >= m_data.size())
+        if (!need(1))
             return truncated();
-        m_opPos = m_pos;
-        uint8_t op = static_cast<uint8_t>(m_data[m_pos++]);
+        m_opPos = m_base + m_pos;
+        uint8_t op = takeByte();
         if (auto s = step(op, stop); !s)
             return s.error();
     }
@@ -477,10 +515,16 @@ Result<PickleDoc> PickleParser::run()
     return std::move(m_doc);
 }
 
+Result<PickleDoc> parsePickle(std::streambuf& in, const PickleLimits& limits)
+{
+    PickleParser parser(in, limits);
+    return parser.run();
+}
+
 Result<PickleDoc> parsePickle(std::string_view data, const PickleLimits& limits)
 {
-    PickleParser parser(data, limits);
-    return parser.run();
+    MemoryStreamBuf in(data);
+    return parsePickle(in, limits);
 }
 
 // --- PickleRef ---

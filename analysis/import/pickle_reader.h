@@ -7,6 +7,7 @@
 #include "trace/result.h"
 
 #include <cstdint>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,8 +81,10 @@ private:
     uint32_t m_root = 0;
 };
 
-// Parses a whole pickle. Errors: Corrupt (truncated, malformed, stack misuse), Unsupported (an opcode
-// that is refused or unknown, an integer wider than 64 bits), Usage (a limit was exceeded).
+// Parses a whole pickle, reading the stream as it goes (the bytes are not held, only the values).
+// Errors: Corrupt (truncated, malformed, stack misuse), Unsupported (an opcode that is refused or
+// unknown, an integer wider than 64 bits), Usage (a limit was exceeded).
+Result<PickleDoc> parsePickle(std::streambuf& in, const PickleLimits& limits = {});
 Result<PickleDoc> parsePickle(std::string_view data, const PickleLimits& limits = {});
 
 // The opcode's name for messages ("GLOBAL", "REDUCE", ...), or "0x.." when it has none.

@@ -25,18 +25,17 @@ void RangeTable::insertAll(RecordingWriter& out, int64_t processId, std::optiona
     for (const PendingRange& r : ranges) {
         while (!stack.empty() && endsBy(m_rows[stack.back()].end, r.startTsNs))
             stack.pop_back();
-        RangeRow row;
-        row.processId = processId;
-        row.threadId = threadId;
-        row.parentId = stack.empty() ? std::nullopt : std::optional<int64_t>(m_rows[stack.back()].id);
-        row.depth = static_cast<int>(stack.size());
-        row.kind = r.kind;
-        row.domainId = r.domainId;
-        row.nameId = out.optString(r.name);
-        row.category = r.category;
-        row.color = r.color;
-        row.startTsNs = r.startTsNs;
-        row.endTsNs = r.endTsNs;
+        RangeRow row { .process_id = processId,
+            .thread_id = threadId,
+            .parent_id = stack.empty() ? std::nullopt : std::optional<int64_t>(m_rows[stack.back()].id),
+            .depth = static_cast<int64_t>(stack.size()),
+            .kind = r.kind,
+            .domain_id = r.domainId,
+            .name_id = out.optString(r.name),
+            .category = r.category,
+            .color = r.color,
+            .start_ts_ns = r.startTsNs,
+            .end_ts_ns = r.endTsNs };
         int64_t id = out.range(row);
         m_rows.push_back({ r.startTsNs, r.endTsNs, id, stack.empty() ? -1 : stack.back() });
         stack.push_back(static_cast<int>(m_rows.size() - 1));

@@ -3,6 +3,7 @@
 #include "analysis/import/recording_writer.h"
 
 #include "trace/recording.h"
+#include "trace/space_names.h"
 
 namespace tidemark::import {
 
@@ -112,12 +113,11 @@ int64_t RecordingWriter::namedSpace(SpaceKind kind, std::string_view name)
     if (auto it = m_spaces.find(key); it != m_spaces.end())
         return it->second;
     std::optional<int64_t> device, parent;
-    if (kind == SpaceKind::Device && name.starts_with("cuda:"))
-        device = std::stoll(key.substr(5));
-    if (kind == SpaceKind::Pool && name.starts_with("pool:cuda:")) {
-        device = std::stoll(key.substr(10));
+    if (kind == SpaceKind::Device || kind == SpaceKind::Pool)
+        if (auto d = trace::spaceDevice(name))
+            device = *d;
+    if (kind == SpaceKind::Pool && device)
         parent = deviceSpace(static_cast<int>(*device));
-    }
     auto* st = prepared(kSpace, "INSERT INTO spaces(kind, device, name, parent_space_id) VALUES (?, ?, ?, ?)");
     if (!st)
         return 0;
@@ -128,12 +128,12 @@ int64_t RecordingWriter::namedSpace(SpaceKind kind, std::string_view name)
 
 int64_t RecordingWriter::deviceSpace(int device)
 {
-    return namedSpace(SpaceKind::Device, "cuda:" + std::to_string(device));
+    return namedSpace(SpaceKind::Device, trace::spaceName(SpaceKind::Device, device));
 }
 
 int64_t RecordingWriter::poolSpace(int device)
 {
-    return namedSpace(SpaceKind::Pool, "pool:cuda:" + std::to_string(device));
+    return namedSpace(SpaceKind::Pool, trace::spaceName(SpaceKind::Pool, device));
 }
 
 void RecordingWriter::setCapacity(int device, int64_t bytes)
@@ -232,113 +232,29 @@ std::optional<int64_t> RecordingWriter::callsite(const std::vector<SymbolicFrame
 
 int64_t RecordingWriter::allocation(const AllocationRow& r)
 {
-    auto* st = prepared(kAllocation,
-        "INSERT INTO allocations(space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, free_ts_ns,"
-        " free_api, callsite_id, range_id, heap_id, stream, source_mask, name_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    static const std::string sql = trace::insertSql("allocations", trace::kAllocationColumns);
+    auto* st = prepared(kAllocation, sql.c_str());
     if (!st)
         return 0;
-    std::optional<int64_t> freeApi;
-    if (r.freeApi)
-        freeApi = static_cast<int64_t>(*r.freeApi);
-    st->bind(1, r.spaceId).bind(2, r.processId).bind(3, r.threadId).bind(4, static_cast<int64_t>(r.api));
-    st->bind(5, r.address).bind(6, r.sizeBytes).bind(7, r.allocTsNs).bind(8, r.freeTsNs).bind(9, freeApi);
-    st->bind(10, r.callsiteId).bind(11, r.rangeId).bind(12, r.heapId).bind(13, r.stream);
-    st->bind(14, static_cast<int64_t>(kSourceImport)).bind(15, r.nameId);
+    AllocationRow row = r;
+    row.source_mask = kSourceImport;
+    trace::bindRow(*st, row);
     return runInsert(st);
 }
 
-int64_t RecordingWriter::heap(const HeapRow& r)
-{
-    auto* st = prepared(kHeap,
-        "INSERT INTO pool_heaps(space_id, process_id, address, size_bytes, usage, name_id, register_ts_ns,"
-        " unregister_ts_ns, callsite_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return 0;
-    st->bind(1, r.spaceId).bind(2, r.processId).bind(3, r.address).bind(4, r.sizeBytes).bind(5, r.usage);
-    st->bind(6, r.nameId).bind(7, r.registerTsNs).bind(8, r.unregisterTsNs).bind(9, r.callsiteId);
-    return runInsert(st);
-}
+int64_t RecordingWriter::heap(const HeapRow& r) { return insertRow(kHeap, r); }
 
-int64_t RecordingWriter::range(const RangeRow& r)
-{
-    auto* st = prepared(kRange,
-        "INSERT INTO ranges(process_id, thread_id, parent_id, depth, kind, domain_id, name_id, category, color,"
-        " start_ts_ns, end_ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return 0;
-    st->bind(1, r.processId).bind(2, r.threadId).bind(3, r.parentId).bind(4, r.depth).bind(5, r.kind);
-    st->bind(6, r.domainId).bind(7, r.nameId).bind(8, r.category).bind(9, r.color).bind(10, r.startTsNs);
-    st->bind(11, r.endTsNs);
-    return runInsert(st);
-}
+int64_t RecordingWriter::range(const RangeRow& r) { return insertRow(kRange, r); }
 
-void RecordingWriter::kernel(const KernelRow& r)
-{
-    auto* st = prepared(kKernel,
-        "INSERT INTO kernels(process_id, device, context, stream, start_ts_ns, end_ts_ns, name_id, correlation_id,"
-        " grid_x, grid_y, grid_z, block_x, block_y, block_z, registers_per_thread, static_shared_bytes,"
-        " dynamic_shared_bytes, source_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return;
-    st->bind(1, r.processId).bind(2, r.device).bind(3, r.context).bind(4, r.stream).bind(5, r.startTsNs);
-    st->bind(6, r.endTsNs).bind(7, r.nameId).bind(8, r.correlationId);
-    for (int k = 0; k < 3; ++k) {
-        st->bind(9 + k, r.grid[k]);
-        st->bind(12 + k, r.block[k]);
-    }
-    st->bind(15, r.registersPerThread).bind(16, r.staticSharedBytes).bind(17, r.dynamicSharedBytes);
-    st->bind(18, static_cast<int64_t>(kSourceImport));
-    runInsert(st);
-}
+void RecordingWriter::kernel(const KernelRow& r) { insertRow(kKernel, r); }
 
-void RecordingWriter::copy(const CopyRow& r)
-{
-    trace::Stmt* st = r.copyKind
-        ? prepared(kMemcpy,
-              "INSERT INTO memcpys(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes,"
-              " copy_kind, correlation_id, source_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        : prepared(kMemset,
-              "INSERT INTO memsets(process_id, device, context, stream, start_ts_ns, end_ts_ns, size_bytes,"
-              " value, correlation_id, source_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return;
-    st->bind(1, r.processId).bind(2, r.device).bind(3, r.context).bind(4, r.stream).bind(5, r.startTsNs);
-    st->bind(6, r.endTsNs).bind(7, r.sizeBytes);
-    if (r.copyKind)
-        st->bind(8, *r.copyKind);
-    else
-        st->bind(8, r.value);
-    st->bind(9, r.correlationId).bind(10, static_cast<int64_t>(kSourceImport));
-    runInsert(st);
-}
+void RecordingWriter::copy(const MemcpyRow& r) { insertRow(kMemcpy, r); }
 
-void RecordingWriter::failed(const FailedRow& r)
-{
-    auto* st = prepared(kFailed,
-        "INSERT INTO failed_allocations(space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id,"
-        " range_id, stream, error_code, error_name, device_free_bytes, device_total_bytes, live_bytes, source_mask)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return;
-    st->bind(1, r.spaceId).bind(2, r.processId).bind(3, r.threadId).bind(4, static_cast<int64_t>(r.api));
-    st->bind(5, r.sizeBytes).bind(6, r.tsNs).bind(7, r.callsiteId).bind(8, r.rangeId).bind(9, r.stream);
-    st->bind(10, r.errorCode).bind(11, r.errorName).bind(12, r.deviceFreeBytes).bind(13, r.deviceTotalBytes);
-    st->bind(14, r.liveBytes).bind(15, static_cast<int64_t>(kSourceImport));
-    runInsert(st);
-}
+void RecordingWriter::copy(const MemsetRow& r) { insertRow(kMemset, r); }
 
-void RecordingWriter::sample(const SampleRow& r)
-{
-    auto* st = prepared(kSample,
-        "INSERT INTO samples(process_id, space_id, ts_ns, free_bytes, total_bytes, used_bytes, reserved_bytes)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return;
-    st->bind(1, r.processId).bind(2, r.spaceId).bind(3, r.tsNs).bind(4, r.freeBytes).bind(5, r.totalBytes);
-    st->bind(6, r.usedBytes).bind(7, r.reservedBytes);
-    runInsert(st);
-}
+void RecordingWriter::failed(const FailedRow& r) { insertRow(kFailed, r); }
+
+void RecordingWriter::sample(const SampleRow& r) { insertRow(kSample, r); }
 
 void RecordingWriter::mark(int64_t processId, int64_t tsNs, std::string_view name)
 {

@@ -6,6 +6,7 @@
 
 #include "trace/enums.h"
 #include "trace/result.h"
+#include "trace/rows.h"
 #include "trace/sqlite.h"
 
 #include <cstdint>
@@ -26,79 +27,21 @@ struct SymbolicFrame {
     int64_t line = 0;
 };
 
-struct AllocationRow {
-    int64_t spaceId = 0;
-    int64_t processId = 0;
-    std::optional<int64_t> threadId;
-    Api api = Api::Unknown;
-    uint64_t address = 0;
-    int64_t sizeBytes = 0;
-    int64_t allocTsNs = 0;
-    std::optional<int64_t> freeTsNs;
-    std::optional<Api> freeApi;
-    std::optional<int64_t> callsiteId;
-    std::optional<int64_t> rangeId;
-    std::optional<int64_t> heapId;
-    std::optional<int64_t> stream;
-    std::optional<int64_t> nameId;
-};
+// One allocation lifetime: trace/rows.h (source_mask is set to kSourceImport by the writer).
+using trace::AllocationRow;
 
-struct HeapRow {
-    int64_t spaceId = 0;
-    int64_t processId = 0;
-    uint64_t address = 0;
-    int64_t sizeBytes = 0;
-    std::string usage;
-    std::optional<int64_t> nameId;
-    int64_t registerTsNs = 0;
-    std::optional<int64_t> unregisterTsNs;
-    std::optional<int64_t> callsiteId;
-};
+using trace::HeapRow;
 
-struct RangeRow {
-    int64_t processId = 0;
-    std::optional<int64_t> threadId;
-    std::optional<int64_t> parentId;
-    int depth = 0;
-    std::string kind = "import";
-    std::optional<int64_t> domainId;
-    std::optional<int64_t> nameId;
-    std::optional<int64_t> category;
-    std::optional<int64_t> color;
-    int64_t startTsNs = 0;
-    std::optional<int64_t> endTsNs;
-};
+using trace::RangeRow;
 
-struct KernelRow {
-    std::optional<int64_t> processId, device, context, stream;
-    int64_t startTsNs = 0, endTsNs = 0;
-    std::optional<int64_t> nameId, correlationId;
-    std::optional<int64_t> grid[3], block[3];
-    std::optional<int64_t> registersPerThread, staticSharedBytes, dynamicSharedBytes;
-};
+using trace::KernelRow; // source_mask: the writer sets kSourceImport (so for the rows below)
 
-struct CopyRow { // memcpy when copyKind is set, else memset
-    std::optional<int64_t> processId, device, context, stream;
-    int64_t startTsNs = 0, endTsNs = 0, sizeBytes = 0;
-    std::optional<std::string> copyKind;
-    std::optional<int64_t> value, correlationId;
-};
+using trace::MemcpyRow;
+using trace::MemsetRow;
 
-struct FailedRow {
-    int64_t spaceId = 0, processId = 0;
-    std::optional<int64_t> threadId;
-    Api api = Api::Unknown;
-    int64_t sizeBytes = 0, tsNs = 0;
-    std::optional<int64_t> callsiteId, rangeId, stream, errorCode;
-    std::optional<std::string> errorName;
-    std::optional<int64_t> deviceFreeBytes, deviceTotalBytes, liveBytes;
-};
+using FailedRow = trace::FailedAllocationRow; // source_mask: the writer sets kSourceImport
 
-struct SampleRow {
-    std::optional<int64_t> processId;
-    int64_t spaceId = 0, tsNs = 0;
-    std::optional<int64_t> freeBytes, totalBytes, usedBytes, reservedBytes;
-};
+using trace::SampleRow;
 
 class RecordingWriter {
 public:
@@ -122,7 +65,8 @@ public:
         return value.empty() ? std::nullopt : std::optional<int64_t>(string(value));
     }
 
-    // Spaces are created on first use: "cuda:N", "pool:cuda:N" (parent cuda:N), "host", "pinned", "managed".
+    // Spaces are created on first use, named by trace::spaceName: "cuda:N", "pool:cuda:N" (parent cuda:N), "host",
+    // "pinned", "managed".
     int64_t deviceSpace(int device);
     int64_t poolSpace(int device);
     int64_t namedSpace(SpaceKind kind, std::string_view name);
@@ -140,7 +84,8 @@ public:
     int64_t heap(const HeapRow& row);
     int64_t range(const RangeRow& row);
     void kernel(const KernelRow& row);
-    void copy(const CopyRow& row);
+    void copy(const MemcpyRow& row);
+    void copy(const MemsetRow& row);
     void failed(const FailedRow& row);
     void sample(const SampleRow& row);
     void mark(int64_t processId, int64_t tsNs, std::string_view name);
@@ -149,6 +94,19 @@ public:
 private:
     trace::Stmt* prepared(int slot, const char* sql);
     int64_t runInsert(trace::Stmt* stmt);
+    // Writes a described row (trace/rows.h) with the statement of `slot`; returns its id (0 on error).
+    // A row that says which sources saw it says: imported.
+    template <typename Row> int64_t insertRow(int slot, Row row)
+    {
+        static const std::string sql = trace::insertSql<Row>();
+        if constexpr (requires { row.source_mask; })
+            row.source_mask = kSourceImport;
+        trace::Stmt* st = prepared(slot, sql.c_str());
+        if (!st)
+            return 0;
+        trace::bindRow(*st, row);
+        return runInsert(st);
+    }
     void fail(const Error& error);
     int64_t frame(const SymbolicFrame& f);
 

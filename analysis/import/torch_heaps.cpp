@@ -101,11 +101,17 @@ void writeExpandableHeaps(const std::vector<Life>& segments, const std::vector<c
         if (s.id != 0)
             continue;
         const TorchSegment* fin = finalContaining(finals, s.address);
-        HeapRow h { pool, processId, s.address, s.size, "torch_expandable_segment", out.string(segmentLabel(fin, true)),
-            s.start, s.end, {} };
+        HeapRow h { .space_id = pool,
+            .process_id = processId,
+            .address = static_cast<int64_t>(s.address),
+            .size_bytes = s.size,
+            .usage = "torch_expandable_segment",
+            .name_id = out.string(segmentLabel(fin, true)),
+            .register_ts_ns = s.start,
+            .unregister_ts_ns = s.end };
         for (const Life& l : segments)
             if (l.mapped && l.address == s.address && l.start <= s.start) {
-                h.callsiteId = l.callsite;
+                h.callsite_id = l.callsite;
                 break;
             }
         s.id = out.heap(h);
@@ -122,11 +128,18 @@ std::vector<HeapSpan> writeHeaps(const std::vector<Life>& segments, const std::v
         if (l.mapped)
             continue;
         const TorchSegment* fin = l.end ? nullptr : finalContaining(finals, l.address);
-        HeapRow h { pool, processId, l.address, l.size, "torch_segment", out.string(segmentLabel(fin, false)), l.start,
-            l.end, l.callsite };
+        HeapRow h { .space_id = pool,
+            .process_id = processId,
+            .address = static_cast<int64_t>(l.address),
+            .size_bytes = l.size,
+            .usage = "torch_segment",
+            .name_id = out.string(segmentLabel(fin, false)),
+            .register_ts_ns = l.start,
+            .unregister_ts_ns = l.end,
+            .callsite_id = l.callsite };
         if (fin)
             if (auto cs = out.callsite(torchFrames(fin->frames)))
-                h.callsiteId = cs;
+                h.callsite_id = cs;
         spans.push_back({ l.address, l.size, l.start, l.end, out.heap(h) });
     }
     writeExpandableHeaps(segments, finals, pool, processId, out, spans);

@@ -6,6 +6,7 @@
 #include "analysis/import/range_nesting.h"
 #include "analysis/import/torch_lifetimes.h"
 #include "analysis/import/torch_snapshot_model.h"
+#include "trace/meta_keys.h"
 
 #include <algorithm>
 #include <map>
@@ -207,17 +208,17 @@ void SnapshotImport::failures(const DeviceLifetimes& life)
             if (l.start <= o.ts && (!l.end || *l.end > o.ts))
                 live += l.size;
         FailedRow f;
-        f.spaceId = out.deviceSpace(o.dev);
-        f.processId = processId;
+        f.space_id = out.deviceSpace(o.dev);
+        f.process_id = processId;
         f.api = Api::TorchBlock;
-        f.sizeBytes = e.sizeBytes;
-        f.tsNs = o.ts;
-        f.callsiteId = out.callsite(torchFrames(e.frames));
-        f.rangeId = ranges.innermostAt(o.ts);
+        f.size_bytes = e.sizeBytes;
+        f.ts_ns = o.ts;
+        f.callsite_id = out.callsite(torchFrames(e.frames));
+        f.range_id = ranges.innermostAt(o.ts);
         f.stream = e.stream;
-        f.errorName = "CUDA out of memory (PyTorch caching allocator)";
-        f.deviceFreeBytes = e.deviceFreeBytes;
-        f.liveBytes = live;
+        f.error_name = "CUDA out of memory (PyTorch caching allocator)";
+        f.device_free_bytes = e.deviceFreeBytes;
+        f.live_bytes = live;
         out.failed(f);
     }
     m_ooms.clear();
@@ -246,8 +247,9 @@ void SnapshotImport::clock()
             longest = std::max(longest, trace.size());
         tEnd = static_cast<int64_t>(longest);
     }
-    out.meta("clock", timed ? "unix_epoch_ns (trace time_us x 1000)"
-                            : "sequence (this snapshot records no times: ts_ns is the event's position in its device trace)");
+    out.meta(trace::kMetaClock,
+        timed ? "unix_epoch_ns (trace time_us x 1000)"
+              : "sequence (this snapshot records no times: ts_ns is the event's position in its device trace)");
 }
 
 void SnapshotImport::annotations()
@@ -314,26 +316,45 @@ void SnapshotImport::device(int dev)
 
     int64_t device = out.deviceSpace(dev), pool = out.poolSpace(dev);
     for (const Life& l : life.m_segs)
-        out.allocation({ device, processId, {}, Api::TorchSegment, l.address, l.size, l.start, l.end,
-            l.end ? std::optional<Api>(Api::TorchSegment) : std::nullopt, l.callsite, ranges.innermostAt(l.start), {},
-            l.stream, {} });
+        out.allocation({ .space_id = device,
+            .process_id = processId,
+            .api = Api::TorchSegment,
+            .address = static_cast<int64_t>(l.address),
+            .size_bytes = l.size,
+            .alloc_ts_ns = l.start,
+            .free_ts_ns = l.end,
+            .free_api = l.end ? std::optional<Api>(Api::TorchSegment) : std::nullopt,
+            .callsite_id = l.callsite,
+            .range_id = ranges.innermostAt(l.start),
+            .stream = l.stream });
     std::vector<HeapSpan> heaps = writeHeaps(life.m_segs, finals, pool, processId, out);
     for (const Life& b : life.m_blocks) {
         auto heap = heapFor(heaps, b);
         if (!heap)
             ++counters.orphanBlocks;
-        out.allocation({ pool, processId, {}, Api::TorchBlock, b.address, b.size, b.start, b.end,
-            b.end ? std::optional<Api>(Api::TorchBlock) : std::nullopt, b.callsite, ranges.innermostAt(b.start), heap,
-            b.stream, {} });
+        out.allocation({ .space_id = pool,
+            .process_id = processId,
+            .api = Api::TorchBlock,
+            .address = static_cast<int64_t>(b.address),
+            .size_bytes = b.size,
+            .alloc_ts_ns = b.start,
+            .free_ts_ns = b.end,
+            .free_api = b.end ? std::optional<Api>(Api::TorchBlock) : std::nullopt,
+            .callsite_id = b.callsite,
+            .range_id = ranges.innermostAt(b.start),
+            .heap_id = heap,
+            .stream = b.stream });
     }
 }
 
 } // namespace
 
-Status importTorchSnapshot(std::string_view pickle, RecordingWriter& out, const ImportContext& ctx)
+Status importTorchSnapshot(InputStream pickle, RecordingWriter& out, const ImportContext& ctx)
 {
     ctx.report("parsing pickle", 0.0);
-    auto doc = parsePickle(pickle);
+    auto doc = parsePickle(pickle.stream);
+    if (const Error* e = pickle.failure()) // the gzip stream's reason comes before "pickle truncated"
+        return *e;
     if (!doc)
         return doc.error();
     auto snap = readTorchSnapshot(*doc);
@@ -341,14 +362,14 @@ Status importTorchSnapshot(std::string_view pickle, RecordingWriter& out, const 
         return snap.error();
     ctx.report("parsing pickle", 1.0);
 
-    out.meta("source", "import:torch-snapshot");
-    out.meta("program", ctx.inputName);
+    out.meta(trace::kMetaSource, "import:torch-snapshot");
+    out.meta(trace::kMetaProgram, ctx.inputName);
     std::string layout = snap->bareSegmentList ? "bare segment list (torch.cuda.memory_snapshot())"
                                                : "snapshot dict (torch.cuda.memory._dump_snapshot())";
-    out.meta("description", "PyTorch memory snapshot, " + layout + ", " + std::to_string(snap->segments.size())
-            + " segments");
+    out.meta(trace::kMetaDescription,
+        "PyTorch memory snapshot, " + layout + ", " + std::to_string(snap->segments.size()) + " segments");
     if (!snap->allocatorSettingsJson.empty())
-        out.meta("torch.allocator_settings", snap->allocatorSettingsJson);
+        out.meta(trace::kMetaTorchAllocatorSettings, snap->allocatorSettingsJson);
 
     SnapshotImport imp(*snap, out, ctx);
     imp.processId = out.process(0, std::nullopt, {}, {});

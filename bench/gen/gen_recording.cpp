@@ -4,7 +4,10 @@
 // backward (activations freed in reverse) and optimizer; a planted leak every 10 steps.
 #include "analysis/analysis.h"
 #include "trace/enums.h"
+#include "trace/finalize.h"
+#include "trace/meta_keys.h"
 #include "trace/recording.h"
+#include "trace/rows.h"
 
 #include <chrono>
 #include <ctime>
@@ -54,7 +57,7 @@ int measure(const Options& o)
         auto db = trace::openRecording(o.out, trace::OpenMode::ReadWrite);
         if (!db)
             return 2;
-        auto s = analysis::finalizeRecording(*db, [&](std::string_view stage, double f) {
+        auto s = trace::finalizeRecording(*db, [&](std::string_view stage, double f) {
             if (f >= 1.0)
                 std::printf("  finalize %-8.*s done at %.1f s wall, %.1f s cpu\n", static_cast<int>(stage.size()), stage.data(),
                     since(t0), cpuNow() - c0);
@@ -103,8 +106,19 @@ struct Writer {
     void alloc(int64_t space, int64_t thread, Api api, int64_t addr, int64_t size, int64_t at, std::optional<int64_t> freeAt,
         int64_t callsite, int64_t range, std::optional<int64_t> heap)
     {
-        insert.bind(1, space).bind(2, thread).bind(3, static_cast<int64_t>(api)).bind(4, addr).bind(5, size).bind(6, at);
-        insert.bind(7, freeAt).bind(8, callsite).bind(9, range).bind(10, heap);
+        trace::bindRow(insert,
+            { .space_id = space,
+                .process_id = 1,
+                .thread_id = thread,
+                .api = api,
+                .address = addr,
+                .size_bytes = size,
+                .alloc_ts_ns = at,
+                .free_ts_ns = freeAt,
+                .callsite_id = callsite,
+                .range_id = range,
+                .heap_id = heap,
+                .source_mask = 1 });
         if (auto s = insert.run(); !s) {
             std::fprintf(stderr, "tidemark-gen-recording: %s\n", s.error().message.c_str());
             std::exit(2);
@@ -210,8 +224,7 @@ int main(int argc, char** argv)
     int64_t csTmpPool = stacks.callsite({ fMain, fStep, fBwd, fTmp }), csOpt = stacks.callsite({ fMain, fStep, fOpt });
     int64_t csLeak = stacks.callsite({ fMain, fStep, fLeak, fMalloc }), csSeg = stacks.callsite({ fMain, fStep, fSeg });
 
-    auto ins = db->prepare("INSERT INTO allocations(space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, "
-                           "free_ts_ns, callsite_id, range_id, heap_id, source_mask) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)");
+    auto ins = db->prepare(trace::insertSql("allocations", trace::kAllocationColumns));
     Writer w { *db, std::move(*ins) };
     // Two device segments registered as pool heaps: 0 for activations (bump per step), 1 for temporaries.
     const int64_t kHeap = int64_t { 1 } << 30;
@@ -274,7 +287,7 @@ int main(int argc, char** argv)
             + "; UPDATE ranges SET end_ts_ns = " + std::to_string(t) + " WHERE id = " + std::to_string(stepRange));
     }
     db->exec("UPDATE processes SET end_ts_ns = " + std::to_string(t) + " WHERE id = 1");
-    trace::setMeta(*db, "exit_status", "0");
+    trace::setMeta(*db, trace::kMetaExitStatus, "0");
     if (auto s = tx.commit(); !s) {
         std::fprintf(stderr, "tidemark-gen-recording: %s\n", s.error().message.c_str());
         return 2;

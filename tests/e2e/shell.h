@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -40,6 +41,16 @@ inline std::string readFile(const std::string& path)
 inline void writeFile(const std::string& path, const std::string& text)
 {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// The start of a `tidemark record` command line. Under scripts/sanitize.sh thread the target is built
+// with ThreadSanitizer, whose runtime must be the first library loaded: TIDEMARK_TEST_TARGET_PRELOAD
+// names it, and record keeps it ahead of the capture library (not exported to every shell: dash and
+// sqlite3 die with it preloaded).
+inline std::string recordCommand(const std::string& cli)
+{
+    const char* first = std::getenv("TIDEMARK_TEST_TARGET_PRELOAD");
+    return (first && *first ? "LD_PRELOAD='" + std::string(first) + "' " : std::string()) + cli + " record";
 }
 
 } // namespace tidemark::test

@@ -1,5 +1,5 @@
-// The budget files of `tidemark check` (JSON and the TOML subset) and the size and percent syntax.
-#include "analysis/check.h"
+// The budget files of `tidemark check` (JSON, and TOML read with toml++) and the size and percent syntax.
+#include "analysis/budget.h"
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)

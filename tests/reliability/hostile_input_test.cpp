@@ -115,11 +115,21 @@ TEST(HostileInput, ARecordingThatContradictsItselfIsNamedAsSuch)
     sql("UPDATE allocations SET size_bytes = -100 WHERE id IN (SELECT id FROM allocations ORDER BY id LIMIT 3);"
         "UPDATE allocations SET callsite_id = 999999999 WHERE id IN (SELECT id FROM allocations ORDER BY id LIMIT 2 OFFSET 10);"
         "UPDATE allocations SET free_ts_ns = alloc_ts_ns - 10 WHERE id IN "
-        "(SELECT id FROM allocations WHERE free_ts_ns IS NOT NULL ORDER BY id LIMIT 4 OFFSET 20);");
+        "(SELECT id FROM allocations WHERE free_ts_ns IS NOT NULL ORDER BY id LIMIT 4 OFFSET 20);"
+        // A loop in the call-site tree, a call site whose frame is gone, and one whose parent is gone.
+        "UPDATE callsites SET parent_id = id + 5 WHERE id IN (SELECT id FROM callsites WHERE parent_id IS NOT NULL "
+        "ORDER BY id LIMIT 2);"
+        "UPDATE callsites SET frame_id = 999999999 WHERE id IN (SELECT id FROM callsites ORDER BY id DESC LIMIT 1);"
+        "UPDATE callsites SET parent_id = 999999998 WHERE id IN (SELECT id FROM callsites WHERE parent_id IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1 OFFSET 1);");
     auto n = [&](const std::string& where) { return std::stoll(sql("SELECT count(*) FROM allocations WHERE " + where)); };
     const long long negative = n("size_bytes < 0"), early = n("free_ts_ns < alloc_ts_ns"),
                     dangling = n("callsite_id IS NOT NULL AND callsite_id NOT IN (SELECT id FROM callsites)");
+    const long long broken = std::stoll(sql("SELECT count(*) FROM callsites WHERE (parent_id IS NOT NULL AND (parent_id "
+                                            ">= id OR parent_id NOT IN (SELECT id FROM callsites))) OR frame_id NOT IN "
+                                            "(SELECT id FROM frames)"));
     ASSERT_GT(negative * early * dangling, 0);
+    ASSERT_EQ(broken, 4);
     auto text = shell(kCli + " report " + rec);
     EXPECT_EQ(0, text.status) << text.out;
     auto first = text.out.find("  * ");
@@ -133,6 +143,26 @@ TEST(HostileInput, ARecordingThatContradictsItselfIsNamedAsSuch)
     auto json = shell(kCli + " report --format json " + rec).out;
     EXPECT_NE(std::string::npos, json.find("\"negative_sizes\": " + std::to_string(negative))) << json.substr(0, 3000);
     EXPECT_NE(std::string::npos, json.find("\"dangling_callsites\": " + std::to_string(dangling)));
+    EXPECT_NE(std::string::npos, headline.find("4 call sites with a missing or looping parent or frame")) << headline;
+    EXPECT_NE(std::string::npos, json.find("\"broken_callsites\": 4")) << json.substr(0, 3000);
+    // The stacks still print (walks of a looping tree are bounded), and the full stack view too.
+    EXPECT_EQ(0, shell(kCli + " report --stacks " + rec + " >/dev/null").status);
+}
+
+// Table names come from the file: `dump` must quote them as identifiers, not paste them into SQL.
+TEST(HostileInput, TableNamesFromTheFileAreQuotedNotPastedIntoSql)
+{
+    if (shell("command -v sqlite3 >/dev/null").status != 0)
+        GTEST_SKIP() << "the sqlite3 shell is needed to edit the recording";
+    std::string rec = scratch("named.tmdb");
+    ASSERT_EQ(0, shell(kCli + " record -o " + rec + " -- /bin/true 2>/dev/null").status);
+    // A table whose name closes the quote and would read another table if pasted as it is.
+    ASSERT_EQ(0, shell("sqlite3 " + rec + " 'CREATE TABLE \"x\"\" UNION SELECT value FROM meta --\" (v TEXT);"
+                                         "INSERT INTO \"x\"\" UNION SELECT value FROM meta --\" VALUES (7)'")
+                     .status);
+    auto r = shell(kCli + " dump " + rec + " 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("== x\" UNION SELECT value FROM meta -- (1 rows)"), std::string::npos) << r.out;
 }
 
 TEST(RecordOutput, AnExistingFileIsNotReplacedWithoutForce)

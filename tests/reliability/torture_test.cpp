@@ -28,7 +28,7 @@ Counted recordMode(const std::string& mode)
     std::filesystem::remove(rec);
     Counted c;
     auto bare = shell(kTarget + " " + mode);
-    auto r = shell(kCli + " record -o " + rec + " -- " + kTarget + " " + mode + " 2>/dev/null");
+    auto r = shell(tidemark::test::recordCommand(kCli) + " -o " + rec + " -- " + kTarget + " " + mode + " 2>/dev/null");
     c.status = r.status;
     EXPECT_EQ(bare.status, r.status) << mode;
     auto at = r.out.find("expect ");

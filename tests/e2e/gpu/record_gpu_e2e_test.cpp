@@ -234,6 +234,25 @@ TEST(RecordCuptiActivity, SameAllocationFromTwoSourcesIsOneRow)
     EXPECT_FALSE(stmt->step()) << "stored twice";
 }
 
+// An NVTX program built with AddressSanitizer, leak checks on: NVTX dlopens the injection library.
+// When that was the preloaded capture library itself, LeakSanitizer reported the loader's
+// bookkeeping of the second open as a leak and the program exited 1 instead of 0.
+TEST(RecordNvtx, AProgramBuiltWithAddressSanitizerKeepsItsExitStatusAndItsRanges)
+{
+    std::string recording = (workDir() / "nvtx_asan.tmdb").string();
+    fs::remove(recording);
+    RunResult r = run({ "/bin/sh", "-c",
+                          buildDir() + "/bin/tidemark record -o " + recording + " -- " + buildDir()
+                              + "/tests/bin/nvtx_app_asan 3 2>&1" },
+        { "ASAN_OPTIONS=detect_leaks=1" });
+    EXPECT_EQ(r.exitCode, 0) << r.out;
+    EXPECT_EQ(r.out.find("LeakSanitizer"), std::string::npos) << r.out;
+    auto db = trace::openRecording(recording);
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ(queryInt(*db, "SELECT count(*) FROM ranges r JOIN strings s ON s.id = r.name_id WHERE s.value = 'train_step'"),
+        3);
+}
+
 TEST(RecordTrainCpu, NvtxPhasesAndAllocatorPoolsMatchTheTruthFile)
 {
     fs::path truthPath = workDir() / "train_truth.json";

@@ -71,7 +71,8 @@ struct PatternRun {
     json truth;
 };
 
-PatternRun runPattern(const std::string& mode, std::vector<std::string> env = {}, const std::string& extraArg = "")
+PatternRun runPattern(const std::string& mode, std::vector<std::string> env = {}, const std::string& extraArg = "",
+    const std::string& program = TIDEMARK_HOST_PATTERN)
 {
     PatternRun r;
     r.dir = makeTempDir();
@@ -80,7 +81,7 @@ PatternRun runPattern(const std::string& mode, std::vector<std::string> env = {}
     mkdir(spool.c_str(), 0755);
     env.push_back("LD_PRELOAD=" TIDEMARK_PRELOAD_PATH);
     env.push_back("TIDEMARK_SPOOL_DIR=" + spool);
-    std::vector<std::string> args { TIDEMARK_HOST_PATTERN, mode, r.truthPath };
+    std::vector<std::string> args { program, mode, r.truthPath };
     if (!extraArg.empty())
         args.push_back(extraArg);
     r.status = waitStatus(spawn(args, env));
@@ -329,9 +330,9 @@ TEST(HostCapture, SegfaultKeepsEventsAndTheSignalIsUnchanged)
     EXPECT_EQ(s.allocs[uint16_t(Api::Malloc)].bytes, 1499500u);
 }
 
-TEST(HostCapture, UnderscoreExitStillEndsTheImageProperly)
+// The underscore-exit pattern (exit status 5 from _exit) ends the image as an exit, with every API call.
+void expectUnderscoreExitRecorded(const PatternRun& run)
 {
-    PatternRun run = runPattern("underscore-exit");
     ASSERT_TRUE(WIFEXITED(run.status));
     EXPECT_EQ(WEXITSTATUS(run.status), 5);
     auto files = spoolFilesIn(run.dir);
@@ -340,6 +341,19 @@ TEST(HostCapture, UnderscoreExitStillEndsTheImageProperly)
     expectApis(s, run.truth["apis"]);
     EXPECT_EQ(s.exitReasons, std::vector<uint32_t> { uint32_t(wire::ExitReason::Exit) });
     EXPECT_EQ(s.stats.at("dropped"), 0u);
+}
+
+TEST(HostCapture, UnderscoreExitStillEndsTheImageProperly)
+{
+    expectUnderscoreExitRecorded(runPattern("underscore-exit"));
+}
+
+// AddressSanitizer's runtime calls malloc from its initialiser, before libc has set up environ: the
+// capture used to start there, find no TIDEMARK_SPOOL_DIR and stay off for the whole run.
+TEST(HostCapture, AProgramBuiltWithAddressSanitizerIsRecorded)
+{
+    expectUnderscoreExitRecorded(runPattern("underscore-exit",
+        { "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0" }, "", TIDEMARK_HOST_PATTERN_ASAN));
 }
 
 TEST(HostCapture, ManyShortThreadsAreAllCounted)

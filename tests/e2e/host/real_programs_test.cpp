@@ -160,7 +160,7 @@ TEST(RealPrograms, XgboostPeakAndLargestSiteAgreeWithHeaptrack)
         return 0u;
     };
     for (int attempt = 0; attempt < 5 && (attempt == 0 || topCount() != ht.topCalls); ++attempt) {
-        ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' record -o run.tmdb -- /usr/bin/xgboost train.conf > rec.log 2>&1"), 0)
+        ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' record --force -o run.tmdb -- /usr/bin/xgboost train.conf > rec.log 2>&1"), 0)
             << slurp(dir + "/rec.log");
         ASSERT_EQ(shell("cd '" + dir + "' && '" TIDEMARK_CLI_PATH "' report --format json run.tmdb > report.json"), 0);
         ASSERT_EQ(shell("cd '" + dir + "' && heaptrack -o ht /usr/bin/xgboost train.conf > ht.log 2>&1"), 0);

@@ -55,7 +55,7 @@ TEST_F(DebianPackage, NamedLikeADebianPackageWithItsLibraryDependencies)
     EXPECT_EQ(shell("dpkg --print-architecture").out, shell("dpkg-deb -f '" + s_deb + "' Architecture").out);
     auto depends = shell("dpkg-deb -f '" + s_deb + "' Depends").out;
     // What the CLI and the capture library link, as dpkg-shlibdeps names the packages.
-    for (const char* pkg : { "libc6", "libstdc++6", "libsqlite3-0", "libdw1", "libelf1" })
+    for (const char* pkg : { "libc6", "libstdc++6", "libsqlite3-0", "libdw1", "libelf1", "libtomlplusplus3" })
         EXPECT_NE(std::string::npos, depends.find(pkg)) << pkg << " missing from Depends: " << depends;
     if (TIDEMARK_PACKAGE_HAS_GUI)
         EXPECT_NE(std::string::npos, depends.find("libqt6widgets6")) << depends;

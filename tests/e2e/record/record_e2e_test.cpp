@@ -149,6 +149,33 @@ TEST_F(RecordTest, RejectsBadArgumentsWithExitCode2)
     EXPECT_NE(m_out.find("--stack-depth"), std::string::npos);
 }
 
+TEST_F(RecordTest, SanitizerRuntimesTheUserPreloadsStayFirst)
+{
+    // libasan/libtsan must be the first library loaded; other preloads come after the capture library.
+    EXPECT_EQ(tidemark("record -o pre.tmdb -- /bin/sh -c 'echo \"$LD_PRELOAD\"'",
+                  "LD_PRELOAD='/nonexistent/libx.so /nonexistent/libtsan.so.2'"),
+        0)
+        << m_err;
+    EXPECT_TRUE(m_out.starts_with("/nonexistent/libtsan.so.2:")) << m_out;
+    EXPECT_TRUE(m_out.ends_with("libtidemark.so:/nonexistent/libx.so\n")) << m_out;
+    EXPECT_NE(m_err.find("host allocations will not be seen"), std::string::npos) << m_err;
+    EXPECT_EQ(tidemark("record -o pre2.tmdb -- /bin/true", "LD_PRELOAD=/nonexistent/libx.so"), 0);
+    EXPECT_EQ(m_err.find("host allocations will not be seen"), std::string::npos) << m_err;
+}
+
+TEST_F(RecordTest, HelpAfterTheProgramIsTheProgramsOption)
+{
+    // `tidemark record python3 train.py --help` runs the script with --help; it was record's own help.
+    EXPECT_EQ(tidemark("record -o help.tmdb /bin/echo --help -h"), 0) << m_err;
+    EXPECT_EQ(m_out, "--help -h\n");
+    EXPECT_TRUE(fs::exists(m_dir / "help.tmdb"));
+    EXPECT_EQ(tidemark("record -o h2.tmdb -- /bin/echo x --help"), 0) << m_err;
+    EXPECT_EQ(m_out, "x --help\n");
+    EXPECT_EQ(tidemark("record -o h3.tmdb -h /bin/echo"), 0);
+    EXPECT_NE(m_out.find("usage: tidemark record"), std::string::npos) << m_out;
+    EXPECT_FALSE(fs::exists(m_dir / "h3.tmdb"));
+}
+
 TEST_F(RecordTest, ExplainsAMissingCaptureLibrary)
 {
     // A tidemark binary copied away from its lib/tidemark/ directory.

@@ -2,9 +2,10 @@
 // options (values may be "quoted"); '#' starts a comment. See tests/data/fixtures/README.md.
 #include "fixture.h"
 
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 #include "trace/enums.h"
 #include "trace/recording.h"
+#include "trace/rows.h"
 
 #include <map>
 #include <sstream>
@@ -258,22 +259,28 @@ void Builder::apply(const Line& l)
         optInt(st, 7, l, "end", true);
         runStmt(st);
     } else if (l.kind == "alloc") {
-        auto st = prep("INSERT INTO allocations(space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, free_ts_ns, "
-                       "callsite_id, range_id, heap_id, source_mask, name_id) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)");
-        st.bind(1, space(l.opt("space"))).bind(2, parseSize(l.opt("thread", "1"))).bind(3, apiByName(l.opt("api", "malloc")));
-        st.bind(4, parseSize(l.opt("addr", std::to_string(0x100000 + 4096 * (m_nextAddr++)))));
-        st.bind(5, parseSize(l.opt("size"))).bind(6, parseTime(l.opt("at")));
-        optInt(st, 7, l, "free", true);
+        auto st = prep(trace::insertSql("allocations", trace::kAllocationColumns));
+        auto opt = [&](const std::string& key, bool time = false) -> std::optional<int64_t> {
+            if (!l.has(key))
+                return std::nullopt;
+            return time ? parseTime(l.opt(key)) : parseSize(l.opt(key));
+        };
+        trace::AllocationRow row { .space_id = space(l.opt("space")),
+            .process_id = 1,
+            .thread_id = parseSize(l.opt("thread", "1")),
+            .api = static_cast<Api>(apiByName(l.opt("api", "malloc"))),
+            .address = parseSize(l.opt("addr", std::to_string(0x100000 + 4096 * (m_nextAddr++)))),
+            .size_bytes = parseSize(l.opt("size")),
+            .alloc_ts_ns = parseTime(l.opt("at")),
+            .free_ts_ns = opt("free", true),
+            .range_id = opt("range"),
+            .heap_id = opt("heap"),
+            .source_mask = 1 };
         if (l.has("stack"))
-            st.bind(8, m_stacks.at(toInt(l.opt("stack"))));
-        else
-            st.bindNull(8);
-        optInt(st, 9, l, "range");
-        optInt(st, 10, l, "heap");
+            row.callsite_id = m_stacks.at(toInt(l.opt("stack")));
         if (l.has("name"))
-            st.bind(11, str(l.opt("name")));
-        else
-            st.bindNull(11);
+            row.name_id = str(l.opt("name"));
+        trace::bindRow(st, row);
         runStmt(st);
     } else if (l.kind == "failed") {
         auto st = prep("INSERT INTO failed_allocations(space_id, process_id, thread_id, api, size_bytes, ts_ns, callsite_id, "
@@ -367,7 +374,7 @@ Status buildRecordingFromFixture(const std::string& fixtureText, const std::stri
         return makeError(ErrorCode::Corrupt, e.what());
     }
     if (finalize)
-        return analysis::finalizeRecording(*db);
+        return trace::finalizeRecording(*db);
     return okStatus();
 }
 

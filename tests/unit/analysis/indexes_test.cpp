@@ -1,7 +1,7 @@
 // The secondary indexes are the writer's business: finalize adds them where they pay (always for an
 // import, only when useful for `record`), and opening a recording never writes to it: not the
 // indexes, not a journal, not its time stamp, and a file the reader cannot write opens.
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 #include "analysis/queries.h"
 #include "analysis/recording.h"
 #include "analysis/report.h"
@@ -19,7 +19,7 @@
 
 namespace fs = std::filesystem;
 using namespace tidemark;
-using analysis::FinalizeOptions;
+using trace::FinalizeOptions;
 using analysis::Recording;
 
 namespace {
@@ -52,7 +52,7 @@ void writeRecording(
         ASSERT_TRUE(db->exec("INSERT INTO spaces(id, kind, name) VALUES (2, 'device', 'cuda:0'); "
                              "INSERT INTO allocations(space_id, process_id, api, address, size_bytes, alloc_ts_ns, "
                              "source_mask) VALUES (2, 1, 1, 65536, 4096, 5000, 1)"));
-    ASSERT_TRUE(analysis::finalizeRecording(*db, {}, { indexes }));
+    ASSERT_TRUE(trace::finalizeRecording(*db, {}, { indexes }));
     if (seal)
         ASSERT_TRUE(trace::sealRecording(*db));
 }

@@ -2,7 +2,7 @@
 // oracle computed in the test from the generated rows (live bytes never negative, the timeline at
 // the peak equals the peak, series envelopes contain every exact value, lifetimes are ordered).
 #include "analysis/analysis.h"
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 #include "trace/enums.h"
 #include "trace/recording.h"
 
@@ -71,7 +71,7 @@ protected:
             ASSERT_TRUE(st->run().ok());
         }
         ASSERT_TRUE(tx.commit().ok());
-        ASSERT_TRUE(finalizeRecording(*db).ok());
+        ASSERT_TRUE(trace::finalizeRecording(*db).ok());
     }
     void TearDown() override { fs::remove(path); }
 
@@ -201,7 +201,7 @@ TEST_P(Generated, SeriesFromRowsInMemoryEqualsTheIndexedStream)
             if (stages.empty() || stages.back() != stage)
                 stages.emplace_back(stage);
         };
-        ASSERT_TRUE(finalizeRecording(*db, progress, { FinalizeOptions::Indexes::WhenUseful }).ok());
+        ASSERT_TRUE(trace::finalizeRecording(*db, progress, { trace::FinalizeOptions::Indexes::WhenUseful }).ok());
         EXPECT_EQ(stages, (std::vector<std::string> { "series", "indexes" }))
             << "a small recording's series is built without the indexes";
         EXPECT_EQ(dump(), streamed);
@@ -264,7 +264,7 @@ TEST_P(Generated, ChurnMatchesBruteForceWhicheverWayTheRowsAreRead)
             ASSERT_TRUE(st->run().ok());
         }
         ASSERT_TRUE(tx.commit().ok());
-        ASSERT_TRUE(finalizeRecording(*db).ok());
+        ASSERT_TRUE(trace::finalizeRecording(*db).ok());
     }
     EXPECT_EQ(check("allocation-time index"), inMemory);
     {
@@ -286,7 +286,7 @@ TEST(Invalid, LifetimesEndingBeforeTheyStartAreCountedNotBelieved)
                          "INSERT INTO allocations(space_id, process_id, api, address, size_bytes, alloc_ts_ns, free_ts_ns, source_mask) "
                          "VALUES (1, 1, 1, 16, 100, 50, 10, 1), (1, 1, 1, 32, 7, 20, 60, 1)")
                     .ok());
-    ASSERT_TRUE(finalizeRecording(*db).ok());
+    ASSERT_TRUE(trace::finalizeRecording(*db).ok());
     auto rec = Recording::open(path);
     ASSERT_TRUE(rec.ok());
     auto s = summary(*rec);

@@ -1,12 +1,15 @@
-// The CI gate on synthetic training recordings with known memory: sizes, budgets (JSON and TOML), rules
-// with tolerances, the site and phase named in failures, baseline JSON round trips, --repeat
-// aggregation, JUnit structure, per-rank imbalance and diff.
+// The CI gate on synthetic training recordings with known memory: sizes, budgets (JSON and TOML, and
+// their errors), rules with tolerances, the site and phase named in failures, baseline JSON round trips,
+// --repeat aggregation, the renderings (JUnit structure, the JSON values), per-rank imbalance and diff.
 #include "analysis/check.h"
+#include "analysis/check_render.h"
 #include "analysis/diff.h"
+#include "analysis/json_io.h"
 #include "analysis/ranks.h"
 #include "training_fixture.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <filesystem>
@@ -79,7 +82,7 @@ TEST(Sizes, ParseSizesAndPercentages)
     EXPECT_FALSE(parsePercent("five%").ok());
 }
 
-TEST(Budget, TomlSubsetMatchesJson)
+TEST(Budget, TomlMatchesJson)
 {
     auto json = parseBudgetJson(R"({"version": 1, "tolerance": {"absolute": "1MiB", "relative": "2%"},
         "rules": [{"space": "cuda:0", "phase": "step/forward", "max-peak": "512MiB", "max-leak": 0},
@@ -117,16 +120,122 @@ max-peak-growth = "5%"
 
 TEST(Budget, ErrorsNameTheProblem)
 {
+    // An array is TOML (toml++ reads it), but not a space: a usage error naming the line.
     auto arr = parseBudgetToml("[[rules]]\nspace = [\"a\", \"b\"]\n", "b.toml");
     ASSERT_FALSE(arr.ok());
-    EXPECT_EQ(arr.error().code, ErrorCode::Unsupported);
-    EXPECT_NE(arr.error().message.find("b.toml:2"), std::string::npos) << arr.error().message;
+    EXPECT_EQ(arr.error().code, ErrorCode::Usage);
+    EXPECT_EQ(arr.error().message, "b.toml:2: rule 1: space must be a string");
     auto key = parseBudgetJson(R"({"rules": [{"max-peek": "1GiB"}]})", "b.json");
     ASSERT_FALSE(key.ok());
     EXPECT_NE(key.error().message.find("max-peek"), std::string::npos);
     EXPECT_FALSE(parseBudgetJson(R"({"rules": []})", "b.json").ok());
     EXPECT_FALSE(parseBudgetJson("not json", "b.json").ok());
     EXPECT_FALSE(parseBudgetToml("[server]\nport = 1\n", "b.toml").ok());
+    // A key and a table of the same name (the fuzzer's: appending a table to a number aborted).
+    auto twice = parseBudgetToml("rules = 0\n[[rules]]\nspace = \"host\"\nmax-peak = \"1GiB\"\n", "b.toml");
+    ASSERT_FALSE(twice.ok());
+    EXPECT_NE(twice.error().message.find("b.toml:2"), std::string::npos) << twice.error().message;
+    EXPECT_NE(twice.error().message.find("defined twice"), std::string::npos) << twice.error().message;
+    auto tolerance = parseBudgetToml("[tolerance]\npeak = \"5%\"\n[tolerance]\npeak = \"6%\"\n", "b.toml");
+    ASSERT_FALSE(tolerance.ok());
+    EXPECT_NE(tolerance.error().message.find("defined twice"), std::string::npos) << tolerance.error().message;
+    EXPECT_EQ(tolerance.error().message.rfind("b.toml:3:", 0), 0u) << tolerance.error().message;
+    EXPECT_NE(tolerance.error().message.find("'tolerance'"), std::string::npos) << tolerance.error().message;
+    auto limit = parseBudgetToml("[[rules]]\nmax-peak = \"1GiB\"\nmax-peak = \"2GiB\"\n", "b.toml");
+    ASSERT_FALSE(limit.ok());
+    EXPECT_EQ(limit.error().message.rfind("b.toml:3:", 0), 0u) << limit.error().message;
+    EXPECT_NE(limit.error().message.find("'max-peak' defined twice"), std::string::npos) << limit.error().message;
+}
+
+TEST(Budget, TomlErrorsAreOneLineWithTheLine)
+{
+    struct Case {
+        const char* text;
+        const char* message; // the error, exactly, or its start when it ends in toml++'s own words
+        bool exact;
+    };
+    const Case cases[] = {
+        { "version = 1\n[[rules]]\nspace = \"host\"\nmax-peek = \"1GiB\"\n", "b.toml:4: rule 1: unknown key 'max-peek'",
+            true },
+        { "[[rules]]\nmax-peak = \"1GiB\"\n[[rules]]\nmax-leak = \"lots\"\n",
+            "b.toml:4: rule 2: 'lots' is not a size", true },
+        { "[[rules]]\nmax-peak = \"1GiB\"\n\n[[rules]]\nname = \"empty\"\n",
+            "b.toml:4: rule 2 has no limit (max-peak, max-leak, ...)", true },
+        { "version = 2\n[[rules]]\nmax-peak = 1\n", "b.toml:1: budget version must be 1", true },
+        { "[tolerance]\nabsolute = \"much\"\n[[rules]]\nmax-peak = 1\n",
+            "b.toml:2: tolerance.absolute: 'much' is not a size", true },
+        { "rules = 5\n", "b.toml:1: rules must be a list", true },
+        { "[[rules]]\nmax-peak = 1979-05-27\n", "b.toml:2: rule 1: max-peak needs a size or percentage value", true },
+        { "# no rules\nversion = 1\n", "b.toml lists no rules", true },
+        { "[[rules]]\nmax-peak = \n", "b.toml:2:12: error while parsing key-value pair: expected value", false },
+        { "a = \"\xff\"\n", "b.toml:1:", false },
+        { "[server]\nport = 1\n", "b.toml:1: table [server] is not part of a tidemark budget", true },
+        { "rules = 0\n[[rule]]\nmax-peak = 1\n", "b.toml:2: 'rules' defined twice (a key 'rules' and [[rule]] tables)",
+            true },
+    };
+    for (const auto& c : cases) {
+        auto r = parseBudgetToml(c.text, "b.toml");
+        ASSERT_FALSE(r.ok()) << c.text;
+        const std::string& m = r.error().message;
+        if (c.exact)
+            EXPECT_EQ(m, c.message) << c.text;
+        else
+            EXPECT_EQ(m.rfind(c.message, 0), 0u) << m;
+        EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+}
+
+TEST(Budget, TomlFormsParseToTheSameRules)
+{
+    // [[rules]] tables, an inline array of tables, dotted keys and the old [[rule]] spelling are one budget.
+    const char* forms[] = {
+        "[tolerance]\nabsolute = 1_024\n[[rules]]\nspace = \"cuda:0\"\nmax-peak = \"2GiB\"\n"
+        "[[rules]]\nphase = \"step/forward\"\nmax-leak = 0\n",
+        "tolerance.absolute = 1024\nrules = [ { space = \"cuda:0\", max-peak = \"2GiB\" },\n"
+        "          { phase = \"step/forward\", max-leak = 0 } ]\n",
+        "[[rule]]\nspace = \"cuda:0\"\nmax-peak = \"2GiB\"\n[tolerance]\nabsolute = \"1KiB\"\n"
+        "[[rules]]\nphase = \"step/forward\"\nmax-leak = 0\n",
+    };
+    for (const char* text : forms) {
+        auto b = parseBudgetToml(text, "b.toml");
+        ASSERT_TRUE(b.ok()) << text << "\n" << b.error().message;
+        ASSERT_EQ(b->rules.size(), 2u) << text;
+        EXPECT_EQ(b->rules[0].kind, RuleKind::MaxPeak);
+        EXPECT_DOUBLE_EQ(b->rules[0].limit, static_cast<double>(2LL << 30));
+        EXPECT_EQ(b->rules[0].space, "cuda:0");
+        EXPECT_EQ(b->rules[0].phase, "");
+        EXPECT_EQ(b->rules[0].origin, "b.toml rule 1");
+        EXPECT_EQ(b->rules[1].kind, RuleKind::MaxLeak);
+        EXPECT_DOUBLE_EQ(b->rules[1].limit, 0);
+        EXPECT_EQ(b->rules[1].space, "");
+        EXPECT_EQ(b->rules[1].phase, "step/forward");
+        EXPECT_EQ(b->rules[1].origin, "b.toml rule 2");
+        EXPECT_EQ(b->tolerance.absoluteBytes, 1024);
+        EXPECT_DOUBLE_EQ(b->tolerance.relative, 0);
+    }
+}
+
+TEST(Budget, HostileTomlIsAnErrorNotACrash)
+{
+    // toml++ nests a table per part of a dotted key and frees them recursively: 100 000 parts would
+    // overflow the stack inside it, so such a line is refused before parsing.
+    std::string header = "[";
+    for (int i = 0; i < 100000; ++i)
+        header += "a.";
+    header += "a]\n";
+    auto deep = parseBudgetToml(header, "b.toml");
+    ASSERT_FALSE(deep.ok());
+    EXPECT_EQ(deep.error().message.rfind("b.toml:1: more than", 0), 0u) << deep.error().message;
+    std::string nested = "a = " + std::string(100000, '[') + std::string(100000, ']') + "\n";
+    auto arrays = parseBudgetToml(nested, "b.toml");
+    ASSERT_FALSE(arrays.ok());
+    EXPECT_EQ(arrays.error().message.rfind("b.toml:1:", 0), 0u) << arrays.error().message;
+    // Dots inside strings and comments are not key parts.
+    auto dots = parseBudgetToml("# " + std::string(100, '.') + "\n[[rules]]\nname = \"" + std::string(100, '.')
+            + "\"\nmax-peak = 1.5\n",
+        "b.toml");
+    ASSERT_TRUE(dots.ok()) << dots.error().message;
+    EXPECT_DOUBLE_EQ(dots->rules[0].limit, 2); // 1.5 bytes, rounded
 }
 
 TEST(Check, AbsolutePeakLimitIsExactAndToleranceApplies)
@@ -333,6 +442,89 @@ TEST(Render, JUnitHasTheFieldsCiSystemsRead)
     EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), static_cast<long>(res.results.size()) + 6);
 }
 
+TEST(Render, CheckJsonIsTheMeasuredResult)
+{
+    Measured base = makeRun("js-base.tmdb", {});
+    TrainingShape big;
+    big.batch = 64;
+    Measured grown = makeRun("js-big.tmdb", big);
+    CheckConfig config = defaultConfig(true);
+    config.rules.push_back(Rule { RuleKind::MaxPeak, 1, "cuda:0", "step/data_loader", "budget.toml rule 3" });
+    CheckResult res = check(grown.summary, &base.summary, config);
+    res.baseline = "base.json";
+    nlohmann::json doc = checkJson(res);
+    EXPECT_EQ(doc["format"], "tidemark-check");
+    EXPECT_EQ(doc["ok"], false);
+    EXPECT_EQ(doc["baseline"], "base.json");
+    EXPECT_EQ(doc["passed"], res.passed);
+    EXPECT_EQ(doc["failed"], res.failed);
+    EXPECT_EQ(doc["skipped"], res.skipped);
+    ASSERT_EQ(doc["results"].size(), res.results.size());
+    int seen = 0;
+    for (const auto& r : doc["results"]) {
+        if (r["rule"] == "max-peak-growth" && r["space"] == "cuda:0") {
+            ++seen;
+            EXPECT_EQ(r["verdict"], "fail");
+            EXPECT_DOUBLE_EQ(r["baseline"].get<double>(), static_cast<double>(base.truth.devicePeakBytes));
+            EXPECT_NEAR(r["measured"].get<double>(),
+                static_cast<double>(grown.truth.devicePeakBytes) / static_cast<double>(base.truth.devicePeakBytes) - 1,
+                1e-12);
+            EXPECT_EQ(r["site"]["label"].get<std::string>().substr(0, 13), "layer_forward");
+            EXPECT_EQ(r["site"]["growth_bytes"], 4 * 32 * 4096);
+            EXPECT_EQ(r["culprit_phase"], "step/forward");
+            EXPECT_EQ(r["origin"], "default");
+        }
+        if (r["rule"] == "max-peak" && r["phase"] == "step/data_loader") {
+            ++seen;
+            EXPECT_EQ(r["verdict"], "skip"); // the phase was not summarized: skipped with a note, no measure
+            EXPECT_FALSE(r.contains("measured"));
+            EXPECT_FALSE(r["note"].get<std::string>().empty());
+            EXPECT_EQ(r["origin"], "budget.toml rule 3");
+        }
+    }
+    EXPECT_EQ(seen, 2) << dumpJson(doc, 2);
+    EXPECT_EQ(renderCheckJson(res), dumpJson(doc, 2) + "\n");
+}
+
+TEST(Render, ValuesGiveTheBytesTheReparsedTextGave)
+{
+    // cmd_check's --json with several ranks and rank diffs used to re-parse the text of two renderers
+    // and print the combination; the values combined directly must print the same bytes, names that are
+    // not UTF-8 included.
+    std::vector<MemorySummary> ranks;
+    for (int rank : { 0, 1 }) {
+        TrainingShape s;
+        s.rank = rank;
+        s.batch = rank == 0 ? 16 : 48;
+        s.leakEvery = rank == 1 ? 2 : 0;
+        s.oddName = "odd \xff\xfe name, \"quoted\"\n";
+        ranks.push_back(makeRun("bytes-rank" + std::to_string(rank) + ".tmdb", s).summary);
+    }
+    CheckConfig config { { Rule { RuleKind::MaxPeak, 1e5, "", "", "command line" },
+                             Rule { RuleKind::MaxGrowthPerStep, 0, "", "", "command line" } },
+        {} };
+    CheckResult res;
+    evaluateRules(ranks[0], nullptr, config, "rank 0", res);
+    evaluateRules(ranks[1], nullptr, config, "rank 1", res);
+    RankTable table = rankTable(ranks);
+    nlohmann::json reparsed = nlohmann::json::parse(renderCheckJson(res));
+    reparsed["ranks"] = nlohmann::json::parse(renderRanksJson(table));
+    nlohmann::json direct = checkJson(res);
+    direct["ranks"] = ranksJson(table);
+    EXPECT_EQ(dumpJson(direct, 2), dumpJson(reparsed, 2));
+    EXPECT_GT(res.failed, 0);
+    ASSERT_EQ(direct["ranks"]["ranks"].size(), table.rows.size());
+
+    auto d = diffRanks(ranks, { ranks[1], ranks[0] }, ""); // paired by rank number, not file order
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    nlohmann::json rd = nlohmann::json::parse(renderRankDiffJson(*d));
+    EXPECT_EQ(rd["a"], nlohmann::json::parse(renderRanksJson(d->a)));
+    EXPECT_EQ(rd["b"], nlohmann::json::parse(renderRanksJson(d->b)));
+    EXPECT_EQ(rd["a"]["imbalance"].size(), d->a.imbalance.size());
+    ASSERT_EQ(rd["pairs"].size(), 2u);
+    EXPECT_EQ(rd["pairs"][1]["diff"]["spaces"].size(), d->pairs[1].spaces.size());
+}
+
 TEST(Ranks, ImbalanceNamesTheHighestRank)
 {
     std::vector<MemorySummary> ranks;
@@ -406,6 +598,18 @@ TEST(Ranks, MultiRankReportHasTheTableAndEveryRank)
     auto json = renderMultiRankReport(paths, ReportOptions {}, "json");
     ASSERT_TRUE(json.ok());
     EXPECT_NE(json->find("\"tidemark-multi-rank-report\""), std::string::npos);
+    // Each rank's report is embedded as the value 'report --format json' prints for that file alone.
+    nlohmann::json doc = nlohmann::json::parse(*json);
+    ASSERT_EQ(doc["reports"].size(), 2u);
+    for (size_t i = 0; i < paths.size(); ++i) {
+        auto rec = Recording::open(paths[i]);
+        ASSERT_TRUE(rec.ok());
+        auto alone = buildReport(*rec, ReportOptions {});
+        ASSERT_TRUE(alone.ok());
+        EXPECT_EQ(doc["reports"][i]["file"], paths[i]);
+        EXPECT_EQ(dumpJson(doc["reports"][i]["report"]), dumpJson(nlohmann::json::parse(renderJson(*alone))));
+        EXPECT_EQ(doc["reports"][i]["report"]["file"], paths[i]);
+    }
     auto missing = renderMultiRankReport({ paths[0], tempPath("nope.tmdb") }, ReportOptions {}, "text");
     EXPECT_FALSE(missing.ok());
 }

@@ -2,9 +2,10 @@
 // finalized like a recording made by `record`. See training_fixture.h for the shape.
 #include "training_fixture.h"
 
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 #include "trace/enums.h"
 #include "trace/recording.h"
+#include "trace/rows.h"
 
 #include <algorithm>
 #include <map>
@@ -77,17 +78,37 @@ namespace {
         {
             int64_t id = ++m_allocs;
             bool device = space == 2;
-            int api = static_cast<int>(device ? Api::CudaMalloc : Api::Malloc);
-            int freeApi = static_cast<int>(device ? Api::CudaFree : Api::Free);
-            exec("INSERT INTO allocations(id, space_id, process_id, thread_id, api, address, size_bytes, alloc_ts_ns, "
-                 "free_ts_ns, "
-                 "free_api, callsite_id, range_id, source_mask, name_id) VALUES ("
-                + std::to_string(id) + ", " + std::to_string(space) + ", 1, 1, " + std::to_string(api) + ", "
-                + std::to_string(0x7f0000000000LL + id * 0x100000) + ", " + std::to_string(size) + ", "
-                + std::to_string(t) + ", " + (freeTs ? std::to_string(*freeTs) : "NULL") + ", "
-                + (freeTs ? std::to_string(freeApi) : "NULL") + ", " + std::to_string(callsite) + ", "
-                + (rangeId ? std::to_string(rangeId) : "NULL") + ", 1, "
-                + (name.empty() ? "NULL" : std::to_string(str(name))) + ")");
+            Api api = device ? Api::CudaMalloc : Api::Malloc;
+            Api freeApi = device ? Api::CudaFree : Api::Free;
+            if (!m_insertAllocation) {
+                std::vector<std::string> columns = trace::kAllocationColumns;
+                columns.push_back("id"); // parameter 16, after the row's own
+                auto st = m_db.prepare(trace::insertSql("allocations", columns));
+                if (!st) {
+                    if (m_error.ok())
+                        m_error = st.error();
+                    return id;
+                }
+                m_insertAllocation.emplace(std::move(*st));
+            }
+            trace::AllocationRow row { .space_id = space,
+                .process_id = 1,
+                .thread_id = 1,
+                .api = api,
+                .address = 0x7f0000000000LL + id * 0x100000,
+                .size_bytes = size,
+                .alloc_ts_ns = t,
+                .free_ts_ns = freeTs,
+                .free_api = freeTs ? std::optional<Api>(freeApi) : std::nullopt,
+                .callsite_id = callsite,
+                .range_id = rangeId ? std::optional<int64_t>(rangeId) : std::nullopt,
+                .source_mask = 1 };
+            if (!name.empty())
+                row.name_id = str(name);
+            trace::bindRow(*m_insertAllocation, row);
+            m_insertAllocation->bind(16, id);
+            if (auto s = m_insertAllocation->run(); !s && m_error.ok())
+                m_error = s;
             m_events[space].push_back({ t, size });
             if (freeTs)
                 m_events[space].push_back({ *freeTs, -size });
@@ -116,6 +137,7 @@ namespace {
         int64_t m_frames = 0, m_callsiteIds = 0, m_ranges = 0, m_allocs = 0;
         std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> m_events;
         Status m_error = okStatus();
+        std::optional<trace::Stmt> m_insertAllocation;
     };
 
     constexpr int64_t kStepNs = 1'000'000;
@@ -199,7 +221,7 @@ Result<TrainingTruth> writeTrainingRecording(const std::string& path, const Trai
     truth.allocations = w.allocations();
     truth.ranges = w.ranges();
     truth.failed = s.failedAllocations;
-    if (auto st = analysis::finalizeRecording(*db); !st)
+    if (auto st = trace::finalizeRecording(*db); !st)
         return st.error();
     return truth;
 }

@@ -421,7 +421,7 @@ TEST_F(IngestTest, RecordsFailedAllocationsWithWhatWasLive)
     EXPECT_EQ(num("SELECT capacity_bytes FROM spaces WHERE name = 'cuda:0'"), 8000);
 }
 
-TEST_F(IngestTest, ACutShortSpoolKeepsCompleteChunksAndSaysSo)
+TEST_F(IngestTest, ACutShortSpoolKeepsEveryRecordThatLandedWholeAndSaysSo)
 {
     SpoolBuilder b(100);
     b.hostAlloc(1, 10, 0x1000, 64).hostAlloc(1, 11, 0x2000, 64).flush(1);
@@ -429,12 +429,43 @@ TEST_F(IngestTest, ACutShortSpoolKeepsCompleteChunksAndSaysSo)
     b.write(spool(), 12); // the process died while its last chunk was being written
     auto report = ingestAll();
     EXPECT_TRUE(report.cut_short);
-    EXPECT_NE(report.cut_short_detail.find("mid-chunk"), std::string::npos) << report.cut_short_detail;
-    EXPECT_GT(report.truncated_bytes, 0u);
-    EXPECT_EQ(report.allocations, 2u);
-    EXPECT_EQ(num("SELECT count(*) FROM allocations WHERE free_ts_ns IS NULL"), 2);
-    EXPECT_EQ(rows("SELECT end_reason, end_ts_ns FROM processes"), (Rows { { "cut_short", "11" } }));
-    EXPECT_GT(stat("truncated_bytes"), 0);
+    EXPECT_NE(report.cut_short_detail.find("mid-chunk (12 bytes lost)"), std::string::npos)
+        << report.cut_short_detail;
+    EXPECT_EQ(report.truncated_bytes, 12u);
+    // The torn chunk's first record landed whole and is kept; the free cut in two is not.
+    EXPECT_EQ(report.allocations, 3u);
+    EXPECT_EQ(report.bad_records, 1u);
+    EXPECT_EQ(num("SELECT count(*) FROM allocations WHERE free_ts_ns IS NULL"), 3);
+    EXPECT_EQ(rows("SELECT end_reason, end_ts_ns FROM processes"), (Rows { { "cut_short", "12" } }));
+    EXPECT_EQ(stat("truncated_bytes"), 12);
+}
+
+TEST_F(IngestTest, ASpoolWhoseOnlyChunkWasCutKeepsItsWholeRecords)
+{
+    // The disk filled during the first write of a big chunk: the kernel landed what fitted.
+    SpoolBuilder b(100);
+    for (uint64_t i = 0; i < 100; ++i)
+        b.hostAlloc(1, 10 + i, 0x1000 + 0x100 * i, 7001 + i % 16);
+    b.flush(1);
+    b.write(spool(), 1000);
+    auto report = ingestAll();
+    EXPECT_TRUE(report.cut_short);
+    EXPECT_EQ(report.truncated_bytes, 1000u);
+    EXPECT_EQ(report.allocations, (100u * 40 - 1000) / 40) << "a HostAlloc record is 40 bytes";
+    EXPECT_EQ(report.bad_records, 0u);
+    EXPECT_EQ(num("SELECT count(*) FROM allocations WHERE size_bytes BETWEEN 7001 AND 7016"), 75);
+}
+
+TEST_F(IngestTest, ATornChunkHeaderLosesOnlyThatChunk)
+{
+    SpoolBuilder b(100);
+    b.hostAlloc(1, 10, 0x1000, 64).flush(1);
+    b.hostAlloc(1, 11, 0x2000, 64).flush(1);
+    b.write(spool(), 40 + 8); // the second chunk's 16-byte header is cut in two
+    auto report = ingestAll();
+    EXPECT_TRUE(report.cut_short);
+    EXPECT_EQ(report.allocations, 1u);
+    EXPECT_EQ(report.truncated_bytes, 8u);
 }
 
 TEST_F(IngestTest, ASpoolWithoutExitRecordIsCutShort)

@@ -2,7 +2,7 @@
 // from the allocation rows (the ground truth): same rows, bucket for bucket, on spools made to hit
 // the hard cases (several threads, many equal timestamps, zero-length lifetimes, address reuse
 // across threads, an allocation seen by two sources, a free extended by a late source).
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 #include "collector/ingest.h"
 #include "collector/live_series.h"
 #include "spool_builder.h"
@@ -68,11 +68,11 @@ protected:
     // with the same parameters, and both must agree.
     void expectSeriesMatchesTheRows()
     {
-        ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { analysis::FinalizeOptions::Indexes::WhenUseful }));
+        ASSERT_TRUE(trace::finalizeRecording(m_db, {}, { trace::FinalizeOptions::Indexes::WhenUseful }));
         Rows fromIngest = series();
         ASSERT_FALSE(fromIngest.empty());
         ASSERT_TRUE(m_db.exec("DELETE FROM series"));
-        ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { analysis::FinalizeOptions::Indexes::Always }));
+        ASSERT_TRUE(trace::finalizeRecording(m_db, {}, { trace::FinalizeOptions::Indexes::Always }));
         Rows fromRows = series();
         ASSERT_EQ(fromIngest.size(), fromRows.size());
         for (size_t i = 0; i < fromRows.size(); ++i)
@@ -195,7 +195,7 @@ TEST_F(LiveSeriesTest, SeveralProcessesLeaveTheSeriesToFinalize)
     child.write(m_dir / "spool");
     ingest();
     EXPECT_EQ(num("SELECT count(*) FROM series"), 0);
-    ASSERT_TRUE(analysis::finalizeRecording(m_db, {}, { analysis::FinalizeOptions::Indexes::WhenUseful }));
+    ASSERT_TRUE(trace::finalizeRecording(m_db, {}, { trace::FinalizeOptions::Indexes::WhenUseful }));
     // Both processes share the host space: 64 + 128 bytes live between 20 and 30.
     EXPECT_EQ(num("SELECT max(max_live_bytes) FROM series"), 192);
 }

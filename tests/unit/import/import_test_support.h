@@ -9,7 +9,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 
 namespace tidemark::import::test {
@@ -55,6 +58,21 @@ public:
         std::filesystem::remove_all(scratchDir(), ec);
     }
 };
+
+// A whole file's bytes ("" when it cannot be read), and a file written with exactly these bytes.
+inline std::string readAll(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+inline void writeAll(const std::string& path, std::string_view data)
+{
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
 
 inline int64_t queryInt(trace::Db& db, const std::string& sql)
 {

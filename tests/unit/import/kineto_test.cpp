@@ -48,10 +48,7 @@ int64_t sweepPeak(trace::Db& db, const std::string& space)
 
 json loadJson(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string data = ss.str();
+    std::string data = readAll(path);
     if (isGzip(data))
         data = *gunzip(data);
     return json::parse(data);

@@ -24,14 +24,6 @@ std::string bytes(std::initializer_list<int> b)
     return s;
 }
 
-std::string readFile(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 // PROTO 4, then body, then STOP.
 std::string p4(const std::string& body) { return bytes({ 0x80, 4 }) + body + "."; }
 
@@ -225,12 +217,7 @@ TEST(PickleReader, SelfReferenceThroughTheMemoDoesNotRecurse)
 
 TEST(PickleReader, EveryTruncationOfARealisticPickleIsATypedError)
 {
-    std::string data = [] {
-        std::ifstream in(test::fixture("tiny_snapshot.pickle"), std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }();
+    std::string data = test::readAll(test::fixture("tiny_snapshot.pickle"));
     ASSERT_GT(data.size(), 1000u);
     ASSERT_TRUE(parsePickle(data).ok());
     for (size_t cut = 0; cut < data.size(); ++cut) {
@@ -242,7 +229,7 @@ TEST(PickleReader, EveryTruncationOfARealisticPickleIsATypedError)
 
 TEST(PickleReader, FlippedBytesNeverCrash)
 {
-    std::string data = readFile(test::fixture("tiny_snapshot.pickle"));
+    std::string data = test::readAll(test::fixture("tiny_snapshot.pickle"));
     ASSERT_FALSE(data.empty());
     std::mt19937 rng(1234);
     int errors = 0;

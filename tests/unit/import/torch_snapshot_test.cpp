@@ -129,11 +129,7 @@ struct SnapshotFigures {
 // The snapshot's own figures, read straight from the pickle (not through the importer's model).
 SnapshotFigures figuresOf(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string data = ss.str();
-    auto doc = parsePickle(data);
+    auto doc = parsePickle(readAll(path));
     EXPECT_TRUE(doc.ok());
     SnapshotFigures f;
     if (!doc.ok())

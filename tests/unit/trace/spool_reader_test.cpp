@@ -87,21 +87,60 @@ TEST(SpoolReader, ReadsAllRecordsOfCompleteChunks)
     EXPECT_EQ(tids, (std::vector<uint32_t> { 7, 7, 7, 8, 8 }));
 }
 
-TEST(SpoolReader, PartialLastChunkIsDroppedAndCounted)
+TEST(SpoolReader, PartialLastChunkKeepsItsWholeRecordsAndCountsWhatNeverLanded)
 {
     Builder b;
     b.chunk(1, allocRecords(4));
     size_t before = b.bytes.size();
     b.chunk(1, allocRecords(4));
-    b.bytes.resize(before + 16 + 40 + 10); // cut inside the second chunk
+    b.bytes.resize(before + 16 + 40 + 10); // cut inside the second chunk's second record
     auto path = tempFile("cut.tmspool");
     b.write(path);
     auto reader = SpoolReader::open(path.string());
     ASSERT_TRUE(reader);
     auto scan = reader->forEach([](uint32_t, const wire::RecordHeader&) {});
-    EXPECT_EQ(scan.records, 4u);
+    EXPECT_EQ(scan.records, 4u + 1) << "the torn chunk's first record landed whole";
+    EXPECT_EQ(scan.bad_records, 1u) << "the record cut in two";
+    EXPECT_EQ(scan.chunks, 2u);
     EXPECT_FALSE(scan.clean_end);
-    EXPECT_EQ(scan.truncated_bytes, 16u + 40 + 10);
+    EXPECT_EQ(scan.truncated_bytes, 4u * 40 - (40 + 10));
+}
+
+TEST(SpoolReader, TornChunkHeaderLosesTheTailOnly)
+{
+    Builder b;
+    b.chunk(1, allocRecords(2));
+    size_t before = b.bytes.size();
+    b.chunk(1, allocRecords(2));
+    b.bytes.resize(before + 9); // inside the second chunk's header
+    auto path = tempFile("cuthead.tmspool");
+    b.write(path);
+    auto reader = SpoolReader::open(path.string());
+    ASSERT_TRUE(reader);
+    auto scan = reader->forEach([](uint32_t, const wire::RecordHeader&) {});
+    EXPECT_EQ(scan.records, 2u);
+    EXPECT_EQ(scan.chunks, 1u);
+    EXPECT_EQ(scan.truncated_bytes, 9u);
+}
+
+TEST(SpoolReader, FramingSaysPendingWhileTheWriterLivesAndTornAfter)
+{
+    Builder b;
+    b.chunk(3, allocRecords(2));
+    std::vector<uint8_t> file = b.bytes;
+    const size_t start = sizeof(wire::SpoolFileHeader);
+    file.resize(file.size() - 8);
+    ChunkFrame live = frameChunk(file.data(), file.size(), start, false);
+    EXPECT_EQ(live.state, ChunkFrame::State::Pending);
+    EXPECT_EQ(live.next, start) << "looked at again on the next refresh";
+    ChunkFrame dead = frameChunk(file.data(), file.size(), start, true);
+    EXPECT_EQ(dead.state, ChunkFrame::State::Torn);
+    EXPECT_EQ(dead.tid, 3u);
+    EXPECT_EQ(dead.payload_bytes, 80u - 8);
+    EXPECT_EQ(dead.lost_bytes, 8u);
+    EXPECT_EQ(dead.next, file.size());
+    EXPECT_EQ(frameRecord(file.data(), dead.payload, dead.payload + dead.payload_bytes), 40u);
+    EXPECT_EQ(frameRecord(file.data(), dead.payload + 40, dead.payload + dead.payload_bytes), 0u);
 }
 
 TEST(SpoolReader, BadRecordSizeIsCountedNotFollowed)

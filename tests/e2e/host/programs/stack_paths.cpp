@@ -72,12 +72,24 @@ void recordTruth(Ctx& c, size_t size, void* const* frames, int n)
     append(c, "\n", 1);
 }
 
+uintptr_t g_text[2] = { 0, 0 }; // this program's executable segment, found before anything runs
+
 // The allocating function: backtrace() and the allocation are made from the same activation, so
-// frames 1.. of the backtrace are the callers the allocation's stack must show.
+// frames 1.. of the backtrace are the callers the allocation's stack must show. In a build with
+// AddressSanitizer, backtrace() is its interceptor, whose frame comes first: frames before the first
+// one in this program are not the callers and are left out.
 __attribute__((noinline)) void allocate(Ctx& c, unsigned kind)
 {
-    void* frames[kMaxFrames];
-    int n = backtrace(frames, kMaxFrames);
+    void* all[kMaxFrames];
+    int n = backtrace(all, kMaxFrames);
+    void** frames = all;
+    auto inProgram = [](void* ip) {
+        return reinterpret_cast<uintptr_t>(ip) >= g_text[0] && reinterpret_cast<uintptr_t>(ip) < g_text[1];
+    };
+    while (n > 0 && !inProgram(frames[0])) {
+        ++frames;
+        --n;
+    }
     size_t size = uniqueSize(c);
     ++c.made;
     void* p;
@@ -291,6 +303,7 @@ int main(int argc, char** argv)
     }
     void* warm[4];
     backtrace(warm, 4); // loads libgcc_s now, not in the middle of a recorded allocation
+    dl_iterate_phdr(findExe, g_text);
     Ctx main { 0, 0x9E3779B97F4A7C15ull };
     Ctx worker { 1, 0xC2B2AE3D27D4EB4Full };
     g_throughLibrary = std::strcmp(mode, "library") == 0;
@@ -306,9 +319,7 @@ int main(int argc, char** argv)
     FILE* out = std::fopen(argv[1], "w");
     if (!out)
         return 1;
-    uintptr_t range[2] = { 0, 0 };
-    dl_iterate_phdr(findExe, range);
-    std::fprintf(out, "exe %lx %lx\n", static_cast<unsigned long>(range[0]), static_cast<unsigned long>(range[1]));
+    std::fprintf(out, "exe %lx %lx\n", static_cast<unsigned long>(g_text[0]), static_cast<unsigned long>(g_text[1]));
     std::fprintf(out, "site %lx\n", reinterpret_cast<unsigned long>(&allocate));
     std::fwrite(main.text, 1, main.used, out);
     std::fwrite(worker.text, 1, worker.used, out);

@@ -4,9 +4,10 @@
 // follow in time order while ingesting; this builds the others from the rows: a recording of a few
 // million rows without indexes is read once and its events sorted in memory, a larger one streams
 // each space's events through the indexes (memory bounded by the number of levels).
-#include "analysis/finalize.h"
+#include "trace/finalize.h"
 
-#include "analysis/internal.h"
+#include "trace/events.h"
+#include "trace/meta_keys.h"
 #include "trace/recording.h"
 #include "trace/series.h"
 
@@ -17,15 +18,15 @@
 #include <optional>
 #include <vector>
 
-namespace tidemark::analysis {
+namespace tidemark::trace {
 
 namespace {
 
 // The span of every space's events: three probes per space (index probes once indexed).
-Result<SeriesParams> chooseParams(trace::Db& db, const std::vector<int64_t>& spaces)
+Result<SeriesParams> chooseParams(Db& db, const std::vector<int64_t>& spaces)
 {
-    TimeNs lo = std::numeric_limits<TimeNs>::max();
-    TimeNs hi = std::numeric_limits<TimeNs>::min();
+    int64_t lo = std::numeric_limits<int64_t>::max();
+    int64_t hi = std::numeric_limits<int64_t>::min();
     for (int64_t space : spaces) {
         for (const char* sql : { "SELECT min(alloc_ts_ns) FROM allocations WHERE space_id = ?",
                  "SELECT max(alloc_ts_ns) FROM allocations WHERE space_id = ?",
@@ -42,12 +43,12 @@ Result<SeriesParams> chooseParams(trace::Db& db, const std::vector<int64_t>& spa
                 return st->status().error();
         }
     }
-    return trace::chooseSeriesParams(lo, hi);
+    return chooseSeriesParams(lo, hi);
 }
 
 // Spaces with allocations but no series rows yet (the collector writes the series of the spaces it
 // could follow while ingesting).
-Result<std::vector<int64_t>> spacesWithoutSeries(trace::Db& db)
+Result<std::vector<int64_t>> spacesWithoutSeries(Db& db)
 {
     std::vector<int64_t> spaces;
     auto st = db.prepare("SELECT id FROM spaces s WHERE NOT EXISTS (SELECT 1 FROM series WHERE space_id = s.id) "
@@ -68,7 +69,7 @@ constexpr int64_t kSeriesRowsInMemory = int64_t(4) << 20;
 
 // Every event of the given spaces, per space in EventStream's order: by time, frees before
 // allocations at the same time (zero-lifetime rows count as events of no bytes).
-Result<std::map<int64_t, std::vector<LiveEvent>>> eventsInMemory(trace::Db& db, const std::vector<int64_t>& spaces)
+Result<std::map<int64_t, std::vector<LiveEvent>>> eventsInMemory(Db& db, const std::vector<int64_t>& spaces)
 {
     std::map<int64_t, std::vector<LiveEvent>> events;
     for (int64_t space : spaces)
@@ -80,9 +81,9 @@ Result<std::map<int64_t, std::vector<LiveEvent>>> eventsInMemory(trace::Db& db, 
         auto it = events.find(st->int64(0));
         if (it == events.end())
             continue;
-        const TimeNs alloc = st->int64(1);
+        const int64_t alloc = st->int64(1);
         const bool freed = !st->isNull(2);
-        const TimeNs free = freed ? st->int64(2) : 0;
+        const int64_t free = freed ? st->int64(2) : 0;
         const int64_t size = freed && free <= alloc ? 0 : st->int64(3);
         it->second.push_back({ alloc, size, true });
         if (freed)
@@ -102,9 +103,9 @@ constexpr int64_t kAlwaysIndexedRows = 100'000;
 
 // The analyses read a space that is most of the table in one pass in table order (SpaceShare); the
 // indexes pay when some space is a small part of it, or when there is no series to tell.
-bool indexesUseful(trace::Db& db)
+bool indexesUseful(Db& db)
 {
-    auto levels = trace::getMeta(db, "series_levels");
+    auto levels = getMeta(db, kMetaSeriesLevels);
     auto rows = db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
     if (!levels || !rows || *rows <= kAlwaysIndexedRows)
         return true;
@@ -121,20 +122,20 @@ bool indexesUseful(trace::Db& db)
     return !st->status().ok();
 }
 
-Status createIndexes(trace::Db& db, const Progress& progress)
+Status addIndexes(Db& db, const Progress& progress)
 {
     if (progress)
         progress("indexes", 0.0);
-    if (auto s = trace::createIndexes(db); !s)
+    if (auto s = createIndexes(db); !s)
         return s;
     if (progress)
         progress("indexes", 1.0);
     return okStatus();
 }
 
-Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOptions& options)
+Status buildSeries(Db& db, const Progress& progress, const FinalizeOptions& options)
 {
-    auto params = trace::readSeriesParams(db);
+    auto params = readSeriesParams(db);
     std::vector<int64_t> spaces;
     if (params) {
         auto missing = spacesWithoutSeries(db);
@@ -149,7 +150,7 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
             spaces.push_back(st->int64(0));
     }
     if (spaces.empty())
-        return params ? okStatus() : trace::writeSeriesParams(db, trace::chooseSeriesParams(0, 0));
+        return params ? okStatus() : writeSeriesParams(db, chooseSeriesParams(0, 0));
     // Without the indexes, a recording of a few million rows is read once and sorted in memory;
     // otherwise the series of a space is two index-ordered scans of its rows, worth the indexes.
     auto rows = db.queryInt("SELECT coalesce(max(id), 0) FROM allocations");
@@ -163,31 +164,31 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
             return events.error();
         inMemory = std::move(*events);
     } else if (!indexed) {
-        if (auto s = createIndexes(db, progress); !s)
+        if (auto s = addIndexes(db, progress); !s)
             return s;
     }
     if (!params && inMemory) {
-        TimeNs lo = std::numeric_limits<TimeNs>::max(), hi = std::numeric_limits<TimeNs>::min();
+        int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
         for (const auto& [space, list] : *inMemory)
             for (const LiveEvent& ev : list) { // as chooseParams: the first allocation to the last event
                 if (ev.isAlloc)
                     lo = std::min(lo, ev.ts);
                 hi = std::max(hi, ev.ts);
             }
-        params = trace::chooseSeriesParams(lo, hi);
+        params = chooseSeriesParams(lo, hi);
     } else if (!params) {
         auto chosen = chooseParams(db, spaces);
         if (!chosen)
             return chosen.error();
         params = *chosen;
     }
-    trace::Transaction tx(db);
+    Transaction tx(db);
     for (size_t i = 0; i < spaces.size(); ++i) {
         if (progress)
             progress("series", static_cast<double>(i) / static_cast<double>(spaces.size()));
         if (auto s = db.exec("DELETE FROM series WHERE space_id = " + std::to_string(spaces[i])); !s)
             return s;
-        trace::SeriesWriter writer(*params, spaces[i]);
+        SeriesWriter writer(*params, spaces[i]);
         if (inMemory) {
             for (const LiveEvent& ev : (*inMemory)[spaces[i]])
                 if (auto s = writer.event(ev.ts, ev.delta, ev.isAlloc); !s)
@@ -195,7 +196,7 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
             (*inMemory)[spaces[i]] = {};
         } else {
             auto stream
-                = EventStream::open(db, spaces[i], std::numeric_limits<TimeNs>::min(), std::numeric_limits<TimeNs>::max());
+                = EventStream::open(db, spaces[i], std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
             if (!stream)
                 return stream.error();
             LiveEvent ev;
@@ -208,7 +209,7 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
         if (auto s = writer.finish(db); !s)
             return s;
     }
-    if (auto s = trace::writeSeriesParams(db, *params); !s)
+    if (auto s = writeSeriesParams(db, *params); !s)
         return s;
     if (progress)
         progress("series", 1.0);
@@ -217,21 +218,21 @@ Status buildSeries(trace::Db& db, const Progress& progress, const FinalizeOption
 
 } // namespace
 
-Status finalizeRecording(trace::Db& db, const Progress& progress, const FinalizeOptions& options)
+Status finalizeRecording(Db& db, const Progress& progress, const FinalizeOptions& options)
 {
     if (options.indexes == FinalizeOptions::Indexes::Always)
-        if (auto s = createIndexes(db, progress); !s)
+        if (auto s = addIndexes(db, progress); !s)
             return s;
     if (auto s = buildSeries(db, progress, options); !s)
         return s;
     if (options.indexes == FinalizeOptions::Indexes::WhenUseful) {
-        auto has = trace::hasIndexes(db);
+        auto has = hasIndexes(db);
         if (!has)
             return has.error();
         if (!*has && indexesUseful(db))
-            return createIndexes(db, progress);
+            return addIndexes(db, progress);
     }
     return okStatus();
 }
 
-} // namespace tidemark::analysis
+} // namespace tidemark::trace

@@ -1,5 +1,6 @@
-// Finalizing a recording after it was loaded (by the collector or an importer): indexes and the
-// precomputed level-of-detail series that make any timeline window one cheap query.
+// Finalizing a recording after it was loaded, on the write side (`record` after the collector, and
+// every importer): indexes and the precomputed level-of-detail series that make any timeline window
+// one cheap query. Readers (analysis) never call it: opening a recording does not write to it.
 #pragma once
 
 #include "trace/result.h"
@@ -8,7 +9,7 @@
 #include <functional>
 #include <string_view>
 
-namespace tidemark::analysis {
+namespace tidemark::trace {
 
 // progress(stage, fraction 0..1); may be empty.
 using Progress = std::function<void(std::string_view stage, double fraction)>;
@@ -25,6 +26,6 @@ struct FinalizeOptions {
 
 // Builds what is missing: the indexes (unless told not to) and the series of every space that has
 // none yet, with the parameters already in meta when there are some.
-Status finalizeRecording(trace::Db& db, const Progress& progress = {}, const FinalizeOptions& options = {});
+Status finalizeRecording(Db& db, const Progress& progress = {}, const FinalizeOptions& options = {});
 
-} // namespace tidemark::analysis
+} // namespace tidemark::trace
