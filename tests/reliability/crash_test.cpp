@@ -3,6 +3,11 @@
 // capture library drains every 5 ms; what the last drain had not taken is lost with the process),
 // and is marked cut short with the reason. _exit is an ordinary end: nothing may be lost. The
 // figures (events and milliseconds lost) are printed for docs/reliability.md.
+//
+// The bound is on events, not on wall time: at most what the program allocates in 10 ms (two drain
+// periods) at its own average rate over the 200 ms. On a shared host the target itself can be off
+// the CPU for 15 ms near its end (CI saw 7 856 events lost, 0.4% of the run, yet 17 ms between the
+// last recorded and the last made), and time would count that stall as loss.
 #include "tests/e2e/shell.h"
 
 #include <gtest/gtest.h>
@@ -52,12 +57,14 @@ TEST_P(Crash, TheRecordingKeepsAllButTheLastMillisecondsAndSaysWhy)
         d.how, recorded, made, made - recorded, lostMs);
     EXPECT_GT(recorded, made / 2);
     EXPECT_LE(recorded, made);
-    EXPECT_LT(lostMs, 10.0) << "more than two drain periods lost";
+    // The loop runs 200 ms, so 10 ms of it is made / 20 events.
+    EXPECT_LT(made - recorded, made / 20) << "more than two drain periods' worth of events lost";
 
     auto report = shell(kCli + " report " + rec);
     ASSERT_EQ(report.status, 0) << report.out;
     if (d.reason) {
-        EXPECT_NE(report.out.find(std::string("CUT SHORT (") + d.reason + ")"), std::string::npos) << report.out;
+        // The reason comes first; a death mid-write adds "; <what the spool's end looked like>".
+        EXPECT_NE(report.out.find(std::string("CUT SHORT (") + d.reason), std::string::npos) << report.out;
     } else {
         EXPECT_EQ(recorded, made) << "an _exit loses nothing";
         EXPECT_EQ(report.out.find("CUT SHORT"), std::string::npos) << report.out;
