@@ -105,7 +105,7 @@ private:
     };
     struct Thread {
         int64_t id;
-        int64_t name = 0;
+        std::string name;
         uint64_t first_ts = UINT64_MAX, last_ts = 0;
     };
     struct OpenRange {

@@ -104,11 +104,21 @@ void FileIngest::finishProcess()
     m_openRanges.clear();
 
     for (const auto& [tid, t] : m_threads)
-        out.row(out.threads, t.id, m_plan.id, tid, idOrNull(t.name), tsOrNull(t.first_ts), tsOrNull(t.last_ts));
+        out.tableRow(out.threads,
+            trace::ThreadRow { .id = t.id,
+                .process_id = m_plan.id,
+                .tid = tid,
+                .name = textOrNull(t.name),
+                .start_ts_ns = tsOrNull(t.first_ts),
+                .end_ts_ns = tsOrNull(t.last_ts) });
 
     for (const auto& [key, value] : m_stats) {
-        out.row(out.stats, m_plan.id, statSourceName(key.first), key.second, value.first,
-            value.second.empty() ? std::nullopt : std::optional<std::string>(value.second));
+        out.tableRow(out.stats,
+            trace::CaptureStatRow { .process_id = m_plan.id,
+                .source = statSourceName(key.first),
+                .name = key.second,
+                .value = value.first,
+                .detail = textOrNull(value.second) });
     }
     const SpoolFileScan& scan = m_file.scan();
     const std::pair<const char*, uint64_t> counters[] = {
@@ -133,18 +143,27 @@ void FileIngest::finishProcess()
         { "orphan_range_ends", m_count.orphan_range_ends },
     };
     for (const auto& [name, value] : counters)
-        out.row(out.stats, m_plan.id, "collector", name, value, nullptr);
+        out.tableRow(out.stats,
+            trace::CaptureStatRow {
+                .process_id = m_plan.id, .source = "collector", .name = name, .value = static_cast<int64_t>(value) });
 
     const auto& h = m_file.header();
     const char* reason = m_exited ? exitReasonName(m_exitReason) : "cut_short";
     if (m_exited && scan.truncated_bytes > 0)
         reason = "cut_short";
     uint64_t end = m_exited ? std::max(m_exitTs, m_lastTs) : m_lastTs;
-    out.row(out.processes, m_plan.id, h.pid, h.ppid, idOrNull(m_plan.parent_id),
-        m_exe.empty() ? std::nullopt : std::optional<std::string>(m_exe),
-        m_cmdline.empty() ? std::nullopt : std::optional<std::string>(m_cmdline), m_ctx.options.rank,
-        m_ctx.options.host.empty() ? std::nullopt : std::optional<std::string>(m_ctx.options.host),
-        tsOrNull(h.start_ts_ns), tsOrNull(end), reason);
+    out.tableRow(out.processes,
+        trace::ProcessRow { .id = m_plan.id,
+            .pid = static_cast<int64_t>(h.pid),
+            .ppid = static_cast<int64_t>(h.ppid),
+            .parent_id = idOrNull(m_plan.parent_id),
+            .exe = textOrNull(m_exe),
+            .command_line = textOrNull(m_cmdline),
+            .rank = m_ctx.options.rank,
+            .host = textOrNull(m_ctx.options.host),
+            .start_ts_ns = tsOrNull(h.start_ts_ns),
+            .end_ts_ns = tsOrNull(end),
+            .end_reason = reason });
 }
 
 } // namespace tidemark::collector

@@ -140,7 +140,7 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         const auto& t = recordAs<wire::ThreadNameRecord>(r);
         if (fits(r, sizeof(t), t.name_len)) {
             threadOf(t.tid);
-            m_threads[t.tid].name = m_ctx.strings.intern(tail(&t, sizeof(t), t.name_len), m_ctx.out);
+            m_threads[t.tid].name = tail(&t, sizeof(t), t.name_len);
         }
         break;
     }
@@ -183,8 +183,13 @@ void FileIngest::onFileOrder(uint32_t tid, const wire::RecordHeader& r)
         break;
     case Kind::Mark: {
         const auto& m = recordAs<wire::MarkRecord>(r);
-        m_ctx.out.row(m_ctx.out.marks, m_ctx.next_mark++, m_plan.id, threadOf(tid), m.ts_ns,
-            idOrNull(stringOf(m.domain_id)), idOrNull(stringOf(m.name_id)));
+        m_ctx.out.tableRow(m_ctx.out.marks,
+            trace::MarkRow { .id = m_ctx.next_mark++,
+                .process_id = m_plan.id,
+                .thread_id = threadOf(tid),
+                .ts_ns = static_cast<int64_t>(m.ts_ns),
+                .domain_id = idOrNull(stringOf(m.domain_id)),
+                .name_id = idOrNull(stringOf(m.name_id)) });
         break;
     }
     default:
@@ -370,10 +375,18 @@ void FileIngest::finishMetadata()
         for (const auto& m : m_modules.all())
             if (m.id == info.id)
                 info.unload_ts = m.unload_ts;
-        m_ctx.out.row(m_ctx.out.modules, info.id, m_plan.id, text.first,
-            text.second.empty() ? std::nullopt : std::optional<std::string>(text.second), info.bias, info.start,
-            info.end, info.load_ts,
-            info.unload_ts == UINT64_MAX ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(info.unload_ts)));
+        m_ctx.out.tableRow(m_ctx.out.modules,
+            trace::ModuleRow { .id = info.id,
+                .process_id = m_plan.id,
+                .path = text.first,
+                .build_id = textOrNull(text.second),
+                .load_bias = static_cast<int64_t>(info.bias),
+                .vaddr_start = static_cast<int64_t>(info.start),
+                .vaddr_end = static_cast<int64_t>(info.end),
+                .load_ts_ns = static_cast<int64_t>(info.load_ts),
+                .unload_ts_ns = info.unload_ts == UINT64_MAX
+                    ? std::nullopt
+                    : std::optional<int64_t>(static_cast<int64_t>(info.unload_ts)) });
     }
     m_moduleRows.clear();
 }

@@ -197,7 +197,8 @@ bool FileIngest::writePythonSymbol(int64_t frame, uint32_t pyFrameId)
     int64_t function = stringOf(it->second.function_id), file = stringOf(it->second.file_id);
     if (!function || !file)
         return false;
-    m_ctx.out.row(m_ctx.out.symbols, frame, int64_t(0), function, file, int64_t(it->second.line));
+    m_ctx.out.tableRow(m_ctx.out.symbols,
+        trace::SymbolRow { .frame_id = frame, .function_id = function, .file_id = file, .line = it->second.line });
     m_ctx.pythonSymbolRows.insert(frame);
     return true;
 }

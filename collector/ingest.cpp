@@ -164,8 +164,16 @@ struct LiveIngest::State {
                 continue;
             report.unmatched_frees -= n;
             report.inherited_frees += n;
-            out.row(out.stats, img->plan.id, "collector", "unmatched_frees", img->unmatchedCount - n, nullptr);
-            out.row(out.stats, img->plan.id, "collector", "inherited_frees", n, nullptr);
+            out.tableRow(out.stats,
+                trace::CaptureStatRow { .process_id = img->plan.id,
+                    .source = "collector",
+                    .name = "unmatched_frees",
+                    .value = static_cast<int64_t>(img->unmatchedCount - n) });
+            out.tableRow(out.stats,
+                trace::CaptureStatRow { .process_id = img->plan.id,
+                    .source = "collector",
+                    .name = "inherited_frees",
+                    .value = static_cast<int64_t>(n) });
         }
         return okStatus();
     }
@@ -340,10 +348,15 @@ Result<IngestReport> LiveIngest::finish(const Progress& progress)
     }
     st.ctx.spaces.write(out);
     trace::SeriesParams series = st.ctx.series.finish(out);
-    out.row(out.stats, nullptr, "collector", "files", report.files, nullptr);
-    out.row(out.stats, nullptr, "collector", "bad_files", report.bad_files, nullptr);
+    const auto collectorStat = [&](std::string name, int64_t value, std::optional<std::string> detail) {
+        out.tableRow(out.stats,
+            trace::CaptureStatRow {
+                .source = "collector", .name = std::move(name), .value = value, .detail = std::move(detail) });
+    };
+    collectorStat("files", static_cast<int64_t>(report.files), std::nullopt);
+    collectorStat("bad_files", static_cast<int64_t>(report.bad_files), std::nullopt);
     for (const auto& [path, message] : st.badFiles)
-        out.row(out.stats, nullptr, "collector", "bad_file:" + path.substr(path.rfind('/') + 1), 1, message);
+        collectorStat("bad_file:" + path.substr(path.rfind('/') + 1), 1, message);
     if (auto s = out.finish(); !s)
         return s.error();
     if (auto s = trace::writeSeriesParams(st.db, series); !s)

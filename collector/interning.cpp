@@ -36,7 +36,7 @@ int64_t StringTable::intern(std::string_view text, RowWriter& out)
         return it->second;
     int64_t id = m_next++;
     m_ids.emplace(std::string(text), id);
-    out.row(out.strings, id, text);
+    out.tableRow(out.strings, trace::StringRow { .id = id, .value = std::string(text) });
     return id;
 }
 
@@ -79,9 +79,14 @@ void SpaceTable::write(RowWriter& out) const
 {
     for (size_t i = 0; i < m_spaces.size(); ++i) {
         const Space& s = m_spaces[i];
-        out.row(out.spaces, static_cast<int64_t>(i + 1), spaceKindName(s.kind),
-            s.device >= 0 ? std::optional<int64_t>(s.device) : std::nullopt, s.name,
-            s.capacity ? std::optional<int64_t>(static_cast<int64_t>(s.capacity)) : std::nullopt, idOrNull(s.parent));
+        out.tableRow(out.spaces,
+            trace::SpaceRow { .id = static_cast<int64_t>(i + 1),
+                .kind = std::string(spaceKindName(s.kind)),
+                .device = s.device >= 0 ? std::optional<int64_t>(s.device) : std::nullopt,
+                .name = s.name,
+                .capacity_bytes
+                = s.capacity ? std::optional<int64_t>(static_cast<int64_t>(s.capacity)) : std::nullopt,
+                .parent_space_id = idOrNull(s.parent) });
     }
 }
 
@@ -114,10 +119,12 @@ int64_t CallsiteTrie::frame(const ModuleInfo* module, uint64_t ip, int64_t proce
         = module ? std::make_pair(module->id, ip - module->bias) : std::make_pair(-processId, ip);
     auto [it, inserted] = m_frames.try_emplace(key, static_cast<int64_t>(m_frames.size() + 1));
     if (inserted) {
-        if (module)
-            out.row(out.frames, it->second, module->id, ip, ip - module->bias);
-        else
-            out.row(out.frames, it->second, nullptr, ip, nullptr);
+        trace::FrameRow row { .id = it->second, .ip = static_cast<int64_t>(ip) };
+        if (module) {
+            row.module_id = module->id;
+            row.rel_pc = static_cast<int64_t>(ip - module->bias);
+        }
+        out.tableRow(out.frames, row);
     }
     return it->second;
 }
@@ -153,7 +160,8 @@ int64_t CallsiteTrie::addCallsite(int64_t parent, int64_t frameId, RowWriter& ou
     uint32_t depth = parent ? m_depth[parent - 1] + 1 : 0;
     m_depth.push_back(depth);
     m_parent.push_back(parent);
-    out.row(out.callsites, id, idOrNull(parent), frameId, depth);
+    out.tableRow(out.callsites,
+        trace::CallsiteRow { .id = id, .parent_id = idOrNull(parent), .frame_id = frameId, .depth = depth });
     return id;
 }
 

@@ -18,6 +18,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -29,6 +30,11 @@ namespace tidemark::collector {
 inline std::optional<int64_t> idOrNull(int64_t id)
 {
     return id ? std::optional<int64_t>(id) : std::nullopt;
+}
+// Likewise an empty text.
+inline std::optional<std::string> textOrNull(std::string_view text)
+{
+    return text.empty() ? std::nullopt : std::optional<std::string>(text);
 }
 
 class RowWriter {

@@ -306,9 +306,12 @@ Result<SymbolizeReport> symbolize(trace::Db& db, const Progress& progress)
 void writeSymbols(const Resolution& resolution, RowWriter& out, StringTable& strings)
 {
     for (const ResolvedSymbol& r : resolution.symbols)
-        out.row(out.symbols, r.frame, r.depth, idOrNull(r.function.empty() ? 0 : strings.intern(r.function, out)),
-            idOrNull(r.file.empty() ? 0 : strings.intern(r.file, out)),
-            r.line > 0 ? std::optional<int64_t>(r.line) : std::nullopt);
+        out.tableRow(out.symbols,
+            trace::SymbolRow { .frame_id = r.frame,
+                .inline_depth = r.depth,
+                .function_id = idOrNull(r.function.empty() ? 0 : strings.intern(r.function, out)),
+                .file_id = idOrNull(r.file.empty() ? 0 : strings.intern(r.file, out)),
+                .line = r.line > 0 ? std::optional<int64_t>(r.line) : std::nullopt });
 }
 
 // One module file, opened once: libdw reads (and inflates, when compressed) its debug sections on

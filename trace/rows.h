@@ -203,12 +203,153 @@ struct SampleRow {
     }
 };
 
-// The INSERT of a row type, its columns named.
+// The tables of the run's structure: processes, threads, modules, the interned strings, the call-stack
+// trie with its frames and symbols, the spaces, marks and the capture's counters.
+struct StringRow {
+    std::optional<int64_t> id;
+    std::string value;
+
+    static constexpr std::string_view kTable = "strings";
+    static constexpr std::array<std::string_view, 2> kColumns = { "id", "value" };
+    auto values() const { return std::make_tuple(id, value); }
+};
+
+struct ProcessRow {
+    std::optional<int64_t> id;
+    int64_t pid = 0;
+    std::optional<int64_t> ppid;
+    std::optional<int64_t> parent_id; // the recorded process that started it
+    std::optional<std::string> exe, command_line;
+    std::optional<int64_t> rank;
+    std::optional<std::string> host;
+    std::optional<int64_t> start_ts_ns, end_ts_ns;
+    std::optional<std::string> end_reason; // exit | exec | cut_short | not_followed
+
+    static constexpr std::string_view kTable = "processes";
+    static constexpr std::array<std::string_view, 11> kColumns = { "id", "pid", "ppid", "parent_id", "exe",
+        "command_line", "rank", "host", "start_ts_ns", "end_ts_ns", "end_reason" };
+    auto values() const
+    {
+        return std::make_tuple(
+            id, pid, ppid, parent_id, exe, command_line, rank, host, start_ts_ns, end_ts_ns, end_reason);
+    }
+};
+
+struct ThreadRow {
+    std::optional<int64_t> id;
+    int64_t process_id = 0;
+    int64_t tid = 0;
+    std::optional<std::string> name; // the text, not a strings id
+    std::optional<int64_t> start_ts_ns, end_ts_ns;
+
+    static constexpr std::string_view kTable = "threads";
+    static constexpr std::array<std::string_view, 6> kColumns = { "id", "process_id", "tid", "name", "start_ts_ns",
+        "end_ts_ns" };
+    auto values() const { return std::make_tuple(id, process_id, tid, name, start_ts_ns, end_ts_ns); }
+};
+
+struct ModuleRow {
+    std::optional<int64_t> id;
+    int64_t process_id = 0;
+    std::string path;
+    std::optional<std::string> build_id;
+    int64_t load_bias = 0, vaddr_start = 0, vaddr_end = 0;
+    std::optional<int64_t> load_ts_ns, unload_ts_ns; // none: loaded before the recording / never unloaded
+
+    static constexpr std::string_view kTable = "modules";
+    static constexpr std::array<std::string_view, 9> kColumns = { "id", "process_id", "path", "build_id",
+        "load_bias", "vaddr_start", "vaddr_end", "load_ts_ns", "unload_ts_ns" };
+    auto values() const
+    {
+        return std::make_tuple(
+            id, process_id, path, build_id, load_bias, vaddr_start, vaddr_end, load_ts_ns, unload_ts_ns);
+    }
+};
+
+struct FrameRow {
+    std::optional<int64_t> id;
+    std::optional<int64_t> module_id; // none: an address outside every known module, or a Python frame
+    int64_t ip = 0;
+    std::optional<int64_t> rel_pc;
+
+    static constexpr std::string_view kTable = "frames";
+    static constexpr std::array<std::string_view, 4> kColumns = { "id", "module_id", "ip", "rel_pc" };
+    auto values() const { return std::make_tuple(id, module_id, ip, rel_pc); }
+};
+
+// symbols has no id: (frame_id, inline_depth) is its key.
+struct SymbolRow {
+    int64_t frame_id = 0;
+    int64_t inline_depth = 0; // 0: the function the pc is in; 1..: inlined into it, outermost first
+    std::optional<int64_t> function_id, file_id, line;
+
+    static constexpr std::string_view kTable = "symbols";
+    static constexpr std::array<std::string_view, 5> kColumns = { "frame_id", "inline_depth", "function_id",
+        "file_id", "line" };
+    auto values() const { return std::make_tuple(frame_id, inline_depth, function_id, file_id, line); }
+};
+
+struct CallsiteRow {
+    std::optional<int64_t> id;
+    std::optional<int64_t> parent_id; // none: an outermost frame
+    int64_t frame_id = 0;
+    int64_t depth = 0;
+
+    static constexpr std::string_view kTable = "callsites";
+    static constexpr std::array<std::string_view, 4> kColumns = { "id", "parent_id", "frame_id", "depth" };
+    auto values() const { return std::make_tuple(id, parent_id, frame_id, depth); }
+};
+
+struct SpaceRow {
+    std::optional<int64_t> id;
+    std::string kind; // host | device | pinned | managed | pool
+    std::optional<int64_t> device;
+    std::string name; // trace/space_names.h
+    std::optional<int64_t> capacity_bytes;
+    std::optional<int64_t> parent_space_id; // a pool: the space its heaps live in
+
+    static constexpr std::string_view kTable = "spaces";
+    static constexpr std::array<std::string_view, 6> kColumns = { "id", "kind", "device", "name", "capacity_bytes",
+        "parent_space_id" };
+    auto values() const { return std::make_tuple(id, kind, device, name, capacity_bytes, parent_space_id); }
+};
+
+struct MarkRow {
+    std::optional<int64_t> id;
+    int64_t process_id = 0;
+    std::optional<int64_t> thread_id;
+    int64_t ts_ns = 0;
+    std::optional<int64_t> domain_id, name_id;
+
+    static constexpr std::string_view kTable = "marks";
+    static constexpr std::array<std::string_view, 6> kColumns = { "id", "process_id", "thread_id", "ts_ns",
+        "domain_id", "name_id" };
+    auto values() const { return std::make_tuple(id, process_id, thread_id, ts_ns, domain_id, name_id); }
+};
+
+// capture_stats is keyed by (process_id, source, name); a later value of a counter replaces the earlier.
+struct CaptureStatRow {
+    std::optional<int64_t> process_id; // none: the collector's own, for the whole recording
+    std::string source;                // preload | cupti | nvtx | collector | import
+    std::string name;
+    std::optional<int64_t> value;
+    std::optional<std::string> detail;
+
+    static constexpr std::string_view kTable = "capture_stats";
+    static constexpr std::array<std::string_view, 5> kColumns = { "process_id", "source", "name", "value", "detail" };
+    static constexpr bool kReplace = true;
+    auto values() const { return std::make_tuple(process_id, source, name, value, detail); }
+};
+
+// The INSERT of a row type, its columns named ("INSERT OR REPLACE" for a table whose rows replace).
 template <typename Row> std::string insertSql()
 {
     static_assert(std::tuple_size_v<decltype(std::declval<const Row&>().values())> == Row::kColumns.size(),
         "a value for every column");
-    return insertSql(Row::kTable, std::vector<std::string>(Row::kColumns.begin(), Row::kColumns.end()));
+    std::string sql = insertSql(Row::kTable, std::vector<std::string>(Row::kColumns.begin(), Row::kColumns.end()));
+    if constexpr (requires { Row::kReplace; })
+        sql.replace(0, 6, "INSERT OR REPLACE");
+    return sql;
 }
 
 // Binds a row to the parameters of insertSql<Row>().
@@ -216,6 +357,16 @@ template <typename Row> void bindRow(Stmt& stmt, const Row& row)
 {
     int index = 1;
     std::apply([&](const auto&... value) { (stmt.bind(index++, value), ...); }, row.values());
+}
+
+// Writes one row with a statement of its own: for fixtures and tools that write a few rows.
+template <typename Row> Status insertRow(Db& db, const Row& row)
+{
+    auto st = db.prepare(insertSql<Row>());
+    if (!st)
+        return st.error();
+    bindRow(*st, row);
+    return st->run();
 }
 
 } // namespace tidemark::trace

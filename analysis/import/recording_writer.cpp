@@ -8,6 +8,11 @@
 namespace tidemark::import {
 
 namespace {
+std::optional<std::string> optText(std::string_view text) // NULL for an empty text
+{
+    return text.empty() ? std::nullopt : std::optional<std::string>(text);
+}
+
 enum Slot {
     kMeta, kString, kSpace, kProcess, kThread, kThreadName, kFrame, kSymbol, kCallsite, kAllocation, kHeap,
     kRange, kKernel, kMemcpy, kMemset, kFailed, kSample, kMark, kStat, kCapacity, kProcessUpdate, kSlotCount
@@ -99,10 +104,7 @@ int64_t RecordingWriter::string(std::string_view value)
     std::string key(value);
     if (auto it = m_strings.find(key); it != m_strings.end())
         return it->second;
-    auto* st = prepared(kString, "INSERT INTO strings(value) VALUES (?)");
-    if (!st)
-        return 0;
-    int64_t id = runInsert(&st->bind(1, value));
+    int64_t id = insertRow(kString, trace::StringRow { .value = key });
     m_strings.emplace(std::move(key), id);
     return id;
 }
@@ -118,10 +120,8 @@ int64_t RecordingWriter::namedSpace(SpaceKind kind, std::string_view name)
             device = *d;
     if (kind == SpaceKind::Pool && device)
         parent = deviceSpace(static_cast<int>(*device));
-    auto* st = prepared(kSpace, "INSERT INTO spaces(kind, device, name, parent_space_id) VALUES (?, ?, ?, ?)");
-    if (!st)
-        return 0;
-    int64_t id = runInsert(&st->bind(1, spaceKindName(kind)).bind(2, device).bind(3, name).bind(4, parent));
+    int64_t id = insertRow(kSpace,
+        trace::SpaceRow { .kind = std::string(spaceKindName(kind)), .device = device, .name = key, .parent_space_id = parent });
     m_spaces.emplace(std::move(key), id);
     return id;
 }
@@ -147,13 +147,8 @@ void RecordingWriter::setCapacity(int device, int64_t bytes)
 int64_t RecordingWriter::process(int64_t pid, std::optional<int64_t> rank, std::string_view exe,
     std::string_view commandLine)
 {
-    auto* st = prepared(kProcess, "INSERT INTO processes(pid, rank, exe, command_line) VALUES (?, ?, ?, ?)");
-    if (!st)
-        return 0;
-    st->bind(1, pid).bind(2, rank);
-    exe.empty() ? st->bindNull(3) : st->bind(3, exe);
-    commandLine.empty() ? st->bindNull(4) : st->bind(4, commandLine);
-    return runInsert(st);
+    return insertRow(kProcess,
+        trace::ProcessRow { .pid = pid, .exe = optText(exe), .command_line = optText(commandLine), .rank = rank });
 }
 
 void RecordingWriter::updateProcess(int64_t id, int64_t pid, std::optional<int64_t> rank, std::string_view exe)
@@ -171,10 +166,10 @@ int64_t RecordingWriter::thread(int64_t processId, int64_t tid, std::string_view
     auto key = std::make_pair(processId, tid);
     auto it = m_threads.find(key);
     if (it == m_threads.end()) {
-        auto* st = prepared(kThread, "INSERT INTO threads(process_id, tid) VALUES (?, ?)");
-        if (!st)
+        int64_t id = insertRow(kThread, trace::ThreadRow { .process_id = processId, .tid = tid });
+        if (!id)
             return 0;
-        it = m_threads.emplace(key, runInsert(&st->bind(1, processId).bind(2, tid))).first;
+        it = m_threads.emplace(key, id).first;
     }
     if (!name.empty()) {
         auto* st = prepared(kThreadName, "UPDATE threads SET name = ? WHERE id = ?");
@@ -195,15 +190,12 @@ int64_t RecordingWriter::frame(const SymbolicFrame& f)
     if (auto it = m_frames.find(key); it != m_frames.end())
         return it->second;
     int64_t id = m_nextFrameId++;
-    auto* fr = prepared(kFrame, "INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?, NULL, ?, NULL)");
-    if (fr)
-        runInsert(&fr->bind(1, id).bind(2, id));
-    auto* sy = prepared(kSymbol, "INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?, 0, ?, ?, ?)");
-    if (sy) {
-        sy->bind(1, id).bind(2, optString(f.function)).bind(3, optString(f.file));
-        f.line > 0 ? sy->bind(4, f.line) : sy->bindNull(4);
-        runInsert(sy);
-    }
+    insertRow(kFrame, trace::FrameRow { .id = id, .ip = id });
+    insertRow(kSymbol,
+        trace::SymbolRow { .frame_id = id,
+            .function_id = optString(f.function),
+            .file_id = optString(f.file),
+            .line = f.line > 0 ? std::optional<int64_t>(f.line) : std::nullopt });
     m_frames.emplace(std::move(key), id);
     return id;
 }
@@ -219,11 +211,13 @@ std::optional<int64_t> RecordingWriter::callsite(const std::vector<SymbolicFrame
         auto key = std::make_pair(parent, fid);
         auto found = m_callsites.find(key);
         if (found == m_callsites.end()) {
-            auto* st = prepared(kCallsite, "INSERT INTO callsites(parent_id, frame_id, depth) VALUES (?, ?, ?)");
-            if (!st)
+            int64_t id = insertRow(kCallsite,
+                trace::CallsiteRow { .parent_id = parent ? std::optional<int64_t>(parent) : std::nullopt,
+                    .frame_id = fid,
+                    .depth = depth });
+            if (!id)
                 return std::nullopt;
-            st->bind(1, parent ? std::optional<int64_t>(parent) : std::nullopt).bind(2, fid).bind(3, depth);
-            found = m_callsites.emplace(key, runInsert(st)).first;
+            found = m_callsites.emplace(key, id).first;
         }
         parent = found->second;
     }
@@ -258,21 +252,18 @@ void RecordingWriter::sample(const SampleRow& r) { insertRow(kSample, r); }
 
 void RecordingWriter::mark(int64_t processId, int64_t tsNs, std::string_view name)
 {
-    auto* st = prepared(kMark, "INSERT INTO marks(process_id, ts_ns, name_id) VALUES (?, ?, ?)");
-    if (st)
-        runInsert(&st->bind(1, processId).bind(2, tsNs).bind(3, string(name)));
+    insertRow(kMark, trace::MarkRow { .process_id = processId, .ts_ns = tsNs, .name_id = string(name) });
 }
 
 void RecordingWriter::stat(std::optional<int64_t> processId, std::string_view name, int64_t value,
     std::string_view detail)
 {
-    auto* st = prepared(kStat,
-        "INSERT OR REPLACE INTO capture_stats(process_id, source, name, value, detail) VALUES (?, 'import', ?, ?, ?)");
-    if (!st)
-        return;
-    st->bind(1, processId).bind(2, name).bind(3, value);
-    detail.empty() ? st->bindNull(4) : st->bind(4, detail);
-    runInsert(st);
+    insertRow(kStat,
+        trace::CaptureStatRow { .process_id = processId,
+            .source = "import",
+            .name = std::string(name),
+            .value = value,
+            .detail = optText(detail) });
 }
 
 } // namespace tidemark::import

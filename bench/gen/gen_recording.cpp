@@ -8,6 +8,7 @@
 #include "trace/meta_keys.h"
 #include "trace/recording.h"
 #include "trace/rows.h"
+#include "trace/space_names.h"
 
 #include <chrono>
 #include <ctime>
@@ -136,10 +137,11 @@ struct Stacks {
     int64_t frame(const std::string& function, const std::string& file, int line, int64_t module)
     {
         int64_t id = nextFrame++;
-        auto f = db.prepare("INSERT INTO frames(id, module_id, ip, rel_pc) VALUES (?, ?, ?, ?)");
-        f->bind(1, id).bind(2, module).bind(3, 0x400000 + id * 32).bind(4, id * 32).run();
-        auto s = db.prepare("INSERT INTO symbols(frame_id, inline_depth, function_id, file_id, line) VALUES (?, 0, ?, ?, ?)");
-        s->bind(1, id).bind(2, str(db, function)).bind(3, str(db, file)).bind(4, static_cast<int64_t>(line)).run();
+        (void)trace::insertRow(
+            db, trace::FrameRow { .id = id, .module_id = module, .ip = 0x400000 + id * 32, .rel_pc = id * 32 });
+        (void)trace::insertRow(db,
+            trace::SymbolRow {
+                .frame_id = id, .function_id = str(db, function), .file_id = str(db, file), .line = line });
         return id;
     }
     int64_t callsite(const std::vector<int64_t>& frames)
@@ -147,13 +149,11 @@ struct Stacks {
         int64_t parent = 0;
         for (size_t d = 0; d < frames.size(); ++d) {
             int64_t id = nextCallsite++;
-            auto c = db.prepare("INSERT INTO callsites(id, parent_id, frame_id, depth) VALUES (?, ?, ?, ?)");
-            c->bind(1, id);
-            if (parent)
-                c->bind(2, parent);
-            else
-                c->bindNull(2);
-            c->bind(3, frames[d]).bind(4, static_cast<int64_t>(d)).run();
+            (void)trace::insertRow(db,
+                trace::CallsiteRow { .id = id,
+                    .parent_id = parent ? std::optional<int64_t>(parent) : std::nullopt,
+                    .frame_id = frames[d],
+                    .depth = static_cast<int64_t>(d) });
             parent = id;
         }
         return parent;
@@ -162,13 +162,15 @@ struct Stacks {
 
 int64_t range(trace::Db& db, int64_t parent, int depth, const std::string& name, int64_t start, int64_t end)
 {
-    auto st = db.prepare("INSERT INTO ranges(process_id, thread_id, parent_id, depth, kind, name_id, start_ts_ns, end_ts_ns) "
-                         "VALUES (1, 1, ?, ?, 'push', ?, ?, ?)");
-    if (parent)
-        st->bind(1, parent);
-    else
-        st->bindNull(1);
-    st->bind(2, static_cast<int64_t>(depth)).bind(3, str(db, name)).bind(4, start).bind(5, end).run();
+    (void)trace::insertRow(db,
+        trace::RangeRow { .process_id = 1,
+            .thread_id = 1,
+            .parent_id = parent ? std::optional<int64_t>(parent) : std::nullopt,
+            .depth = depth,
+            .kind = "push",
+            .name_id = str(db, name),
+            .start_ts_ns = start,
+            .end_ts_ns = end });
     return db.lastInsertId();
 }
 
@@ -206,14 +208,31 @@ int main(int argc, char** argv)
         return 2;
     }
     trace::Transaction tx(*db);
-    db->exec("INSERT INTO processes(id, pid, exe, command_line, start_ts_ns, end_ts_ns, end_reason) VALUES "
-             "(1, 4242, '/usr/bin/synthetic-train', 'synthetic-train --layers 24', 0, NULL, 'exit');"
-             "INSERT INTO threads(id, process_id, tid) VALUES (1, 1, 4242);"
-             "INSERT INTO modules(id, process_id, path, load_bias, vaddr_start, vaddr_end) VALUES "
-             "(1, 1, '/usr/bin/synthetic-train', 0, 0, 0), (2, 1, '/lib/x86_64-linux-gnu/libc.so.6', 0, 0, 0);"
-             "INSERT INTO spaces(id, kind, device, name, capacity_bytes) VALUES (1, 'host', NULL, 'host', NULL),"
-             "(2, 'device', 0, 'cuda:0', 17179869184);"
-             "INSERT INTO spaces(id, kind, device, name, parent_space_id) VALUES (3, 'pool', 0, 'pool:cuda:0', 2);");
+    (void)trace::insertRow(*db,
+        trace::ProcessRow { .id = 1,
+            .pid = 4242,
+            .exe = "/usr/bin/synthetic-train",
+            .command_line = "synthetic-train --layers 24",
+            .start_ts_ns = 0,
+            .end_reason = "exit" });
+    (void)trace::insertRow(*db, trace::ThreadRow { .id = 1, .process_id = 1, .tid = 4242 });
+    (void)trace::insertRow(*db, trace::ModuleRow { .id = 1, .process_id = 1, .path = "/usr/bin/synthetic-train" });
+    (void)trace::insertRow(
+        *db, trace::ModuleRow { .id = 2, .process_id = 1, .path = "/lib/x86_64-linux-gnu/libc.so.6" });
+    const auto space = [&](int64_t id, SpaceKind kind, std::optional<int64_t> capacity,
+                           std::optional<int64_t> parent) {
+        const bool onDevice = kind == SpaceKind::Device || kind == SpaceKind::Pool;
+        (void)trace::insertRow(*db,
+            trace::SpaceRow { .id = id,
+                .kind = std::string(spaceKindName(kind)),
+                .device = onDevice ? std::optional<int64_t>(0) : std::nullopt,
+                .name = trace::spaceName(kind, 0),
+                .capacity_bytes = capacity,
+                .parent_space_id = parent });
+    };
+    space(1, SpaceKind::Host, std::nullopt, std::nullopt);
+    space(2, SpaceKind::Device, int64_t { 17179869184 }, std::nullopt);
+    space(3, SpaceKind::Pool, std::nullopt, 2);
     Stacks stacks { *db };
     int64_t fMain = stacks.frame("main", "train.cpp", 10, 1), fStep = stacks.frame("Trainer::step", "trainer.cpp", 40, 1);
     int64_t fFwd = stacks.frame("Layer::forward", "layer.cpp", 22, 1), fBwd = stacks.frame("Layer::backward", "layer.cpp", 61, 1);

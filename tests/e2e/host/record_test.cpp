@@ -162,6 +162,8 @@ void expectPatternRecorded(const Recorded& r)
         3 * rounds);
     EXPECT_EQ(q.scalar("SELECT coalesce(sum(value), 0) FROM capture_stats WHERE name = 'dropped'"), 0);
     EXPECT_EQ(q.scalar("SELECT count(*) FROM processes"), 1);
+    // The workers' names as text (pthread_setname_np after they started), as an import writes them.
+    EXPECT_EQ(q.scalar("SELECT count(*) FROM threads WHERE name GLOB 'tm-worker-[0-9]*'"), 3);
 }
 
 TEST(HostRecord, PatternCountsPeakAndLeakByFunctionName) { expectPatternRecorded(record("pattern")); }

@@ -145,14 +145,15 @@ template <typename Row> std::vector<std::string> described()
 
 // Writes the row through insertSql<Row>() and bindRow, then reads each column by name.
 template <typename Row>
-void expectRoundTrip(Db& db, const Row& row, const std::vector<std::pair<std::string, std::string>>& expected)
+void expectRoundTrip(Db& db, const Row& row, const std::vector<std::pair<std::string, std::string>>& expected,
+    const std::string& where = "id = 7")
 {
     auto st = db.prepare(insertSql<Row>());
     ASSERT_TRUE(st) << st.error().message;
     bindRow(*st, row);
     ASSERT_TRUE(st->run());
     for (const auto& [column, value] : expected) {
-        auto got = db.prepare("SELECT quote(" + column + ") FROM " + std::string(Row::kTable) + " WHERE id = 7");
+        auto got = db.prepare("SELECT quote(" + column + ") FROM " + std::string(Row::kTable) + " WHERE " + where);
         ASSERT_TRUE(got && got->step()) << column;
         EXPECT_EQ(got->text(0), value) << Row::kTable << "." << column;
     }
@@ -169,6 +170,83 @@ TEST_F(RowsTest, TheSmallerTablesAreDescribedColumnForColumn)
     EXPECT_EQ(described<MemcpyRow>(), tableColumns(*m_db, MemcpyRow::kTable));
     EXPECT_EQ(described<MemsetRow>(), tableColumns(*m_db, MemsetRow::kTable));
     EXPECT_EQ(described<SampleRow>(), tableColumns(*m_db, SampleRow::kTable));
+    EXPECT_EQ(described<StringRow>(), tableColumns(*m_db, StringRow::kTable));
+    EXPECT_EQ(described<ProcessRow>(), tableColumns(*m_db, ProcessRow::kTable));
+    EXPECT_EQ(described<ThreadRow>(), tableColumns(*m_db, ThreadRow::kTable));
+    EXPECT_EQ(described<ModuleRow>(), tableColumns(*m_db, ModuleRow::kTable));
+    EXPECT_EQ(described<FrameRow>(), tableColumns(*m_db, FrameRow::kTable));
+    EXPECT_EQ(described<SymbolRow>(), tableColumns(*m_db, SymbolRow::kTable));
+    EXPECT_EQ(described<CallsiteRow>(), tableColumns(*m_db, CallsiteRow::kTable));
+    EXPECT_EQ(described<SpaceRow>(), tableColumns(*m_db, SpaceRow::kTable));
+    EXPECT_EQ(described<MarkRow>(), tableColumns(*m_db, MarkRow::kTable));
+    EXPECT_EQ(described<CaptureStatRow>(), tableColumns(*m_db, CaptureStatRow::kTable));
+}
+
+TEST_F(RowsTest, EveryFieldOfTheStructureTablesLandsInItsColumn)
+{
+    expectRoundTrip(*m_db, StringRow { .id = 7, .value = "forward" }, { { "id", "7" }, { "value", "'forward'" } });
+    expectRoundTrip(*m_db,
+        ProcessRow { .id = 7,
+            .pid = 2,
+            .ppid = 3,
+            .parent_id = 4,
+            .exe = "/usr/bin/python3",
+            .command_line = "python3 train.py",
+            .rank = 5,
+            .host = "node1",
+            .start_ts_ns = 6,
+            .end_ts_ns = 8,
+            .end_reason = "exit" },
+        { { "id", "7" }, { "pid", "2" }, { "ppid", "3" }, { "parent_id", "4" }, { "exe", "'/usr/bin/python3'" },
+            { "command_line", "'python3 train.py'" }, { "rank", "5" }, { "host", "'node1'" }, { "start_ts_ns", "6" },
+            { "end_ts_ns", "8" }, { "end_reason", "'exit'" } });
+    expectRoundTrip(*m_db,
+        ThreadRow { .id = 7, .process_id = 2, .tid = 3, .name = "loader", .start_ts_ns = 4, .end_ts_ns = 5 },
+        { { "id", "7" }, { "process_id", "2" }, { "tid", "3" }, { "name", "'loader'" }, { "start_ts_ns", "4" },
+            { "end_ts_ns", "5" } });
+    expectRoundTrip(*m_db,
+        ModuleRow { .id = 7,
+            .process_id = 2,
+            .path = "/lib/libc.so.6",
+            .build_id = "abcd",
+            .load_bias = 3,
+            .vaddr_start = 4,
+            .vaddr_end = 5,
+            .load_ts_ns = 6,
+            .unload_ts_ns = 8 },
+        { { "id", "7" }, { "process_id", "2" }, { "path", "'/lib/libc.so.6'" }, { "build_id", "'abcd'" },
+            { "load_bias", "3" }, { "vaddr_start", "4" }, { "vaddr_end", "5" }, { "load_ts_ns", "6" },
+            { "unload_ts_ns", "8" } });
+    expectRoundTrip(*m_db, FrameRow { .id = 7, .module_id = 2, .ip = 3, .rel_pc = 4 },
+        { { "id", "7" }, { "module_id", "2" }, { "ip", "3" }, { "rel_pc", "4" } });
+    expectRoundTrip(*m_db, SymbolRow { .frame_id = 7, .inline_depth = 2, .function_id = 3, .file_id = 4, .line = 5 },
+        { { "frame_id", "7" }, { "inline_depth", "2" }, { "function_id", "3" }, { "file_id", "4" }, { "line", "5" } },
+        "frame_id = 7");
+    expectRoundTrip(*m_db, CallsiteRow { .id = 7, .parent_id = 2, .frame_id = 3, .depth = 4 },
+        { { "id", "7" }, { "parent_id", "2" }, { "frame_id", "3" }, { "depth", "4" } });
+    expectRoundTrip(*m_db,
+        SpaceRow { .id = 7, .kind = "pool", .device = 2, .name = "pool:cuda:2", .capacity_bytes = 3, .parent_space_id = 4 },
+        { { "id", "7" }, { "kind", "'pool'" }, { "device", "2" }, { "name", "'pool:cuda:2'" }, { "capacity_bytes", "3" },
+            { "parent_space_id", "4" } });
+    expectRoundTrip(*m_db, MarkRow { .id = 7, .process_id = 2, .thread_id = 3, .ts_ns = 4, .domain_id = 5, .name_id = 6 },
+        { { "id", "7" }, { "process_id", "2" }, { "thread_id", "3" }, { "ts_ns", "4" }, { "domain_id", "5" },
+            { "name_id", "6" } });
+    expectRoundTrip(*m_db,
+        CaptureStatRow { .process_id = 7, .source = "preload", .name = "dropped", .value = 2, .detail = "ring full" },
+        { { "process_id", "7" }, { "source", "'preload'" }, { "name", "'dropped'" }, { "value", "2" },
+            { "detail", "'ring full'" } },
+        "process_id = 7");
+}
+
+TEST_F(RowsTest, ALaterCaptureStatReplacesTheEarlierOfItsKey)
+{
+    ASSERT_TRUE(insertRow(*m_db, CaptureStatRow { .process_id = 1, .source = "collector", .name = "files", .value = 1 }));
+    ASSERT_TRUE(insertRow(*m_db, CaptureStatRow { .process_id = 1, .source = "collector", .name = "files", .value = 3 }));
+    auto rows = m_db->queryInt("SELECT count(*) FROM capture_stats WHERE name = 'files'");
+    auto value = m_db->queryInt("SELECT value FROM capture_stats WHERE name = 'files'");
+    ASSERT_TRUE(rows && value);
+    EXPECT_EQ(*rows, 1);
+    EXPECT_EQ(*value, 3);
 }
 
 TEST_F(RowsTest, EveryFieldOfTheSmallerTablesLandsInItsColumn)
