@@ -10,6 +10,7 @@ const char* errorCodeName(ErrorCode code)
     case ErrorCode::Ok: return "ok";
     case ErrorCode::NotARecording: return "not-a-recording";
     case ErrorCode::NewerSchema: return "newer-schema";
+    case ErrorCode::OlderSchema: return "older-schema";
     case ErrorCode::Corrupt: return "corrupt";
     case ErrorCode::Io: return "io";
     case ErrorCode::Usage: return "usage";

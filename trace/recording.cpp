@@ -120,7 +120,11 @@ Result<Db> createRecording(const std::string& path, bool overwrite)
 
 Status sealRecording(Db& db) { return db.exec("PRAGMA journal_mode = DELETE"); }
 
-Result<Db> openRecording(const std::string& path, OpenMode mode)
+namespace {
+
+// openRecording's checks; an older schema is an error unless allowOlder (for upgradeRecording), and
+// the version read is left in *version.
+Result<Db> openChecked(const std::string& path, OpenMode mode, bool allowOlder, int* version)
 {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
@@ -151,9 +155,10 @@ Result<Db> openRecording(const std::string& path, OpenMode mode)
         return makeError(ErrorCode::NotARecording, path + " is an SQLite file but not a tidemark recording",
             "to bring in another tool's file use: tidemark import " + path + " -o OUT.tmdb");
     }
-    auto version = db->queryInt("PRAGMA user_version");
-    if (!version)
-        return version.error();
+    auto userVersion = db->queryInt("PRAGMA user_version");
+    if (!userVersion)
+        return userVersion.error();
+    *version = static_cast<int>(*userVersion);
     if (*version > currentSchemaVersion()) {
         return makeError(ErrorCode::NewerSchema,
             path + " was written with schema version " + std::to_string(*version) + "; this tidemark reads up to version "
@@ -162,12 +167,11 @@ Result<Db> openRecording(const std::string& path, OpenMode mode)
     }
     if (*version < 1)
         return makeError(ErrorCode::Corrupt, path + " has a tidemark id but no schema (user_version 0)");
-    if (*version < currentSchemaVersion()) {
-        if (mode == OpenMode::ReadWrite) {
-            if (auto s = applyMigrations(*db, static_cast<int>(*version)); !s)
-                return s.error();
-        }
-        // ReadOnly: older schemas are read as they are; readers check optional tables.
+    if (*version < currentSchemaVersion() && !allowOlder) {
+        return makeError(ErrorCode::OlderSchema,
+            path + " was written with schema version " + std::to_string(*version) + "; this tidemark reads version "
+                + std::to_string(currentSchemaVersion()),
+            "bring it to this version in place with: tidemark upgrade " + path);
     }
     // Touch the schema so a damaged file fails here rather than in the middle of a report.
     auto tables = db->queryInt("SELECT count(*) FROM sqlite_master");
@@ -177,6 +181,55 @@ Result<Db> openRecording(const std::string& path, OpenMode mode)
         return e;
     }
     return db;
+}
+
+} // namespace
+
+Result<Db> openRecording(const std::string& path, OpenMode mode)
+{
+    int version = 0;
+    return openChecked(path, mode, false, &version);
+}
+
+Result<int> upgradeRecording(const std::string& path)
+{
+    int version = 0;
+    const std::string copy = path + ".upgrading";
+    {
+        auto db = openChecked(path, OpenMode::ReadOnly, true, &version);
+        if (!db)
+            return db.error();
+        if (version == currentSchemaVersion())
+            return version;
+        // VACUUM INTO reads through a -wal file too, and writes a compact file with the same
+        // application_id and user_version.
+        ::unlink(copy.c_str());
+        auto vacuum = db->prepare("VACUUM INTO ?");
+        if (!vacuum)
+            return vacuum.error();
+        if (auto s = vacuum->bind(1, copy).run(); !s)
+            return makeError(ErrorCode::Io, "cannot write the upgraded copy " + copy + ": " + s.error().message);
+    }
+    const auto abandon = [&](const Error& e) -> Result<int> {
+        ::unlink(copy.c_str());
+        return e;
+    };
+    {
+        auto db = Db::open(copy, Db::Mode::ReadWrite);
+        if (!db)
+            return abandon(db.error());
+        if (auto s = applyMigrations(*db, version); !s)
+            return abandon(s.error());
+        if (auto s = sealRecording(*db); !s)
+            return abandon(s.error());
+    }
+    // The copy keeps the original's permissions (a recording is its owner's only by default).
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0)
+        ::chmod(copy.c_str(), st.st_mode & 07777);
+    if (::rename(copy.c_str(), path.c_str()) != 0)
+        return abandon(makeError(ErrorCode::Io, "cannot put the upgraded copy in place of " + path + ": " + std::strerror(errno)));
+    return version;
 }
 
 Status createIndexes(Db& db) { return db.exec(kIndexesSql); }

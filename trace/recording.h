@@ -28,9 +28,16 @@ Status sealRecording(Db& db);
 enum class OpenMode { ReadOnly, ReadWrite };
 
 // Opens an existing recording. Errors: Io (missing/unreadable), NotARecording (not SQLite, or a
-// foreign SQLite file), Corrupt (truncated or damaged), NewerSchema (names both versions).
-// ReadWrite upgrades an older schema in place.
+// foreign SQLite file), Corrupt (truncated or damaged), NewerSchema and OlderSchema (each names both
+// versions; the older one's hint is `tidemark upgrade`). No open changes the file's schema.
 Result<Db> openRecording(const std::string& path, OpenMode mode = OpenMode::ReadOnly);
+
+// Brings a recording of an older schema to the current one: the migrations run on a copy beside it
+// (PATH.upgrading), which replaces the file only when they all succeeded, so an interrupted or
+// failed upgrade leaves the original as it was. A file at the current version is not touched.
+// Returns the version the file had. Errors as openRecording (but never OlderSchema), and Io when
+// the copy cannot be written or put in place.
+Result<int> upgradeRecording(const std::string& path);
 
 // Builds the indexes in schema/indexes.sql (idempotent); called after a recording is loaded.
 Status createIndexes(Db& db);

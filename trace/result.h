@@ -12,6 +12,7 @@ enum class ErrorCode {
     Ok = 0,
     NotARecording, // the file exists but is not a tidemark recording (foreign SQLite file or not SQLite)
     NewerSchema,   // written by a newer tidemark; names both schema versions
+    OlderSchema,   // written by an older tidemark: `tidemark upgrade` brings it to this one's schema
     Corrupt,       // truncated or damaged file, or data that violates the format
     Io,            // cannot open, read or write
     Usage,         // bad arguments from the caller

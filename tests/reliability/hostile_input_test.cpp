@@ -149,6 +149,47 @@ TEST(HostileInput, ARecordingThatContradictsItselfIsNamedAsSuch)
     EXPECT_EQ(0, shell(kCli + " report --stacks " + rec + " >/dev/null").status);
 }
 
+// A recording of schema version 1 as `record` wrote it (a thread's name stored as its strings id):
+// every reader refuses it with the upgrade hint and leaves it as it is; `upgrade` migrates it, after
+// which it reports and the thread has its name back.
+TEST(HostileInput, AnOlderRecordingIsRefusedUntilUpgradedAndUpgradeIsExplicit)
+{
+    if (shell("command -v sqlite3 >/dev/null").status != 0)
+        GTEST_SKIP() << "the sqlite3 shell is needed to edit the recording";
+    std::string rec = scratch("older.tmdb");
+    fs::remove(rec);
+    ASSERT_EQ(0, shell(kCli + " record -o " + rec + " -- /bin/sh -c 'ls / >/dev/null' 2>/dev/null").status);
+    auto sql = [&](const std::string& q) { return shell("sqlite3 " + rec + " \"" + q + "\"").out; };
+    sql("INSERT INTO strings(value) VALUES ('renamed-worker');"
+        "UPDATE threads SET name = (SELECT id FROM strings WHERE value = 'renamed-worker') "
+        "WHERE id = (SELECT min(id) FROM threads);"
+        "PRAGMA user_version = 1;");
+    ASSERT_EQ("1\n", sql("PRAGMA user_version"));
+    const std::string before = readFile(rec);
+    for (const std::string& command : { "report", "check --max-peak 1GiB", "export --format chrome", "dump" }) {
+        auto r = shell(kCli + " " + command + " " + rec + " 2>&1 >/dev/null");
+        EXPECT_EQ(2, r.status) << command << "\n" << r.out;
+        EXPECT_NE(std::string::npos, r.out.find("was written with schema version 1; this tidemark reads version 2"))
+            << command << "\n" << r.out;
+        EXPECT_NE(std::string::npos, r.out.find("hint: bring it to this version in place with: tidemark upgrade " + rec))
+            << command << "\n" << r.out;
+    }
+    EXPECT_EQ(before, readFile(rec)) << "a reader changed the file";
+
+    auto up = shell(kCli + " upgrade " + rec);
+    EXPECT_EQ(0, up.status) << up.out;
+    EXPECT_EQ(rec + ": upgraded from schema version 1 to 2\n", up.out);
+    EXPECT_EQ("2\n", sql("PRAGMA user_version"));
+    EXPECT_EQ("renamed-worker\n", sql("SELECT name FROM threads WHERE id = (SELECT min(id) FROM threads)"));
+    EXPECT_FALSE(fs::exists(rec + ".upgrading"));
+    EXPECT_EQ(0, shell(kCli + " report " + rec + " >/dev/null").status);
+    auto again = shell(kCli + " upgrade " + rec);
+    EXPECT_EQ(0, again.status);
+    EXPECT_EQ(rec + ": already at schema version 2\n", again.out);
+    expectOneErrorAndExit2(kCli + " upgrade " + scratch("missing.tmdb"));
+    expectOneErrorAndExit2(kCli + " upgrade");
+}
+
 // Table names come from the file: `dump` must quote them as identifiers, not paste them into SQL.
 TEST(HostileInput, TableNamesFromTheFileAreQuotedNotPastedIntoSql)
 {

@@ -1,5 +1,6 @@
 // Tests of recording identity, migrations and typed open errors.
 #include "trace/recording.h"
+#include "trace/schema_sql.h"
 
 #include <gtest/gtest.h>
 
@@ -7,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sqlite3.h>
+#include <unistd.h>
+#include <vector>
 
 namespace fs = std::filesystem;
 using namespace tidemark;
@@ -120,18 +123,130 @@ TEST(Recording, TruncatedFileIsCorrupt)
     EXPECT_NE(db.error().message.find("truncated"), std::string::npos);
 }
 
-TEST(Recording, OlderSchemaIsUpgradedOnReadWriteOpen)
+namespace {
+
+// A recording as `tidemark record` of schema version 1 left it: only the first migration, a thread
+// whose name is the id of its text in `strings`, and the recorder named in meta. With recorder false,
+// as an import of version 1 left it: the name is the text.
+void writeVersion1(const fs::path& path, bool recorder)
 {
-    auto path = tempPath("older.tmdb");
-    {
-        auto db = createRecording(path.string());
-        ASSERT_TRUE(db);
-    }
-    // With a single migration there is no older real schema yet; opening read-write must keep the
-    // current version and succeed.
-    auto db = openRecording(path.string(), OpenMode::ReadWrite);
+    fs::remove(path);
+    auto db = Db::open(path.string(), Db::Mode::Create);
     ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
+    ASSERT_TRUE(db->exec(kMigrations[0]));
+    ASSERT_TRUE(db->exec("PRAGMA user_version = 1"));
+    ASSERT_TRUE(db->exec("INSERT INTO processes(id, pid) VALUES (1, 10);"
+                         "INSERT INTO strings(id, value) VALUES (5, 'loader'), (6, 'x');"
+                         "INSERT INTO threads(id, process_id, tid, name) VALUES (1, 1, 11, "
+        + std::string(recorder ? "5" : "'loader'") + "), (2, 1, 12, NULL), (3, 1, 13, '6x');"));
+    if (recorder)
+        ASSERT_TRUE(db->exec("INSERT INTO meta(key, value) VALUES ('recorder', 'tidemark record')"));
+}
+
+std::vector<std::string> threadNames(const fs::path& path)
+{
+    auto db = openRecording(path.string());
+    EXPECT_TRUE(db) << db.error().message;
+    std::vector<std::string> names;
+    if (!db)
+        return names;
+    auto st = db->prepare("SELECT coalesce(name, 'NULL') FROM threads ORDER BY id");
+    while (st && st->step())
+        names.push_back(st->text(0));
+    return names;
+}
+
+} // namespace
+
+TEST(Recording, AnOlderSchemaIsRefusedWithTheUpgradeCommandAndLeftAsItWas)
+{
+    ASSERT_GE(currentSchemaVersion(), 2);
+    auto path = tempPath("older.tmdb");
+    writeVersion1(path, true);
+    const auto before = fs::file_size(path);
+    for (OpenMode mode : { OpenMode::ReadOnly, OpenMode::ReadWrite }) {
+        auto db = openRecording(path.string(), mode);
+        ASSERT_FALSE(db);
+        EXPECT_EQ(db.error().code, ErrorCode::OlderSchema);
+        EXPECT_NE(db.error().message.find("schema version 1"), std::string::npos) << db.error().message;
+        EXPECT_NE(db.error().message.find("version " + std::to_string(currentSchemaVersion())), std::string::npos);
+        EXPECT_EQ(db.error().hint, "bring it to this version in place with: tidemark upgrade " + path.string());
+    }
+    auto raw = Db::open(path.string(), Db::Mode::ReadOnly);
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(*raw->queryInt("PRAGMA user_version"), 1);
+    EXPECT_EQ(fs::file_size(path), before);
+}
+
+TEST(Recording, UpgradeMigratesInPlaceAndGivesRecordedThreadsTheirNames)
+{
+    auto path = tempPath("upgrade.tmdb");
+    writeVersion1(path, true);
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    auto from = upgradeRecording(path.string());
+    ASSERT_TRUE(from) << from.error().message;
+    EXPECT_EQ(*from, 1);
+    EXPECT_FALSE(fs::exists(path.string() + ".upgrading"));
+    EXPECT_FALSE(fs::exists(path.string() + "-wal"));
+    EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    // '6x' names no string: a name that only starts like an id is text and stays.
+    EXPECT_EQ(threadNames(path), (std::vector<std::string> { "loader", "NULL", "6x" }));
+    auto db = openRecording(path.string());
+    ASSERT_TRUE(db);
     EXPECT_EQ(*db->queryInt("PRAGMA user_version"), currentSchemaVersion());
-    EXPECT_TRUE(createIndexes(*db));
-    EXPECT_EQ(*db->queryInt("SELECT count(*) FROM sqlite_master WHERE type='index' AND name='allocations_by_space_free'"), 1);
+    EXPECT_EQ(*db->queryInt("PRAGMA application_id"), kApplicationId);
+
+    // Again: already current, not rewritten.
+    const auto mtime = fs::last_write_time(path);
+    auto again = upgradeRecording(path.string());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, currentSchemaVersion());
+    EXPECT_EQ(fs::last_write_time(path), mtime);
+}
+
+TEST(Recording, UpgradeLeavesAnImportsThreadNamesAsTheyWere)
+{
+    auto path = tempPath("upgrade_import.tmdb");
+    writeVersion1(path, false);
+    ASSERT_TRUE(upgradeRecording(path.string()));
+    EXPECT_EQ(threadNames(path), (std::vector<std::string> { "loader", "NULL", "6x" }));
+}
+
+TEST(Recording, UpgradeRefusesWhatItCannotUpgradeAndLeavesTheFile)
+{
+    auto newer = tempPath("upgrade_newer.tmdb");
+    {
+        auto db = createRecording(newer.string());
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(db->exec("PRAGMA user_version = 999"));
+    }
+    auto r = upgradeRecording(newer.string());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::NewerSchema);
+
+    auto foreign = tempPath("upgrade_foreign.db");
+    {
+        std::ofstream(foreign) << "not sqlite at all";
+    }
+    r = upgradeRecording(foreign.string());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::NotARecording);
+
+    // The copy cannot be written in a read-only directory: the error says so, the file is as it was.
+    if (::geteuid() != 0) {
+        auto dir = tempPath("readonly_dir");
+        fs::create_directories(dir);
+        auto path = dir / "old.tmdb";
+        writeVersion1(path, true);
+        fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
+        r = upgradeRecording(path.string());
+        fs::permissions(dir, fs::perms::owner_all);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, ErrorCode::Io) << r.error().message;
+        EXPECT_NE(r.error().message.find(".upgrading"), std::string::npos) << r.error().message;
+        auto raw = Db::open(path.string(), Db::Mode::ReadOnly);
+        ASSERT_TRUE(raw);
+        EXPECT_EQ(*raw->queryInt("PRAGMA user_version"), 1);
+    }
 }
